@@ -1,0 +1,68 @@
+//! The `fixed` collector: subscriptions with no usage API, reported as monthly spend.
+//!
+//! Each `[[fixed]]` entry belongs to its own provider (ovh, ionos, …) and is pushed in that
+//! provider's group, told apart from the provider's other entries by a `name` label.
+
+use std::collections::BTreeMap;
+
+use crate::collectors::{CollectError, Collector, Context};
+use crate::config::FixedEntry;
+use crate::cost::{Collection, Spend, SpendKind};
+
+/// The fixed entries of one provider.
+pub struct Fixed {
+    provider: String,
+    entries: Vec<FixedEntry>,
+}
+
+impl Fixed {
+    /// A collector for `entries`, which all belong to `provider`.
+    pub fn new(provider: String, entries: Vec<FixedEntry>) -> Fixed {
+        Fixed { provider, entries }
+    }
+}
+
+/// Groups entries by provider, keeping their configured order within each.
+pub fn by_provider(entries: &[FixedEntry]) -> BTreeMap<String, Vec<FixedEntry>> {
+    let mut out: BTreeMap<String, Vec<FixedEntry>> = BTreeMap::new();
+    for e in entries {
+        out.entry(e.provider.clone()).or_default().push(e.clone());
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl Collector for Fixed {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    fn source(&self) -> &'static str {
+        "fixed"
+    }
+
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
+        let spend = self
+            .entries
+            .iter()
+            .map(|e| Spend {
+                money: e.monthly,
+                kind: SpendKind::Fixed,
+                labels: vec![("name", e.name.clone())],
+            })
+            .collect();
+        Ok(Collection {
+            spend,
+            data_as_of: Some(cx.now),
+            ..Collection::default()
+        })
+    }
+
+    async fn probe(&self, _cx: &Context) -> Result<String, CollectError> {
+        Ok(format!(
+            "{} fixed entr{} from the configuration; nothing to call",
+            self.entries.len(),
+            if self.entries.len() == 1 { "y" } else { "ies" }
+        ))
+    }
+}

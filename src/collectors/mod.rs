@@ -1,0 +1,171 @@
+//! The collector seam: the `Collector` trait, its `Context`, `CollectError`, and `build`, the
+//! one place that knows every collector.
+//!
+//! A collector fetches and parses one source of figures for one provider and returns plain
+//! data ([`Collection`]). It never touches Prometheus types or the Pushgateway.
+
+pub mod fixed;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::config::Settings;
+use crate::cost::Collection;
+use crate::http::ProviderHttp;
+
+/// A source of figures for one provider.
+#[async_trait::async_trait]
+pub trait Collector: Send + Sync {
+    /// The provider the figures belong to: the `provider` grouping label.
+    fn provider(&self) -> &str;
+
+    /// The kind of source, for logs: `fixed`, `vercel`, …
+    fn source(&self) -> &'static str;
+
+    /// Fetches the current month-to-date figures.
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError>;
+
+    /// Makes one cheap read-only call and says what it found (`check --probe`).
+    async fn probe(&self, cx: &Context) -> Result<String, CollectError>;
+}
+
+/// What the runner hands every collector.
+pub struct Context {
+    /// The shared provider client (GET only, no redirects, timeouts, retries).
+    pub http: ProviderHttp,
+    /// The run's clock: the billing month and every timestamp derive from it.
+    pub now: SystemTime,
+}
+
+/// Why a collection failed: the bounded `reason` label of `cost_collector_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Reason {
+    /// 401 or 403: the credential is wrong or lacks a permission.
+    Auth,
+    /// 429 after the retries, or a wait longer than the run allows.
+    RateLimited,
+    /// Another 4xx.
+    Http4xx,
+    /// 5xx (or 408) after the retries.
+    Http5xx,
+    /// The provider answered with a redirect, which is never followed.
+    Redirect,
+    /// A request or the collector took too long, or the run deadline passed.
+    Timeout,
+    /// Connection refused, reset, or cut mid-body.
+    Transport,
+    /// The response did not have the documented shape, or held an invalid number.
+    Decode,
+    /// Pagination did not end (page cap or a repeated cursor).
+    Pagination,
+    /// A figure could not be reported with this configuration (a missing rate, say).
+    Config,
+    /// The run was stopped by SIGTERM or SIGINT before the collector finished.
+    Cancelled,
+    /// The collector panicked: a bug.
+    Internal,
+}
+
+impl Reason {
+    /// Every reason, so that every counter series exists from the first run.
+    pub const ALL: [Reason; 12] = [
+        Reason::Auth,
+        Reason::RateLimited,
+        Reason::Http4xx,
+        Reason::Http5xx,
+        Reason::Redirect,
+        Reason::Timeout,
+        Reason::Transport,
+        Reason::Decode,
+        Reason::Pagination,
+        Reason::Config,
+        Reason::Cancelled,
+        Reason::Internal,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Auth => "auth",
+            Reason::RateLimited => "http_429",
+            Reason::Http4xx => "http_4xx",
+            Reason::Http5xx => "http_5xx",
+            Reason::Redirect => "redirect",
+            Reason::Timeout => "timeout",
+            Reason::Transport => "transport",
+            Reason::Decode => "decode",
+            Reason::Pagination => "pagination",
+            Reason::Config => "config",
+            Reason::Cancelled => "cancelled",
+            Reason::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed collection: a bounded reason plus a message for the log.
+///
+/// The message never holds a secret: URLs in it have no query string, response bodies are
+/// truncated and scrubbed of the request's credential.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message} [{reason}]")]
+pub struct CollectError {
+    /// The label value for `cost_collector_errors_total`.
+    pub reason: Reason,
+    /// What happened, for humans.
+    pub message: String,
+}
+
+impl CollectError {
+    /// A new error.
+    pub fn new(reason: Reason, message: impl Into<String>) -> CollectError {
+        CollectError { reason, message: message.into() }
+    }
+}
+
+/// The collectors for one run, and the providers that are known but not collected.
+pub struct Registry {
+    /// One entry per source; several may share a provider.
+    pub collectors: Vec<Arc<dyn Collector>>,
+    /// Providers with a config section but no credentials: exported as not configured.
+    pub unconfigured: BTreeSet<String>,
+}
+
+/// Builds the collectors the settings enable, restricted to `settings.only` when set.
+pub fn build(settings: &Settings) -> Registry {
+    let wanted = |p: &str| settings.only.as_ref().is_none_or(|o| o.contains(p));
+    let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
+    for (provider, entries) in fixed::by_provider(&settings.fixed) {
+        if wanted(&provider) {
+            collectors.push(Arc::new(fixed::Fixed::new(provider, entries)));
+        }
+    }
+    let mut unconfigured = BTreeSet::new();
+    for (name, p) in &settings.providers {
+        if !wanted(name) {
+            continue;
+        }
+        if let Some(api) = &p.api {
+            if api.has_credentials() {
+                tracing::warn!(
+                    provider = %name,
+                    "credentials are set, but this build has no {name} collector yet; \
+                     exporting it as not configured"
+                );
+            } else {
+                tracing::info!(provider = %name, "no credentials set; exporting it as not configured");
+            }
+            if !collectors.iter().any(|c| c.provider() == name) {
+                unconfigured.insert(name.clone());
+            }
+        }
+    }
+    Registry { collectors, unconfigured }
+}

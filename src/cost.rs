@@ -1,0 +1,121 @@
+//! Plain data that collectors return: usage, limits and spend. No Prometheus types here.
+//!
+//! Collectors fill a [`Collection`]; `run` converts its money to the reporting currency and
+//! `metrics` renders it. Label names are `&'static str` so that only code, never a provider
+//! response, decides which labels exist; label *values* are bounded by the collectors.
+
+use std::time::SystemTime;
+
+use crate::money::Money;
+
+/// Extra labels on a series, beyond the ones its metric always has.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// Base units for `cost_usage` and `cost_usage_limit` (the `unit` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Unit {
+    /// Bytes (decimal multiples are converted by the collector).
+    Bytes,
+    /// Seconds.
+    Seconds,
+    /// Requests or invocations.
+    Requests,
+    /// Tokens of an AI model.
+    Tokens,
+    /// Objects in a bucket.
+    Objects,
+    /// Table rows.
+    Rows,
+    /// Users.
+    Users,
+    /// Gigabyte-hours of provisioned memory (Vercel's own unit; no smaller base unit exists).
+    GigabyteHours,
+}
+
+impl Unit {
+    /// The `unit` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Bytes => "bytes",
+            Unit::Seconds => "seconds",
+            Unit::Requests => "requests",
+            Unit::Tokens => "tokens",
+            Unit::Objects => "objects",
+            Unit::Rows => "rows",
+            Unit::Users => "users",
+            Unit::GigabyteHours => "gigabyte_hours",
+        }
+    }
+}
+
+/// Month-to-date usage of one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// What is used, in snake_case: `function_invocations`, `database_size`.
+    pub resource: String,
+    /// The base unit of `value`.
+    pub unit: Unit,
+    /// Finite and not negative.
+    pub value: f64,
+    /// Breakdown labels such as `project`.
+    pub labels: Labels,
+}
+
+/// The included quota or configured cap for a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageLimit {
+    /// Matches a [`Usage::resource`].
+    pub resource: String,
+    /// Matches the usage's unit.
+    pub unit: Unit,
+    /// Finite and not negative.
+    pub value: f64,
+}
+
+/// Whether a spend figure is a subscription (known for the whole month) or metered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendKind {
+    /// A fixed monthly amount: already the month's total.
+    Fixed,
+    /// Accrued so far this month; the forecast extrapolates it.
+    Metered,
+}
+
+/// Month-to-date spend, in the currency the provider reported.
+///
+/// The spend records of one provider are disjoint: their sum is the provider's total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spend {
+    /// Amount and currency.
+    pub money: Money,
+    /// Fixed or metered.
+    pub kind: SpendKind,
+    /// Breakdown labels: `name` for fixed entries, `service`, `project`, `model`.
+    pub labels: Labels,
+}
+
+/// What one collector found for one provider.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Collection {
+    /// Usage figures.
+    pub usage: Vec<Usage>,
+    /// Quotas and caps.
+    pub limits: Vec<UsageLimit>,
+    /// Spend figures.
+    pub spend: Vec<Spend>,
+    /// End of the billing window the provider actually returned, when it says so.
+    pub data_as_of: Option<SystemTime>,
+}
+
+impl Collection {
+    /// Adds another source's figures for the same provider.
+    pub fn merge(&mut self, other: Collection) {
+        self.usage.extend(other.usage);
+        self.limits.extend(other.limits);
+        self.spend.extend(other.spend);
+        self.data_as_of = match (self.data_as_of, other.data_as_of) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}

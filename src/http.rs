@@ -1,0 +1,451 @@
+//! The provider HTTP client: the only code that talks to provider APIs.
+//!
+//! It sends GET and nothing else, never follows redirects (credentials must not travel to
+//! another host), uses rustls, and applies the retry policy of `reliability.md` §5: 408, 429
+//! and 5xx (Anthropic's 529 included) and transport errors are retried with jittered
+//! exponential backoff; `Retry-After` is honoured as a minimum and clamped; 4xx are not
+//! retried. Errors carry a bounded [`Reason`] and a message with no query string and no
+//! credential in it.
+
+use std::time::{Duration, SystemTime};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+use url::Url;
+
+use crate::collectors::{CollectError, Reason};
+use crate::config::HttpSettings;
+use crate::secret::Secret;
+
+/// The `User-Agent` every request carries.
+pub const USER_AGENT: &str = concat!("cost-exporter/", env!("CARGO_PKG_VERSION"));
+
+/// How many bytes of an error body are kept for the log.
+const ERROR_BODY_LIMIT: usize = 2048;
+
+/// Retry timing. The defaults follow reliability.md §5.2; tests shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// First backoff delay.
+    pub min_delay: Duration,
+    /// Longest backoff delay.
+    pub max_delay: Duration,
+    /// Longest `Retry-After` waited for; a longer one fails the request at once.
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// The policy from `[http]`, with 1 s to 30 s backoff.
+    pub fn from_settings(s: &HttpSettings) -> RetryPolicy {
+        RetryPolicy {
+            retries: s.retries,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: s.max_retry_after,
+        }
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.retries as usize)
+            .with_jitter()
+    }
+}
+
+/// How a request authenticates. The secret is exposed only into a header marked sensitive.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    /// No credentials.
+    None,
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a Secret),
+    /// A named header holding the secret as is (`x-api-key`).
+    Header(&'static str, &'a Secret),
+}
+
+/// The shared provider client.
+#[derive(Clone)]
+pub struct ProviderHttp {
+    client: reqwest::Client,
+    policy: RetryPolicy,
+}
+
+/// Installs rustls' ring provider once per process (reqwest is built without one, to avoid
+/// compiling aws-lc).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl ProviderHttp {
+    /// Builds the client: rustls, timeouts, user agent, no redirects.
+    pub fn new(settings: &HttpSettings, policy: RetryPolicy) -> Result<ProviderHttp, String> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(settings.timeout)
+            .connect_timeout(settings.connect_timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(ProviderHttp { client, policy })
+    }
+
+    /// GETs `url`, retrying per the policy; returns the 2xx response with its body unread, so
+    /// that callers can stream it.
+    pub async fn get(
+        &self,
+        url: &Url,
+        auth: Auth<'_>,
+        headers: &[(&'static str, &str)],
+    ) -> Result<Response, CollectError> {
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value).map_err(|_| {
+                CollectError::new(Reason::Config, format!("header {name} has an invalid value"))
+            })?;
+            map.insert(HeaderName::from_static(name), value);
+        }
+        let secret = match auth {
+            Auth::None => None,
+            Auth::Bearer(s) => {
+                map.insert(AUTHORIZATION, sensitive(&format!("Bearer {}", s.expose()))?);
+                Some(s)
+            }
+            Auth::Header(name, s) => {
+                map.insert(HeaderName::from_static(name), sensitive(s.expose())?);
+                Some(s)
+            }
+        };
+        let attempt = || async {
+            let result = self.client.get(url.clone()).headers(map.clone()).send().await;
+            classify(url, result, secret, &self.policy).await
+        };
+        attempt
+            .retry(self.policy.backoff())
+            .when(|e: &Attempt| e.retry)
+            .adjust(|e: &Attempt, next: Option<Duration>| match (e.retry_after, next) {
+                (Some(wait), Some(_)) => Some(wait),
+                (_, next) => next,
+            })
+            .notify(|e: &Attempt, wait: Duration| {
+                tracing::warn!(
+                    reason = %e.error.reason,
+                    "{}; retrying in {}",
+                    e.error.message,
+                    humantime::format_duration(round_ms(wait))
+                );
+            })
+            .await
+            .map_err(|a| a.error)
+    }
+}
+
+fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+fn sensitive(value: &str) -> Result<HeaderValue, CollectError> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        CollectError::new(Reason::Config, "the credential has characters a header cannot hold")
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// One failed attempt and whether to try again.
+struct Attempt {
+    error: CollectError,
+    retry: bool,
+    retry_after: Option<Duration>,
+}
+
+/// `host/path` of a URL: what messages name (the query may hold ids; never credentials, but
+/// keeping it out is simplest).
+pub fn describe(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port() {
+        Some(p) => format!("{host}:{p}{}", url.path()),
+        None => format!("{host}{}", url.path()),
+    }
+}
+
+async fn classify(
+    url: &Url,
+    result: reqwest::Result<Response>,
+    secret: Option<&Secret>,
+    policy: &RetryPolicy,
+) -> Result<Response, Attempt> {
+    let what = format!("GET {}", describe(url));
+    let resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let reason = if e.is_timeout() { Reason::Timeout } else { Reason::Transport };
+            return Err(Attempt {
+                error: CollectError::new(reason, format!("{what} failed: {}", error_chain(&e.without_url()))),
+                retry: true,
+                retry_after: None,
+            });
+        }
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = parse_retry_after(resp.headers(), SystemTime::now());
+    let body = body_excerpt(resp, secret).await;
+    let message = |extra: &str| {
+        if body.is_empty() {
+            format!("{what} answered {status}{extra}")
+        } else {
+            format!("{what} answered {status}{extra}: {body}")
+        }
+    };
+    Err(match status {
+        StatusCode::TOO_MANY_REQUESTS => match retry_after {
+            Some(wait) if wait > policy.max_retry_after => Attempt {
+                error: CollectError::new(
+                    Reason::RateLimited,
+                    message(&format!(
+                        " and asks to wait {}, longer than http.max_retry_after ({})",
+                        humantime::format_duration(wait),
+                        humantime::format_duration(policy.max_retry_after)
+                    )),
+                ),
+                retry: false,
+                retry_after: None,
+            },
+            _ => Attempt {
+                error: CollectError::new(Reason::RateLimited, message("")),
+                retry: true,
+                retry_after,
+            },
+        },
+        StatusCode::REQUEST_TIMEOUT => Attempt {
+            error: CollectError::new(Reason::Timeout, message("")),
+            retry: true,
+            retry_after: None,
+        },
+        s if s.is_server_error() => Attempt {
+            error: CollectError::new(Reason::Http5xx, message("")),
+            retry: true,
+            retry_after: retry_after.filter(|w| *w <= policy.max_retry_after),
+        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt {
+            error: CollectError::new(Reason::Auth, message("")),
+            retry: false,
+            retry_after: None,
+        },
+        s if s.is_redirection() => Attempt {
+            error: CollectError::new(Reason::Redirect, message(" (redirects are not followed)")),
+            retry: false,
+            retry_after: None,
+        },
+        _ => Attempt {
+            error: CollectError::new(Reason::Http4xx, message("")),
+            retry: false,
+            retry_after: None,
+        },
+    })
+}
+
+/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); garbage is `None`.
+pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The start of an error body: at most [`ERROR_BODY_LIMIT`] bytes, one line, the request's
+/// credential replaced by `***`, cut to 300 characters.
+async fn body_excerpt(mut resp: Response, secret: Option<&Secret>) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < ERROR_BODY_LIMIT {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(ERROR_BODY_LIMIT);
+    scrub(&String::from_utf8_lossy(&buf), secret)
+}
+
+/// Makes provider text safe for a log line: the credential replaced, control characters
+/// folded, at most 300 characters.
+pub fn scrub(text: &str, secret: Option<&Secret>) -> String {
+    let mut s = text.to_owned();
+    if let Some(secret) = secret
+        && !secret.expose().is_empty()
+    {
+        s = s.replace(secret.expose(), "***");
+    }
+    let folded: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let trimmed = folded.split_whitespace().collect::<Vec<_>>().join(" ");
+    match trimmed.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &trimmed[..i]),
+        None => trimmed,
+    }
+}
+
+/// An error and its sources on one line: hyper's `IncompleteMessage` is in the chain, not in
+/// reqwest's own Display.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        src = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn client(retries: u32) -> ProviderHttp {
+        let settings = HttpSettings {
+            timeout: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(1),
+            retries,
+            max_retry_after: Duration::from_secs(5),
+        };
+        let policy = RetryPolicy {
+            retries,
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(50),
+            max_retry_after: settings.max_retry_after,
+        };
+        ProviderHttp::new(&settings, policy).unwrap()
+    }
+
+    fn url(server: &MockServer, p: &str) -> Url {
+        Url::parse(&format!("{}{p}", server.uri())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn retries_5xx_then_gives_up_with_the_reason() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(503).set_body_string("busy"))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let err = client(2).get(&url(&server, "/x"), Auth::None, &[]).await.unwrap_err();
+        assert_eq!(err.reason, Reason::Http5xx);
+        assert!(err.message.contains("503") && err.message.contains("busy"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn honours_retry_after_seconds() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .mount(&server)
+            .await;
+        let t0 = std::time::Instant::now();
+        let resp = client(2).get(&url(&server, "/x"), Auth::None, &[]).await.unwrap();
+        assert_eq!(resp.text().await.unwrap(), "ok");
+        assert!(t0.elapsed() >= Duration::from_secs(1), "waited {:?}", t0.elapsed());
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_beyond_the_cap_fails_at_once() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "86400"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(3).get(&url(&server, "/x"), Auth::None, &[]).await.unwrap_err();
+        assert_eq!(err.reason, Reason::RateLimited);
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried_and_bodies_are_scrubbed() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(ResponseTemplate::new(401).set_body_string("bad token SENTINEL-9 given"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let secret = Secret::clean("SENTINEL-9").unwrap().unwrap();
+        let err = client(3)
+            .get(&url(&server, "/x"), Auth::Bearer(&secret), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, Reason::Auth);
+        assert!(!err.message.contains("SENTINEL"), "{}", err.message);
+        let reqs = server.received_requests().await.unwrap();
+        assert_eq!(reqs[0].method, wiremock::http::Method::GET);
+        assert_eq!(reqs[0].headers.get("authorization").unwrap(), "Bearer SENTINEL-9");
+        assert!(!reqs[0].url.as_str().contains("SENTINEL"));
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let server = MockServer::start().await;
+        let other = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(
+                ResponseTemplate::new(302).insert_header("location", format!("{}/stolen", other.uri())),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let secret = Secret::clean("tok").unwrap().unwrap();
+        let err = client(2)
+            .get(&url(&server, "/x"), Auth::Header("x-api-key", &secret), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, Reason::Redirect);
+        assert!(other.received_requests().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_transport_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let u = Url::parse(&format!("http://127.0.0.1:{port}/x?secret=1")).unwrap();
+        let err = client(1).get(&u, Auth::None, &[]).await.unwrap_err();
+        assert_eq!(err.reason, Reason::Transport);
+        assert!(!err.message.contains("secret=1"), "{}", err.message);
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(7)));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("garbage"));
+        assert_eq!(parse_retry_after(&h, now), None);
+        h.insert(RETRY_AFTER, HeaderValue::from_static("-3"));
+        assert_eq!(parse_retry_after(&h, now), None);
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(120));
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(120)));
+    }
+}

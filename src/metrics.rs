@@ -1,0 +1,375 @@
+//! Every metric the job exports, in one table, and the rendering of run outcomes into
+//! exposition text. The only module that knows metric names.
+//!
+//! Families are built by hand (`prometheus::proto`) rather than through a `Registry`, because
+//! one metric may carry different breakdown labels per provider (`name` for fixed entries,
+//! `project` for Vercel). The crate's `TextEncoder` does the escaping.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use prometheus::Encoder;
+use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::collectors::Reason;
+use crate::money::Fx;
+use crate::run::{ProviderOutcome, State};
+
+/// Gauge or counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A value that goes up and down (everything month-to-date is a gauge: it resets monthly).
+    Gauge,
+    /// Only `cost_collector_errors_total`, kept monotonic across runs.
+    Counter,
+}
+
+impl Kind {
+    /// As written in the README table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// One metric: the public interface, documented row by row in the README.
+#[derive(Debug)]
+pub struct Def {
+    /// The metric name.
+    pub name: &'static str,
+    /// Gauge or counter.
+    pub kind: Kind,
+    /// Its labels as the README lists them; `provider` comes from the grouping key.
+    pub labels: &'static str,
+    /// HELP text.
+    pub help: &'static str,
+}
+
+macro_rules! defs {
+    ($($id:ident = $name:literal, $kind:ident, $labels:literal, $help:literal;)*) => {
+        $(
+            #[doc = $help]
+            pub const $id: Def = Def { name: $name, kind: Kind::$kind, labels: $labels, help: $help };
+        )*
+        /// Every metric, in the order the exposition lists them.
+        pub const ALL: &[&Def] = &[$(&$id),*];
+    };
+}
+
+defs! {
+    USAGE = "cost_usage", Gauge, "provider, resource, unit, [breakdown]",
+        "Month-to-date usage of a resource, in base units (see the unit label).";
+    USAGE_LIMIT = "cost_usage_limit", Gauge, "provider, resource, unit",
+        "Included quota or configured cap for a resource, in the same unit as cost_usage.";
+    SPEND = "cost_spend", Gauge, "provider, currency, [name | service | project | model]",
+        "Month-to-date spend in the reporting currency; the series of a provider add up to its total.";
+    BUDGET = "cost_budget", Gauge, "provider, currency",
+        "Absolute monthly budget for a provider, in the reporting currency.";
+    FORECAST = "cost_forecast", Gauge, "provider, currency",
+        "Projected month-end spend: fixed amounts plus the metered run-rate (from the 3rd day of the month).";
+    FX_RATE = "cost_fx_rate", Gauge, "from, to",
+        "Conversion rate used: 1 unit of `from` is this many units of `to`.";
+    UP = "cost_collector_up", Gauge, "provider",
+        "1 if the provider's last collection succeeded, 0 if it failed.";
+    CONFIGURED = "cost_collector_configured", Gauge, "provider",
+        "1 if the provider is collected, 0 if it is known but has no credentials.";
+    ERRORS = "cost_collector_errors_total", Counter, "provider, reason",
+        "Failed collections since the Pushgateway first saw the provider, by reason.";
+    LAST_RUN_ERRORS = "cost_collector_last_run_errors", Gauge, "provider",
+        "Failed collection sources in the last run.";
+    DURATION = "cost_collector_duration_seconds", Gauge, "provider",
+        "Time the last collection took.";
+    LAST_SUCCESS = "cost_collector_last_success_timestamp_seconds", Gauge, "provider",
+        "Unix time of the last successful collection.";
+    LAST_ATTEMPT = "cost_collector_last_attempt_timestamp_seconds", Gauge, "provider",
+        "Unix time of the last collection attempt, successful or not.";
+    DATA_AS_OF = "cost_collector_data_as_of_timestamp_seconds", Gauge, "provider",
+        "Unix time up to which the provider's figures are complete (billing data lags).";
+    BUILD_INFO = "cost_exporter_build_info", Gauge, "version",
+        "Always 1; the version of the job that pushed last.";
+    LAST_RUN = "cost_exporter_last_run_timestamp_seconds", Gauge, "",
+        "Unix time the last run finished collecting.";
+    RUN_DURATION = "cost_exporter_run_duration_seconds", Gauge, "",
+        "Time the last run took to collect.";
+}
+
+/// Metric families under construction, in first-use order.
+#[derive(Debug, Default, Clone)]
+pub struct Families {
+    fams: Vec<MetricFamily>,
+}
+
+impl Families {
+    /// Adds a sample. Labels are sorted; a sample whose labels repeat an existing one is added
+    /// to it (collectors pre-aggregate, so this only merges true duplicates). A non-finite
+    /// value is dropped with an error log: NaN and infinity are never exported.
+    pub fn add(&mut self, def: &Def, labels: &[(&str, &str)], value: f64) {
+        if !value.is_finite() {
+            tracing::error!(metric = def.name, "dropping a non-finite value");
+            return;
+        }
+        let mut pairs: Vec<(String, String)> =
+            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        pairs.sort();
+        let idx = match self.fams.iter().position(|f| f.name() == def.name) {
+            Some(i) => i,
+            None => {
+                let mut f = MetricFamily::default();
+                f.set_name(def.name.to_owned());
+                f.set_help(def.help.to_owned());
+                f.set_field_type(match def.kind {
+                    Kind::Gauge => MetricType::GAUGE,
+                    Kind::Counter => MetricType::COUNTER,
+                });
+                self.fams.push(f);
+                self.fams.len() - 1
+            }
+        };
+        let fam = &mut self.fams[idx];
+        let same = |m: &Metric| {
+            m.get_label().len() == pairs.len()
+                && m.get_label().iter().zip(&pairs).all(|(l, (k, v))| l.name() == k && l.value() == v)
+        };
+        let mut metrics = fam.take_metric();
+        match metrics.iter_mut().find(|m| same(m)) {
+            Some(m) => match def.kind {
+                Kind::Gauge => {
+                    let v = m.get_gauge().get_value() + value;
+                    let mut g = Gauge::default();
+                    g.set_value(v);
+                    m.set_gauge(g);
+                }
+                Kind::Counter => {
+                    let v = m.get_counter().get_value() + value;
+                    let mut c = Counter::default();
+                    c.set_value(v);
+                    m.set_counter(c);
+                }
+            },
+            None => {
+                let mut m = Metric::default();
+                m.set_label(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| {
+                            let mut l = LabelPair::default();
+                            l.set_name(k);
+                            l.set_value(v);
+                            l
+                        })
+                        .collect(),
+                );
+                match def.kind {
+                    Kind::Gauge => {
+                        let mut g = Gauge::default();
+                        g.set_value(value);
+                        m.set_gauge(g);
+                    }
+                    Kind::Counter => {
+                        let mut c = Counter::default();
+                        c.set_value(value);
+                        m.set_counter(c);
+                    }
+                }
+                metrics.push(m);
+            }
+        }
+        fam.set_metric(metrics);
+    }
+
+    /// Adds `name="value"` to every sample (the grouping label, for printed output).
+    pub fn with_label(mut self, name: &str, value: &str) -> Families {
+        for fam in &mut self.fams {
+            let mut metrics = fam.take_metric();
+            for m in &mut metrics {
+                let mut labels = m.take_label();
+                let mut l = LabelPair::default();
+                l.set_name(name.to_owned());
+                l.set_value(value.to_owned());
+                labels.push(l);
+                labels.sort_by(|a, b| a.name().cmp(b.name()));
+                m.set_label(labels);
+            }
+            fam.set_metric(metrics);
+        }
+        self
+    }
+
+    /// Appends another set's samples (for printing several groups as one exposition, where
+    /// each family may appear only once).
+    pub fn extend(&mut self, other: Families) {
+        for mut fam in other.fams {
+            match self.fams.iter_mut().find(|f| f.name() == fam.name()) {
+                Some(mine) => {
+                    let mut metrics = mine.take_metric();
+                    metrics.extend(fam.take_metric());
+                    mine.set_metric(metrics);
+                }
+                None => self.fams.push(fam),
+            }
+        }
+    }
+
+    /// Names of the families present.
+    pub fn names(&self) -> Vec<&str> {
+        self.fams.iter().map(|f| f.name()).collect()
+    }
+
+    /// The text exposition format (LF line endings, no timestamps), families in table order.
+    pub fn encode(&self) -> String {
+        let mut fams = self.fams.clone();
+        fams.sort_by_key(|f| ALL.iter().position(|d| d.name == f.name()).unwrap_or(usize::MAX));
+        let mut buf = Vec::new();
+        // Encoding fails only for an empty family, which `add` never creates.
+        if let Err(e) = prometheus::TextEncoder::new().encode(&fams, &mut buf) {
+            tracing::error!("cannot encode metrics: {e}");
+        }
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+/// A decimal as a sample value.
+pub fn money(d: Decimal) -> f64 {
+    d.to_f64().unwrap_or(f64::NAN)
+}
+
+/// Seconds since the epoch.
+pub fn unix(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Counter values read back from the Pushgateway: (provider, reason) → value.
+pub type PreviousErrors = BTreeMap<(String, String), f64>;
+
+/// Whether a provider group is replaced (PUT) or only its status names are (POST).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Replace the group: the collection succeeded (or the provider is not configured).
+    Put,
+    /// Replace only the pushed names: the collection failed, the last good figures stay.
+    Post,
+}
+
+/// The samples of one provider's group, without the `provider` label (the grouping key
+/// carries it), and how to push them.
+pub fn provider_group(
+    o: &ProviderOutcome,
+    fx: &Fx,
+    previous: &PreviousErrors,
+    now: SystemTime,
+) -> (Families, Method) {
+    let mut f = Families::default();
+    let cur = fx.reporting().to_string();
+    if let Some(b) = o.budget {
+        f.add(&BUDGET, &[("currency", &cur)], money(b));
+    }
+    let failed_sources = match &o.state {
+        State::Unconfigured => {
+            f.add(&CONFIGURED, &[], 0.0);
+            return (f, Method::Put);
+        }
+        State::Collected(_) => 0,
+        State::Failed(errs) => errs.len(),
+    };
+
+    f.add(&CONFIGURED, &[], 1.0);
+    let mut this_run: BTreeMap<Reason, f64> = BTreeMap::new();
+    if let State::Failed(errs) = &o.state {
+        for e in errs {
+            *this_run.entry(e.reason).or_default() += 1.0;
+        }
+    }
+    for r in Reason::ALL {
+        let before = previous
+            .get(&(o.provider.clone(), r.as_str().to_owned()))
+            .copied()
+            .unwrap_or(0.0);
+        let now_count = this_run.get(&r).copied().unwrap_or(0.0);
+        f.add(&ERRORS, &[("reason", r.as_str())], before + now_count);
+    }
+    f.add(&LAST_RUN_ERRORS, &[], failed_sources as f64);
+    f.add(&DURATION, &[], o.duration.as_secs_f64());
+    f.add(&LAST_ATTEMPT, &[], unix(now));
+
+    match &o.state {
+        State::Collected(r) => {
+            f.add(&UP, &[], 1.0);
+            f.add(&LAST_SUCCESS, &[], unix(now));
+            if let Some(t) = r.data_as_of {
+                f.add(&DATA_AS_OF, &[], unix(t));
+            }
+            for u in &r.usage {
+                let mut labels: Vec<(&str, &str)> =
+                    vec![("resource", &u.resource), ("unit", u.unit.as_str())];
+                labels.extend(u.labels.iter().map(|(k, v)| (*k, v.as_str())));
+                f.add(&USAGE, &labels, u.value);
+            }
+            for l in &r.limits {
+                f.add(&USAGE_LIMIT, &[("resource", &l.resource), ("unit", l.unit.as_str())], l.value);
+            }
+            for (amount, labels) in &r.spend {
+                let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
+                ls.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
+                f.add(&SPEND, &ls, money(*amount));
+            }
+            if let Some(fc) = r.forecast {
+                f.add(&FORECAST, &[("currency", &cur)], money(fc));
+            }
+            (f, Method::Put)
+        }
+        _ => {
+            f.add(&UP, &[], 0.0);
+            (f, Method::Post)
+        }
+    }
+}
+
+/// The run-level group (`/metrics/job/cost-exporter`).
+pub fn run_group(fx: &Fx, finished: SystemTime, took: Duration) -> Families {
+    let mut f = Families::default();
+    f.add(&BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    f.add(&LAST_RUN, &[], unix(finished));
+    f.add(&RUN_DURATION, &[], took.as_secs_f64());
+    let to = fx.reporting().to_string();
+    for (from, rate) in fx.rates() {
+        f.add(&FX_RATE, &[("from", from.code()), ("to", &to)], money(rate));
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_naming_rules() {
+        for d in ALL {
+            assert!(d.name.starts_with("cost_"), "{}", d.name);
+            assert!(d.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", d.name);
+            assert_eq!(d.name.ends_with("_total"), d.kind == Kind::Counter, "{}", d.name);
+            assert!(!d.help.is_empty());
+        }
+    }
+
+    #[test]
+    fn duplicates_add_up_and_nan_is_dropped() {
+        let mut f = Families::default();
+        f.add(&SPEND, &[("currency", "EUR"), ("name", "a")], 1.5);
+        f.add(&SPEND, &[("name", "a"), ("currency", "EUR")], 2.0);
+        f.add(&SPEND, &[("currency", "EUR"), ("name", "b")], f64::NAN);
+        let text = f.encode();
+        assert!(text.contains("cost_spend{currency=\"EUR\",name=\"a\"} 3.5"), "{text}");
+        assert!(!text.contains("NaN"), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut f = Families::default();
+        f.add(&SPEND, &[("currency", "EUR"), ("name", "a\"b\\c\nd")], 1.0);
+        assert!(f.encode().contains(r#"name="a\"b\\c\nd""#), "{}", f.encode());
+    }
+}

@@ -1,0 +1,218 @@
+//! Money: ISO 4217 currencies, decimal amounts, and conversion to the reporting currency.
+//!
+//! Amounts are `rust_decimal::Decimal` from parse to conversion; they become `f64` only when
+//! the exposition is rendered. A parse never yields NaN, infinity or a negative amount.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::de::{self, Deserializer, Visitor};
+
+/// Active ISO 4217 alphabetic codes (list 1, 2026), plus none of the fund or metal codes.
+const ISO_4217: &[&str] = &[
+    "AED", "AFN", "ALL", "AMD", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BDT", "BGN",
+    "BHD", "BIF", "BMD", "BND", "BOB", "BRL", "BSD", "BTN", "BWP", "BYN", "BZD", "CAD", "CDF",
+    "CHF", "CLP", "CNY", "COP", "CRC", "CUP", "CVE", "CZK", "DJF", "DKK", "DOP", "DZD", "EGP",
+    "ERN", "ETB", "EUR", "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD",
+    "HKD", "HNL", "HTG", "HUF", "IDR", "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY",
+    "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD", "KYD", "KZT", "LAK", "LBP", "LKR", "LRD",
+    "LSL", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT", "MOP", "MRU", "MUR", "MVR", "MWK",
+    "MXN", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD", "OMR", "PAB", "PEN", "PGK",
+    "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SBD", "SCR", "SDG",
+    "SEK", "SGD", "SHP", "SLE", "SOS", "SRD", "SSP", "STN", "SVC", "SYP", "SZL", "THB", "TJS",
+    "TMT", "TND", "TOP", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD", "UYU", "UZS", "VES",
+    "VND", "VUV", "WST", "XAF", "XCD", "XCG", "XOF", "XPF", "YER", "ZAR", "ZMW", "ZWG",
+];
+
+/// An ISO 4217 currency code such as `EUR`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// US dollars: what every metered provider bills in.
+    pub const USD: Currency = Currency(*b"USD");
+    /// Euros.
+    pub const EUR: Currency = Currency(*b"EUR");
+
+    /// The three-letter code.
+    pub fn code(&self) -> &str {
+        // The bytes come from ISO_4217, which is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = String;
+    /// Accepts a known ISO 4217 code in any case (`eur` is `EUR`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let upper = s.trim().to_ascii_uppercase();
+        match ISO_4217.iter().find(|c| **c == upper) {
+            Some(code) => {
+                let b = code.as_bytes();
+                Ok(Currency([b[0], b[1], b[2]]))
+            }
+            None => Err(format!("unknown currency {s:?} (expected an ISO 4217 code such as EUR or USD)")),
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An amount in a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    /// Never negative (see [`parse_amount`]).
+    pub amount: Decimal,
+    /// The currency the amount is in.
+    pub currency: Currency,
+}
+
+/// Parses a decimal amount as providers and users write it: `"62.5"`, `"123.78912"`, `"0"`.
+///
+/// Refuses exponents, `NaN`, `inf`, empty strings and negative values, with a message that
+/// quotes the (non-secret) input.
+pub fn parse_amount(s: &str) -> Result<Decimal, String> {
+    let t = s.trim();
+    let d = Decimal::from_str(t).map_err(|_| format!("{s:?} is not a decimal amount"))?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(format!("{s:?} is negative"));
+    }
+    Ok(d)
+}
+
+/// A decimal amount in the configuration: TOML may give `62.5`, `62` or `"62.50"`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConfigDecimal(pub Decimal);
+
+impl serde::Serialize for ConfigDecimal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ConfigDecimal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ConfigDecimal;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a decimal string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigDecimal, E> {
+                // Sign is checked by validation, which knows the key; here only the syntax.
+                let t = v.trim().replace('_', "");
+                Decimal::from_str(&t)
+                    .map(ConfigDecimal)
+                    .map_err(|_| E::custom(format!("{v:?} is not a decimal number")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigDecimal, E> {
+                Ok(ConfigDecimal(Decimal::from(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigDecimal, E> {
+                Ok(ConfigDecimal(Decimal::from(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigDecimal, E> {
+                if !v.is_finite() {
+                    return Err(E::custom("the number is not finite"));
+                }
+                // `f64`'s Display is the shortest text that round-trips, so 0.92 stays 0.92.
+                self.visit_str(&v.to_string())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Conversion rates into the reporting currency.
+#[derive(Debug, Clone)]
+pub struct Fx {
+    reporting: Currency,
+    /// 1 unit of the key currency = N reporting-currency units.
+    rates: BTreeMap<Currency, Decimal>,
+}
+
+impl Fx {
+    /// Rates as configured; the reporting currency converts to itself at 1.
+    pub fn new(reporting: Currency, rates: BTreeMap<Currency, Decimal>) -> Fx {
+        Fx { reporting, rates }
+    }
+
+    /// The reporting currency.
+    pub fn reporting(&self) -> Currency {
+        self.reporting
+    }
+
+    /// The configured rates, reporting currency excluded, for `cost_fx_rate`.
+    pub fn rates(&self) -> impl Iterator<Item = (Currency, Decimal)> + '_ {
+        self.rates
+            .iter()
+            .filter(|(c, _)| **c != self.reporting)
+            .map(|(c, r)| (*c, *r))
+    }
+
+    /// Whether an amount in `c` can be converted.
+    pub fn has(&self, c: Currency) -> bool {
+        c == self.reporting || self.rates.contains_key(&c)
+    }
+
+    /// Converts into the reporting currency.
+    pub fn convert(&self, m: Money) -> Result<Decimal, String> {
+        if m.currency == self.reporting {
+            return Ok(m.amount);
+        }
+        let rate = self.rates.get(&m.currency).ok_or_else(|| {
+            format!(
+                "no [fx] rate for {} (reporting currency {})",
+                m.currency, self.reporting
+            )
+        })?;
+        m.amount
+            .checked_mul(*rate)
+            .ok_or_else(|| format!("{} {} overflows when converted", m.amount, m.currency))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currencies_are_iso_codes_in_any_case() {
+        assert_eq!("eur".parse::<Currency>().unwrap(), Currency::EUR);
+        assert!("EURO".parse::<Currency>().is_err());
+        assert!("XXX".parse::<Currency>().is_err());
+    }
+
+    #[test]
+    fn amounts_are_exact_decimals_and_never_nan_or_negative() {
+        assert_eq!(parse_amount("123.78912").unwrap().to_string(), "123.78912");
+        for bad in ["NaN", "inf", "1e309", "-5", "", "12,5"] {
+            assert!(parse_amount(bad).is_err(), "{bad} accepted");
+        }
+        assert!(parse_amount("-0").is_ok());
+    }
+
+    #[test]
+    fn conversion_uses_the_rate_and_names_a_missing_one() {
+        let fx = Fx::new(
+            Currency::EUR,
+            [(Currency::USD, Decimal::from_str("0.92").unwrap())].into(),
+        );
+        let m = Money { amount: Decimal::from(25), currency: Currency::USD };
+        assert_eq!(fx.convert(m).unwrap().to_string(), "23.00");
+        let gbp = Money { amount: Decimal::ONE, currency: "GBP".parse().unwrap() };
+        assert!(fx.convert(gbp).unwrap_err().contains("GBP"));
+    }
+}

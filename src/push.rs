@@ -1,0 +1,330 @@
+//! The Pushgateway client: grouping-key URLs, PUT/POST of text exposition, the counter
+//! read-back from `/api/v1/metrics`, and retries.
+//!
+//! Semantics (reliability.md §1): PUT replaces a whole group, POST only the names it carries.
+//! 200 and 202 are success; a 4xx is a bug or a refusal and is not retried (its body, which
+//! explains the inconsistency, is logged); 5xx and transport errors are retried with backoff.
+//! Credentials go in a sensitive basic-auth header, never in the URL.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use base64::Engine;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::PushgatewaySettings;
+use crate::http::{USER_AGENT, error_chain, install_crypto_provider, scrub};
+use crate::metrics::{Method, PreviousErrors};
+use crate::secret::Secret;
+
+/// The job label of every group this program pushes.
+pub const JOB: &str = "cost-exporter";
+
+/// Why a push (or read) failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PushError {
+    /// The Pushgateway answered 4xx: not retried.
+    #[error("the Pushgateway refused {what} with {status}: {body}")]
+    Rejected {
+        /// What was sent, e.g. `PUT /metrics/job/cost-exporter/provider/ovh`.
+        what: String,
+        /// The status.
+        status: StatusCode,
+        /// The start of its explanation.
+        body: String,
+    },
+    /// 5xx or transport errors, after the retries.
+    #[error("{what} failed: {message}")]
+    Failed {
+        /// What was sent.
+        what: String,
+        /// The last error.
+        message: String,
+        /// Whether another attempt could succeed.
+        retryable: bool,
+    },
+}
+
+impl PushError {
+    fn retryable(&self) -> bool {
+        matches!(self, PushError::Failed { retryable: true, .. })
+    }
+}
+
+/// A Pushgateway to push to.
+pub struct Pushgateway {
+    client: reqwest::Client,
+    base: Url,
+    auth: Option<(String, Secret)>,
+    retries: u32,
+    min_delay: Duration,
+}
+
+impl Pushgateway {
+    /// A client for the configured Pushgateway.
+    pub fn new(s: &PushgatewaySettings) -> Result<Pushgateway, String> {
+        install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(s.timeout)
+            .connect_timeout(s.timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| format!("cannot build the Pushgateway client: {e}"))?;
+        Ok(Pushgateway {
+            client,
+            base: s.url.clone(),
+            auth: s.basic_auth.clone(),
+            retries: s.retries,
+            min_delay: Duration::from_millis(500),
+        })
+    }
+
+    /// Shortens the first backoff delay (tests).
+    pub fn with_min_delay(mut self, d: Duration) -> Pushgateway {
+        self.min_delay = d;
+        self
+    }
+
+    /// `<base>/metrics/job/cost-exporter/<label>/<value>…`, with `@base64` for values that are
+    /// empty or hold a `/`.
+    pub fn group_url(&self, labels: &[(&str, &str)]) -> Url {
+        group_url(&self.base, labels)
+    }
+
+    fn request(&self, method: reqwest::Method, url: Url) -> reqwest::RequestBuilder {
+        let rb = self.client.request(method, url);
+        match &self.auth {
+            // reqwest marks the basic-auth header sensitive.
+            Some((user, pass)) => rb.basic_auth(user, Some(pass.expose())),
+            None => rb,
+        }
+    }
+
+    fn backoff(&self) -> ExponentialBuilder {
+        ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(Duration::from_secs(8))
+            .with_max_times(self.retries as usize)
+            .with_jitter()
+    }
+
+    /// Pushes `body` (text exposition) to the group with `labels` (after `job`).
+    pub async fn push(&self, labels: &[(&str, &str)], method: Method, body: String) -> Result<(), PushError> {
+        let url = self.group_url(labels);
+        let (m, name) = match method {
+            Method::Put => (reqwest::Method::PUT, "PUT"),
+            Method::Post => (reqwest::Method::POST, "POST"),
+        };
+        let what = format!("{name} {}", url.path());
+        let attempt = || async {
+            let result = self
+                .request(m.clone(), url.clone())
+                .header("content-type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(body.clone())
+                .send()
+                .await;
+            self.judge(&what, result).await.map(|_| ())
+        };
+        attempt
+            .retry(self.backoff())
+            .when(PushError::retryable)
+            .notify(|e: &PushError, wait: Duration| {
+                tracing::warn!("{e}; retrying in {}", humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)));
+            })
+            .await
+    }
+
+    async fn judge(
+        &self,
+        what: &str,
+        result: reqwest::Result<reqwest::Response>,
+    ) -> Result<reqwest::Response, PushError> {
+        let resp = result.map_err(|e| PushError::Failed {
+            what: what.to_owned(),
+            message: error_chain(&e.without_url()),
+            retryable: true,
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let secret = self.auth.as_ref().map(|(_, p)| p);
+        let body = scrub(&resp.text().await.unwrap_or_default(), secret);
+        if status.is_server_error() {
+            return Err(PushError::Failed {
+                what: what.to_owned(),
+                message: format!("the Pushgateway answered {status}: {body}"),
+                retryable: true,
+            });
+        }
+        let body = if status == StatusCode::UNAUTHORIZED {
+            format!(
+                "{body} (check PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD{})",
+                if self.auth.is_none() { "; none are set" } else { "" }
+            )
+        } else {
+            body
+        };
+        Err(PushError::Rejected { what: what.to_owned(), status, body })
+    }
+
+    /// Reads `metric` from every `provider` group of this job through `/api/v1/metrics`, so
+    /// that a counter can continue from where the last run left it.
+    pub async fn read_counters(&self, metric: &str) -> Result<PreviousErrors, PushError> {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty().extend(["api", "v1", "metrics"]);
+        }
+        let what = format!("GET {}", url.path());
+        let attempt = || async {
+            let result = self.request(reqwest::Method::GET, url.clone()).send().await;
+            let resp = self.judge(&what, result).await?;
+            resp.text().await.map_err(|e| PushError::Failed {
+                what: what.clone(),
+                message: error_chain(&e.without_url()),
+                retryable: true,
+            })
+        };
+        let text = attempt.retry(self.backoff()).when(PushError::retryable).await?;
+        parse_counters(&text, metric).map_err(|message| PushError::Failed {
+            what,
+            message,
+            retryable: false,
+        })
+    }
+
+    /// `check --probe`: one GET of `/api/v1/status` (authenticated when credentials are set).
+    pub async fn probe(&self) -> Result<String, PushError> {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty().extend(["api", "v1", "status"]);
+        }
+        let what = format!("GET {}", url.path());
+        let result = self.request(reqwest::Method::GET, url).send().await;
+        let resp = self.judge(&what, result).await?;
+        #[derive(Deserialize)]
+        struct Status {
+            data: StatusData,
+        }
+        #[derive(Deserialize)]
+        struct StatusData {
+            build_information: Option<std::collections::BTreeMap<String, String>>,
+        }
+        let version = resp
+            .json::<Status>()
+            .await
+            .ok()
+            .and_then(|s| s.data.build_information)
+            .and_then(|b| b.get("version").cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(format!("reachable, version {version}"))
+    }
+}
+
+/// Builds a grouping-key URL under `base` (which may have a path prefix).
+pub fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segs) = url.path_segments_mut() {
+        segs.pop_if_empty().extend(["metrics", "job", JOB]);
+        for (name, value) in labels {
+            if value.is_empty() || value.contains('/') {
+                segs.push(&format!("{name}@base64"));
+                let enc = base64::engine::general_purpose::URL_SAFE.encode(value.as_bytes());
+                segs.push(if enc.is_empty() { "=" } else { &enc });
+            } else {
+                segs.push(name);
+                segs.push(value);
+            }
+        }
+    }
+    url
+}
+
+#[derive(Deserialize)]
+struct ApiMetrics {
+    data: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct ApiFamily {
+    #[serde(default)]
+    metrics: Vec<ApiSample>,
+}
+
+#[derive(Deserialize)]
+struct ApiSample {
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+    value: Option<String>,
+}
+
+/// Parses `/api/v1/metrics` into (provider, reason) → value for `metric`, keeping only this
+/// job's provider groups and finite, non-negative values.
+pub fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors, String> {
+    let api: ApiMetrics = serde_json::from_str(text)
+        .map_err(|e| format!("the Pushgateway's /api/v1/metrics is not the expected JSON ({e})"))?;
+    let mut out = PreviousErrors::new();
+    for group in api.data {
+        let labels: std::collections::BTreeMap<String, String> = group
+            .get("labels")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
+            continue;
+        }
+        let Some(provider) = labels.get("provider") else { continue };
+        let Some(fam) = group.get(metric).and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok()) else {
+            continue;
+        };
+        for s in fam.metrics {
+            let (Some(reason), Some(v)) = (s.labels.get("reason"), s.value) else { continue };
+            match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => {
+                    out.insert((provider.clone(), reason.clone()), x);
+                }
+                _ => tracing::warn!(provider = %provider, "ignoring an unreadable {metric} value"),
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouping_values_that_need_it_are_base64() {
+        let base = Url::parse("http://pg:9091/prefix/").unwrap();
+        assert_eq!(
+            group_url(&base, &[("provider", "ovh")]).as_str(),
+            "http://pg:9091/prefix/metrics/job/cost-exporter/provider/ovh"
+        );
+        assert_eq!(
+            group_url(&base, &[("provider", "a/b")]).path(),
+            "/prefix/metrics/job/cost-exporter/provider@base64/YS9i"
+        );
+        assert_eq!(
+            group_url(&base, &[("provider", "")]).path(),
+            "/prefix/metrics/job/cost-exporter/provider@base64/="
+        );
+    }
+
+    #[test]
+    fn counters_are_read_from_this_jobs_provider_groups_only() {
+        let text = r#"{"status":"success","data":[
+          {"labels":{"job":"cost-exporter","provider":"ovh"},
+           "cost_collector_errors_total":{"type":"COUNTER","metrics":[
+             {"labels":{"job":"cost-exporter","provider":"ovh","reason":"timeout","instance":""},"value":"2"},
+             {"labels":{"reason":"decode"},"value":"NaN"}]}},
+          {"labels":{"job":"other","provider":"ovh"},
+           "cost_collector_errors_total":{"metrics":[{"labels":{"reason":"timeout"},"value":"9"}]}}]}"#;
+        let c = parse_counters(text, "cost_collector_errors_total").unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[&("ovh".to_owned(), "timeout".to_owned())], 2.0);
+        assert!(parse_counters("<html>", "x").is_err());
+    }
+}

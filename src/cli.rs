@@ -81,19 +81,33 @@ pub fn main() -> u8 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { exit::CONFIG } else { exit::OK };
+            return if e.use_stderr() {
+                exit::CONFIG
+            } else {
+                exit::OK
+            };
         }
     };
     telemetry::init(cli.log_format);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (pushgateway, mode) = match &cli.command {
-        Command::Push { dry_run: true, pushgateway } => (pushgateway.clone(), Some(Mode::Print)),
+        Command::Push {
+            dry_run: true,
+            pushgateway,
+        } => (pushgateway.clone(), Some(Mode::Print)),
         Command::Push { pushgateway, .. } => (pushgateway.clone(), Some(Mode::Push)),
         Command::Collect => (None, Some(Mode::Print)),
         Command::Check { pushgateway, .. } => (pushgateway.clone(), None),
     };
-    let overrides = Overrides { config: cli.config.clone(), only: cli.only.clone(), pushgateway_url: pushgateway };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let overrides = Overrides {
+        config: cli.config.clone(),
+        only: cli.only.clone(),
+        pushgateway_url: pushgateway,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -157,7 +171,11 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
     }
     text.push_str("effective settings (secrets shown as ***):\n");
     let rows = loaded.effective();
-    let width = rows.iter().map(|(k, v, _)| k.len() + v.len() + 3).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(|(k, v, _)| k.len() + v.len() + 3)
+        .max()
+        .unwrap_or(0);
     for (k, v, origin) in &rows {
         let kv = format!("{k} = {v}");
         text.push_str(&format!("  {kv:<width$}  # {origin}\n"));
@@ -177,7 +195,12 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
         if settings.only.as_ref().is_some_and(|o| !o.contains(name)) {
             continue;
         }
-        let sources: Vec<&str> = registry.collectors.iter().filter(|c| c.provider() == name).map(|c| c.source()).collect();
+        let sources: Vec<&str> = registry
+            .collectors
+            .iter()
+            .filter(|c| c.provider() == name)
+            .map(|c| c.source())
+            .collect();
         let status = if !sources.is_empty() {
             format!("collected ({})", sources.join(", "))
         } else if p.api.as_ref().is_some_and(|a| a.has_credentials()) {
@@ -185,11 +208,20 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
         } else {
             "not configured (no credentials)".to_owned()
         };
-        let budget = p.budget.map(|b| format!("; budget {b} {}", settings.fx.reporting())).unwrap_or_default();
+        let budget = p
+            .budget
+            .map(|b| format!("; budget {b} {}", settings.fx.reporting()))
+            .unwrap_or_default();
         text.push_str(&format!("  {name:<12} {status}{budget}\n"));
     }
     for f in &settings.fixed {
-        text.push_str(&format!("  fixed: {}/{} = {} {} a month\n", f.provider, f.name, f.monthly.amount.round_dp(2), f.monthly.currency));
+        text.push_str(&format!(
+            "  fixed: {}/{} = {} {} a month\n",
+            f.provider,
+            f.name,
+            f.monthly.amount.round_dp(2),
+            f.monthly.currency
+        ));
     }
     text.push_str("configuration is valid\n");
     let _ = out.write_all(text.as_bytes());
@@ -219,13 +251,24 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
             return exit::PUSH_FAILED;
         }
     };
-    let cx = collectors::Context { http, now: std::time::SystemTime::now() };
+    let cx = collectors::Context {
+        http,
+        now: std::time::SystemTime::now(),
+    };
     for c in &registry.collectors {
         match c.probe(&cx).await {
-            Ok(s) => text.push_str(&format!("  {:<12} ok ({}): {s}\n", c.provider(), c.source())),
+            Ok(s) => text.push_str(&format!(
+                "  {:<12} ok ({}): {s}\n",
+                c.provider(),
+                c.source()
+            )),
             Err(e) => {
                 failed = true;
-                text.push_str(&format!("  {:<12} FAILED ({}): {e}\n", c.provider(), c.source()));
+                text.push_str(&format!(
+                    "  {:<12} FAILED ({}): {e}\n",
+                    c.provider(),
+                    c.source()
+                ));
             }
         }
     }

@@ -53,8 +53,14 @@ pub const CONVENTIONAL_ENV: &[(&str, &str)] = &[
     ("SUPABASE_PROJECT_REF", "providers.supabase.project_refs"),
     ("WASABI_ACCESS_KEY", "providers.wasabi.access_key"),
     ("WASABI_SECRET_KEY", "providers.wasabi.secret_key"),
-    ("WASABI_BILLING_ACCESS_KEY", "providers.wasabi.billing_access_key"),
-    ("WASABI_BILLING_SECRET_KEY", "providers.wasabi.billing_secret_key"),
+    (
+        "WASABI_BILLING_ACCESS_KEY",
+        "providers.wasabi.billing_access_key",
+    ),
+    (
+        "WASABI_BILLING_SECRET_KEY",
+        "providers.wasabi.billing_secret_key",
+    ),
     ("ANTHROPIC_ADMIN_KEY", "providers.anthropic.admin_key"),
     ("OPENAI_ADMIN_KEY", "providers.openai.admin_key"),
 ];
@@ -237,7 +243,9 @@ impl Default for RawConfig {
         RawConfig {
             currency: "USD".into(),
             pushgateway: RawPushgateway::default(),
-            run: RawRun { timeout: HumanDuration(Duration::from_secs(300)) },
+            run: RawRun {
+                timeout: HumanDuration(Duration::from_secs(300)),
+            },
             http: RawHttp {
                 timeout: HumanDuration(Duration::from_secs(30)),
                 connect_timeout: HumanDuration(Duration::from_secs(5)),
@@ -342,7 +350,14 @@ struct RawApi {
 fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
     match provider {
         "vercel" => &["budget", "base_url", "plan", "limits", "token", "team_id"],
-        "supabase" => &["budget", "base_url", "plan", "limits", "token", "project_refs"],
+        "supabase" => &[
+            "budget",
+            "base_url",
+            "plan",
+            "limits",
+            "token",
+            "project_refs",
+        ],
         "wasabi" => &[
             "budget",
             "region",
@@ -405,7 +420,7 @@ impl<P: Provider> Provider for Layer<P> {
         let md = Metadata::named(self.name.clone())
             .interpolater(move |_: &Profile, keys: &[&str]| spell(keys));
         match &self.source {
-            Some(p) => md.source(p.clone()),
+            Some(p) => md.source(p.as_path()),
             None => md,
         }
     }
@@ -510,10 +525,7 @@ fn choose_file(explicit: Option<&Path>) -> Result<Option<PathBuf>, ConfigError> 
 
 /// Builds the layers from a file and an environment (passed in, so tests need not touch the
 /// process environment).
-pub fn layer(
-    overrides: &Overrides,
-    env: &BTreeMap<String, String>,
-) -> Result<Loaded, ConfigError> {
+pub fn layer(overrides: &Overrides, env: &BTreeMap<String, String>) -> Result<Loaded, ConfigError> {
     let file = choose_file(overrides.config.as_deref())?;
     let mut problems = Vec::new();
 
@@ -650,7 +662,11 @@ impl Loaded {
 
 fn walk(dict: &Dict, prefix: &str, f: &mut dyn FnMut(&str, &Value)) {
     for (k, v) in dict {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Dict(_, d) if !d.is_empty() => walk(d, &key, f),
             Value::Array(_, items) if items.iter().any(|i| matches!(i, Value::Dict(..))) => {
@@ -753,7 +769,9 @@ fn pushgateway_url(raw: &str) -> Result<Url, String> {
         return Err(format!("{raw:?} is not an http(s) URL with a host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{raw:?} has a query or fragment; give the base URL only"));
+        return Err(format!(
+            "{raw:?} has a query or fragment; give the base URL only"
+        ));
     }
     Ok(url)
 }
@@ -805,7 +823,10 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
         .figment
         .extract_lossy()
         .map_err(|e| ConfigError(figment_problems(e)))?;
-    let mut c = Checker { loaded, problems: Vec::new() };
+    let mut c = Checker {
+        loaded,
+        problems: Vec::new(),
+    };
 
     let reporting = match raw.currency.parse::<Currency>() {
         Ok(cur) => Some(cur),
@@ -836,16 +857,26 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
         }
     };
     let password = c.secret("pushgateway.password", &pg.password);
-    let username = pg.username.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let username = pg
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
     let basic_auth = match (username, password) {
         (Some(u), Some(p)) => Some((u.to_owned(), p)),
         (None, None) => None,
         (Some(_), None) => {
-            c.fail("pushgateway.username", "a username is set but no password (PUSHGATEWAY_PASSWORD)");
+            c.fail(
+                "pushgateway.username",
+                "a username is set but no password (PUSHGATEWAY_PASSWORD)",
+            );
             None
         }
         (None, Some(_)) => {
-            c.fail("pushgateway.password", "a password is set but no username (PUSHGATEWAY_USERNAME)");
+            c.fail(
+                "pushgateway.password",
+                "a password is set but no username (PUSHGATEWAY_USERNAME)",
+            );
             None
         }
     };
@@ -885,11 +916,20 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
         }
         let name = f.name.trim();
         if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-            c.fail(&format!("{key}.name"), "the name must be 1 to 64 printable characters");
+            c.fail(
+                &format!("{key}.name"),
+                "the name must be 1 to 64 printable characters",
+            );
             ok = false;
         }
         if !seen.insert((f.provider.clone(), name.to_owned())) {
-            c.fail(&format!("{key}.name"), format!("provider {:?} already has an entry named {name:?}", f.provider));
+            c.fail(
+                &format!("{key}.name"),
+                format!(
+                    "provider {:?} already has an entry named {name:?}",
+                    f.provider
+                ),
+            );
             ok = false;
         }
         let amount = c.amount(&format!("{key}.amount"), Some(f.amount));
@@ -908,7 +948,10 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
             fixed.push(FixedEntry {
                 provider: f.provider.clone(),
                 name: name.to_owned(),
-                monthly: Money { amount: monthly, currency },
+                monthly: Money {
+                    amount: monthly,
+                    currency,
+                },
             });
         }
     }
@@ -916,7 +959,10 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
     for f in &fixed {
         providers
             .entry(f.provider.clone())
-            .or_insert(ProviderSettings { budget: None, api: None });
+            .or_insert(ProviderSettings {
+                budget: None,
+                api: None,
+            });
     }
 
     // Every currency in use needs a rate.
@@ -948,7 +994,11 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
                 let known: Vec<&str> = providers.keys().map(String::as_str).collect();
                 c.problems.push(format!(
                     "--only names {n:?}, which the configuration does not have (known: {})",
-                    if known.is_empty() { "none".into() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
                 ));
             }
         }
@@ -971,7 +1021,9 @@ fn validate(loaded: &Loaded, only: Option<&[String]>) -> Result<Settings, Config
                 timeout: pg.timeout.0,
                 retries: pg.retries,
             },
-            run: RunSettings { timeout: raw.run.timeout.0 },
+            run: RunSettings {
+                timeout: raw.run.timeout.0,
+            },
             http,
             providers,
             fixed,
@@ -989,7 +1041,10 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             if !allowed.contains(&k.as_str()) {
                 c.fail(
                     &format!("{key}.{k}"),
-                    format!("unknown key `{k}` for provider {name} (expected one of: {})", allowed.join(", ")),
+                    format!(
+                        "unknown key `{k}` for provider {name} (expected one of: {})",
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
@@ -1005,7 +1060,13 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
 
     let plan = match &raw.plan {
         Some(p) if !plans(name).contains(&p.as_str()) => {
-            c.fail(&format!("{key}.plan"), format!("unknown plan {p:?} for {name} (expected one of: {})", plans(name).join(", ")));
+            c.fail(
+                &format!("{key}.plan"),
+                format!(
+                    "unknown plan {p:?} for {name} (expected one of: {})",
+                    plans(name).join(", ")
+                ),
+            );
             None
         }
         Some(p) => Some(p.clone()),
@@ -1022,18 +1083,34 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     if let Some(r) = &region
         && !r.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
     {
-        c.fail(&format!("{key}.region"), format!("{r:?} is not a region name such as eu-central-1"));
+        c.fail(
+            &format!("{key}.region"),
+            format!("{r:?} is not a region name such as eu-central-1"),
+        );
     }
     let base_raw = match name {
         "wasabi" => raw.endpoint.clone().unwrap_or_else(|| {
-            format!("https://s3.{}.wasabisys.com", region.as_deref().unwrap_or("us-east-1"))
+            format!(
+                "https://s3.{}.wasabisys.com",
+                region.as_deref().unwrap_or("us-east-1")
+            )
         }),
-        _ => raw.base_url.clone().unwrap_or_else(|| default_base_url(name).to_owned()),
+        _ => raw
+            .base_url
+            .clone()
+            .unwrap_or_else(|| default_base_url(name).to_owned()),
     };
-    let url_key = if name == "wasabi" { format!("{key}.endpoint") } else { format!("{key}.base_url") };
+    let url_key = if name == "wasabi" {
+        format!("{key}.endpoint")
+    } else {
+        format!("{key}.base_url")
+    };
     let base_url = c.url(&url_key, &base_raw);
     let stats_url = if name == "wasabi" {
-        let s = raw.stats_url.clone().unwrap_or_else(|| "https://stats.wasabisys.com".into());
+        let s = raw
+            .stats_url
+            .clone()
+            .unwrap_or_else(|| "https://stats.wasabisys.com".into());
         c.url(&format!("{key}.stats_url"), &s)
     } else {
         None
@@ -1051,9 +1128,14 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             let ba = secret(c, "billing_access_key", &raw.billing_access_key);
             let bs = secret(c, "billing_secret_key", &raw.billing_secret_key);
             match (a, s) {
-                (Some(a), Some(s)) => Some([vec![a, s], ba.into_iter().chain(bs).collect()].concat()),
+                (Some(a), Some(s)) => {
+                    Some([vec![a, s], ba.into_iter().chain(bs).collect()].concat())
+                }
                 (Some(_), None) | (None, Some(_)) => {
-                    c.fail(&format!("{key}.secret_key"), "WASABI_ACCESS_KEY and WASABI_SECRET_KEY must be set together");
+                    c.fail(
+                        &format!("{key}.secret_key"),
+                        "WASABI_ACCESS_KEY and WASABI_SECRET_KEY must be set together",
+                    );
                     None
                 }
                 (None, None) => None,
@@ -1067,14 +1149,23 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
         if r.chars().all(|ch| ch.is_ascii_alphanumeric()) && !r.is_empty() && r.len() <= 64 {
             project_refs.push(r.clone());
         } else {
-            c.fail(&format!("{key}.project_refs"), format!("{r:?} is not a Supabase project ref (letters and digits)"));
+            c.fail(
+                &format!("{key}.project_refs"),
+                format!("{r:?} is not a Supabase project ref (letters and digits)"),
+            );
         }
     }
     for b in &raw.buckets.0 {
         let valid = (3..=63).contains(&b.len())
-            && b.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.');
+            && b.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.');
         if !valid {
-            c.fail(&format!("{key}.buckets"), format!("{b:?} is not a bucket name (3 to 63 lowercase letters, digits, '-' or '.')"));
+            c.fail(
+                &format!("{key}.buckets"),
+                format!(
+                    "{b:?} is not a bucket name (3 to 63 lowercase letters, digits, '-' or '.')"
+                ),
+            );
         }
     }
     let _ = raw.stats;
@@ -1086,7 +1177,11 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             credentials,
             plan,
             limits,
-            team_id: raw.team_id.clone().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()),
+            team_id: raw
+                .team_id
+                .clone()
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty()),
             project_refs,
             region,
             buckets: raw.buckets.0.clone(),
@@ -1100,18 +1195,27 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn file(text: &str) -> tempfile::NamedTempFile {
-        let f = tempfile::Builder::new().suffix(".toml").tempfile().expect("temp file");
+        let f = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
         std::fs::write(f.path(), text).expect("write");
         f
     }
 
     fn load_text(text: &str, e: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let f = file(text);
-        let o = Overrides { config: Some(f.path().to_path_buf()), ..Overrides::default() };
+        let o = Overrides {
+            config: Some(f.path().to_path_buf()),
+            ..Overrides::default()
+        };
         load(&o, &env(e)).map(|(_, s)| s)
     }
 
@@ -1148,7 +1252,11 @@ mod tests {
         let v = &s.providers["vercel"];
         assert_eq!(v.budget, Some(Decimal::from(7)));
         let creds = v.api.as_ref().unwrap().credentials.as_ref().unwrap();
-        assert_eq!(creds[0].expose(), "0123", "numeric-looking secret kept verbatim and trimmed");
+        assert_eq!(
+            creds[0].expose(),
+            "0123",
+            "numeric-looking secret kept verbatim and trimmed"
+        );
     }
 
     #[test]
@@ -1159,6 +1267,9 @@ mod tests {
         assert!(text.contains("TOML file"), "{text}");
 
         let err = load_text("", &[("COST_EXPORTER_RUN__TIMEOUT", "-3")]).unwrap_err();
-        assert!(err.to_string().contains("COST_EXPORTER_RUN__TIMEOUT"), "{err}");
+        assert!(
+            err.to_string().contains("COST_EXPORTER_RUN__TIMEOUT"),
+            "{err}"
+        );
     }
 }

@@ -106,7 +106,10 @@ impl ProviderHttp {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             let value = HeaderValue::from_str(value).map_err(|_| {
-                CollectError::new(Reason::Config, format!("header {name} has an invalid value"))
+                CollectError::new(
+                    Reason::Config,
+                    format!("header {name} has an invalid value"),
+                )
             })?;
             map.insert(HeaderName::from_static(name), value);
         }
@@ -122,16 +125,23 @@ impl ProviderHttp {
             }
         };
         let attempt = || async {
-            let result = self.client.get(url.clone()).headers(map.clone()).send().await;
+            let result = self
+                .client
+                .get(url.clone())
+                .headers(map.clone())
+                .send()
+                .await;
             classify(url, result, secret, &self.policy).await
         };
         attempt
             .retry(self.policy.backoff())
             .when(|e: &Attempt| e.retry)
-            .adjust(|e: &Attempt, next: Option<Duration>| match (e.retry_after, next) {
-                (Some(wait), Some(_)) => Some(wait),
-                (_, next) => next,
-            })
+            .adjust(
+                |e: &Attempt, next: Option<Duration>| match (e.retry_after, next) {
+                    (Some(wait), Some(_)) => Some(wait),
+                    (_, next) => next,
+                },
+            )
             .notify(|e: &Attempt, wait: Duration| {
                 tracing::warn!(
                     reason = %e.error.reason,
@@ -151,7 +161,10 @@ fn round_ms(d: Duration) -> Duration {
 
 fn sensitive(value: &str) -> Result<HeaderValue, CollectError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| {
-        CollectError::new(Reason::Config, "the credential has characters a header cannot hold")
+        CollectError::new(
+            Reason::Config,
+            "the credential has characters a header cannot hold",
+        )
     })?;
     v.set_sensitive(true);
     Ok(v)
@@ -184,9 +197,16 @@ async fn classify(
     let resp = match result {
         Ok(r) => r,
         Err(e) => {
-            let reason = if e.is_timeout() { Reason::Timeout } else { Reason::Transport };
+            let reason = if e.is_timeout() {
+                Reason::Timeout
+            } else {
+                Reason::Transport
+            };
             return Err(Attempt {
-                error: CollectError::new(reason, format!("{what} failed: {}", error_chain(&e.without_url()))),
+                error: CollectError::new(
+                    reason,
+                    format!("{what} failed: {}", error_chain(&e.without_url())),
+                ),
                 retry: true,
                 retry_after: None,
             });
@@ -347,9 +367,16 @@ mod tests {
             .expect(3)
             .mount(&server)
             .await;
-        let err = client(2).get(&url(&server, "/x"), Auth::None, &[]).await.unwrap_err();
+        let err = client(2)
+            .get(&url(&server, "/x"), Auth::None, &[])
+            .await
+            .unwrap_err();
         assert_eq!(err.reason, Reason::Http5xx);
-        assert!(err.message.contains("503") && err.message.contains("busy"), "{}", err.message);
+        assert!(
+            err.message.contains("503") && err.message.contains("busy"),
+            "{}",
+            err.message
+        );
     }
 
     #[tokio::test]
@@ -365,9 +392,16 @@ mod tests {
             .mount(&server)
             .await;
         let t0 = std::time::Instant::now();
-        let resp = client(2).get(&url(&server, "/x"), Auth::None, &[]).await.unwrap();
+        let resp = client(2)
+            .get(&url(&server, "/x"), Auth::None, &[])
+            .await
+            .unwrap();
         assert_eq!(resp.text().await.unwrap(), "ok");
-        assert!(t0.elapsed() >= Duration::from_secs(1), "waited {:?}", t0.elapsed());
+        assert!(
+            t0.elapsed() >= Duration::from_secs(1),
+            "waited {:?}",
+            t0.elapsed()
+        );
     }
 
     #[tokio::test]
@@ -378,7 +412,10 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let err = client(3).get(&url(&server, "/x"), Auth::None, &[]).await.unwrap_err();
+        let err = client(3)
+            .get(&url(&server, "/x"), Auth::None, &[])
+            .await
+            .unwrap_err();
         assert_eq!(err.reason, Reason::RateLimited);
     }
 
@@ -399,7 +436,10 @@ mod tests {
         assert!(!err.message.contains("SENTINEL"), "{}", err.message);
         let reqs = server.received_requests().await.unwrap();
         assert_eq!(reqs[0].method, wiremock::http::Method::GET);
-        assert_eq!(reqs[0].headers.get("authorization").unwrap(), "Bearer SENTINEL-9");
+        assert_eq!(
+            reqs[0].headers.get("authorization").unwrap(),
+            "Bearer SENTINEL-9"
+        );
         assert!(!reqs[0].url.as_str().contains("SENTINEL"));
     }
 
@@ -409,7 +449,8 @@ mod tests {
         let other = MockServer::start().await;
         Mock::given(method("GET"))
             .respond_with(
-                ResponseTemplate::new(302).insert_header("location", format!("{}/stolen", other.uri())),
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/stolen", other.uri())),
             )
             .expect(1)
             .mount(&server)

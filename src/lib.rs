@@ -11,7 +11,7 @@
 //! - [`run`]: concurrent collection under a deadline, money conversion, forecast, exit code.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
 //! - [`push`]: the Pushgateway client.
-//! - [`telemetry`]: logging.
+//! - [`telemetry`]: log setup.
 //!
 //! See ARCHITECTURE.md for the invariants.
 

@@ -112,8 +112,10 @@ impl Families {
             tracing::error!(metric = def.name, "dropping a non-finite value");
             return;
         }
-        let mut pairs: Vec<(String, String)> =
-            labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let mut pairs: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         pairs.sort();
         let idx = match self.fams.iter().position(|f| f.name() == def.name) {
             Some(i) => i,
@@ -132,7 +134,10 @@ impl Families {
         let fam = &mut self.fams[idx];
         let same = |m: &Metric| {
             m.get_label().len() == pairs.len()
-                && m.get_label().iter().zip(&pairs).all(|(l, (k, v))| l.name() == k && l.value() == v)
+                && m.get_label()
+                    .iter()
+                    .zip(&pairs)
+                    .all(|(l, (k, v))| l.name() == k && l.value() == v)
         };
         let mut metrics = fam.take_metric();
         match metrics.iter_mut().find(|m| same(m)) {
@@ -222,7 +227,11 @@ impl Families {
     /// The text exposition format (LF line endings, no timestamps), families in table order.
     pub fn encode(&self) -> String {
         let mut fams = self.fams.clone();
-        fams.sort_by_key(|f| ALL.iter().position(|d| d.name == f.name()).unwrap_or(usize::MAX));
+        fams.sort_by_key(|f| {
+            ALL.iter()
+                .position(|d| d.name == f.name())
+                .unwrap_or(usize::MAX)
+        });
         let mut buf = Vec::new();
         // Encoding fails only for an empty family, which `add` never creates.
         if let Err(e) = prometheus::TextEncoder::new().encode(&fams, &mut buf) {
@@ -239,7 +248,9 @@ pub fn money(d: Decimal) -> f64 {
 
 /// Seconds since the epoch.
 pub fn unix(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// Counter values read back from the Pushgateway: (provider, reason) → value.
@@ -309,7 +320,11 @@ pub fn provider_group(
                 f.add(&USAGE, &labels, u.value);
             }
             for l in &r.limits {
-                f.add(&USAGE_LIMIT, &[("resource", &l.resource), ("unit", l.unit.as_str())], l.value);
+                f.add(
+                    &USAGE_LIMIT,
+                    &[("resource", &l.resource), ("unit", l.unit.as_str())],
+                    l.value,
+                );
             }
             for (amount, labels) in &r.spend {
                 let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
@@ -349,8 +364,17 @@ mod tests {
     fn names_follow_the_naming_rules() {
         for d in ALL {
             assert!(d.name.starts_with("cost_"), "{}", d.name);
-            assert!(d.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{}", d.name);
-            assert_eq!(d.name.ends_with("_total"), d.kind == Kind::Counter, "{}", d.name);
+            assert!(
+                d.name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{}",
+                d.name
+            );
+            assert_eq!(
+                d.name.ends_with("_total"),
+                d.kind == Kind::Counter,
+                "{}",
+                d.name
+            );
             assert!(!d.help.is_empty());
         }
     }
@@ -362,7 +386,10 @@ mod tests {
         f.add(&SPEND, &[("name", "a"), ("currency", "EUR")], 2.0);
         f.add(&SPEND, &[("currency", "EUR"), ("name", "b")], f64::NAN);
         let text = f.encode();
-        assert!(text.contains("cost_spend{currency=\"EUR\",name=\"a\"} 3.5"), "{text}");
+        assert!(
+            text.contains("cost_spend{currency=\"EUR\",name=\"a\"} 3.5"),
+            "{text}"
+        );
         assert!(!text.contains("NaN"), "{text}");
     }
 
@@ -370,6 +397,10 @@ mod tests {
     fn label_values_are_escaped() {
         let mut f = Families::default();
         f.add(&SPEND, &[("currency", "EUR"), ("name", "a\"b\\c\nd")], 1.0);
-        assert!(f.encode().contains(r#"name="a\"b\\c\nd""#), "{}", f.encode());
+        assert!(
+            f.encode().contains(r#"name="a\"b\\c\nd""#),
+            "{}",
+            f.encode()
+        );
     }
 }

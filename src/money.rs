@@ -53,7 +53,9 @@ impl FromStr for Currency {
                 let b = code.as_bytes();
                 Ok(Currency([b[0], b[1], b[2]]))
             }
-            None => Err(format!("unknown currency {s:?} (expected an ISO 4217 code such as EUR or USD)")),
+            None => Err(format!(
+                "unknown currency {s:?} (expected an ISO 4217 code such as EUR or USD)"
+            )),
         }
     }
 }
@@ -210,9 +212,15 @@ mod tests {
             Currency::EUR,
             [(Currency::USD, Decimal::from_str("0.92").unwrap())].into(),
         );
-        let m = Money { amount: Decimal::from(25), currency: Currency::USD };
+        let m = Money {
+            amount: Decimal::from(25),
+            currency: Currency::USD,
+        };
         assert_eq!(fx.convert(m).unwrap().to_string(), "23.00");
-        let gbp = Money { amount: Decimal::ONE, currency: "GBP".parse().unwrap() };
+        let gbp = Money {
+            amount: Decimal::ONE,
+            currency: "GBP".parse().unwrap(),
+        };
         assert!(fx.convert(gbp).unwrap_err().contains("GBP"));
     }
 }

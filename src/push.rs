@@ -49,7 +49,13 @@ pub enum PushError {
 
 impl PushError {
     fn retryable(&self) -> bool {
-        matches!(self, PushError::Failed { retryable: true, .. })
+        matches!(
+            self,
+            PushError::Failed {
+                retryable: true,
+                ..
+            }
+        )
     }
 }
 
@@ -112,7 +118,12 @@ impl Pushgateway {
     }
 
     /// Pushes `body` (text exposition) to the group with `labels` (after `job`).
-    pub async fn push(&self, labels: &[(&str, &str)], method: Method, body: String) -> Result<(), PushError> {
+    pub async fn push(
+        &self,
+        labels: &[(&str, &str)],
+        method: Method,
+        body: String,
+    ) -> Result<(), PushError> {
         let url = self.group_url(labels);
         let (m, name) = match method {
             Method::Put => (reqwest::Method::PUT, "PUT"),
@@ -132,7 +143,10 @@ impl Pushgateway {
             .retry(self.backoff())
             .when(PushError::retryable)
             .notify(|e: &PushError, wait: Duration| {
-                tracing::warn!("{e}; retrying in {}", humantime::format_duration(Duration::from_millis(wait.as_millis() as u64)));
+                tracing::warn!(
+                    "{e}; retrying in {}",
+                    humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+                );
             })
             .await
     }
@@ -163,12 +177,20 @@ impl Pushgateway {
         let body = if status == StatusCode::UNAUTHORIZED {
             format!(
                 "{body} (check PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD{})",
-                if self.auth.is_none() { "; none are set" } else { "" }
+                if self.auth.is_none() {
+                    "; none are set"
+                } else {
+                    ""
+                }
             )
         } else {
             body
         };
-        Err(PushError::Rejected { what: what.to_owned(), status, body })
+        Err(PushError::Rejected {
+            what: what.to_owned(),
+            status,
+            body,
+        })
     }
 
     /// Reads `metric` from every `provider` group of this job through `/api/v1/metrics`, so
@@ -188,7 +210,10 @@ impl Pushgateway {
                 retryable: true,
             })
         };
-        let text = attempt.retry(self.backoff()).when(PushError::retryable).await?;
+        let text = attempt
+            .retry(self.backoff())
+            .when(PushError::retryable)
+            .await?;
         parse_counters(&text, metric).map_err(|message| PushError::Failed {
             what,
             message,
@@ -214,9 +239,10 @@ impl Pushgateway {
             build_information: Option<std::collections::BTreeMap<String, String>>,
         }
         let version = resp
-            .json::<Status>()
+            .bytes()
             .await
             .ok()
+            .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
             .and_then(|s| s.data.build_information)
             .and_then(|b| b.get("version").cloned())
             .unwrap_or_else(|| "unknown".into());
@@ -275,12 +301,19 @@ pub fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors, String
         if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
             continue;
         }
-        let Some(provider) = labels.get("provider") else { continue };
-        let Some(fam) = group.get(metric).and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok()) else {
+        let Some(provider) = labels.get("provider") else {
+            continue;
+        };
+        let Some(fam) = group
+            .get(metric)
+            .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
+        else {
             continue;
         };
         for s in fam.metrics {
-            let (Some(reason), Some(v)) = (s.labels.get("reason"), s.value) else { continue };
+            let (Some(reason), Some(v)) = (s.labels.get("reason"), s.value) else {
+                continue;
+            };
             match v.parse::<f64>() {
                 Ok(x) if x.is_finite() && x >= 0.0 => {
                     out.insert((provider.clone(), reason.clone()), x);

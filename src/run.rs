@@ -115,11 +115,15 @@ pub async fn execute(
         Mode::Print => {
             let mut all = metrics::run_group(&settings.fx, finished, took);
             for o in &outcomes {
-                let (fams, _) = metrics::provider_group(o, &settings.fx, &PreviousErrors::new(), finished);
+                let (fams, _) =
+                    metrics::provider_group(o, &settings.fx, &PreviousErrors::new(), finished);
                 all.extend(fams.with_label("provider", &o.provider));
             }
             let mut out = std::io::stdout().lock();
-            if let Err(e) = out.write_all(all.encode().as_bytes()).and_then(|_| out.flush()) {
+            if let Err(e) = out
+                .write_all(all.encode().as_bytes())
+                .and_then(|_| out.flush())
+            {
                 tracing::error!("cannot write to stdout: {e}");
                 return exit::PUSH_FAILED;
             }
@@ -199,7 +203,9 @@ async fn collect_all(
         .zip(results)
         .map(|(c, r)| {
             let (result, took) = r.unwrap_or_else(|| {
-                let e = stopped.clone().unwrap_or_else(|| CollectError::new(Reason::Internal, "no result"));
+                let e = stopped
+                    .clone()
+                    .unwrap_or_else(|| CollectError::new(Reason::Internal, "no result"));
                 (Err(e), started.elapsed())
             });
             (c.provider().to_owned(), result, took)
@@ -214,7 +220,8 @@ fn assess(
     results: Vec<SourceResult>,
     now: SystemTime,
 ) -> Vec<ProviderOutcome> {
-    let mut by_provider: BTreeMap<String, (Vec<Collection>, Vec<CollectError>, Duration)> = BTreeMap::new();
+    let mut by_provider: BTreeMap<String, (Vec<Collection>, Vec<CollectError>, Duration)> =
+        BTreeMap::new();
     for (provider, result, took) in results {
         let entry = by_provider.entry(provider).or_default();
         entry.2 = entry.2.max(took);
@@ -239,7 +246,12 @@ fn assess(
             } else {
                 State::Failed(errors)
             };
-            ProviderOutcome { budget: budget(&provider), provider, state, duration }
+            ProviderOutcome {
+                budget: budget(&provider),
+                provider,
+                state,
+                duration,
+            }
         })
         .collect();
     for p in &registry.unconfigured {
@@ -259,21 +271,35 @@ fn assess(
 fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectError> {
     for u in &c.usage {
         if !u.value.is_finite() || u.value < 0.0 {
-            return Err(CollectError::new(Reason::Decode, format!("usage {} is {}", u.resource, u.value)));
+            return Err(CollectError::new(
+                Reason::Decode,
+                format!("usage {} is {}", u.resource, u.value),
+            ));
         }
     }
     for l in &c.limits {
         if !l.value.is_finite() || l.value < 0.0 {
-            return Err(CollectError::new(Reason::Decode, format!("limit {} is {}", l.resource, l.value)));
+            return Err(CollectError::new(
+                Reason::Decode,
+                format!("limit {} is {}", l.resource, l.value),
+            ));
         }
     }
     let mut spend = Vec::with_capacity(c.spend.len());
     let (mut fixed, mut metered, mut any_metered) = (Decimal::ZERO, Decimal::ZERO, false);
     for s in c.spend {
         if s.money.amount.is_sign_negative() && !s.money.amount.is_zero() {
-            return Err(CollectError::new(Reason::Decode, format!("a spend of {} {} is negative", s.money.amount, s.money.currency)));
+            return Err(CollectError::new(
+                Reason::Decode,
+                format!(
+                    "a spend of {} {} is negative",
+                    s.money.amount, s.money.currency
+                ),
+            ));
         }
-        let amount = fx.convert(s.money).map_err(|e| CollectError::new(Reason::Config, e))?;
+        let amount = fx
+            .convert(s.money)
+            .map_err(|e| CollectError::new(Reason::Config, e))?;
         match s.kind {
             SpendKind::Fixed => fixed += amount,
             SpendKind::Metered => {
@@ -296,7 +322,9 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
 /// elapsed (today counted). With metered spend it exists from the 3rd day of the month on;
 /// with only fixed amounts it is exactly their sum every day.
 pub fn forecast(fixed: Decimal, metered: Option<Decimal>, now: SystemTime) -> Option<Decimal> {
-    let Some(metered) = metered else { return Some(fixed) };
+    let Some(metered) = metered else {
+        return Some(fixed);
+    };
     let (day, days) = day_of_month(now);
     if day < 3 {
         return None;
@@ -311,7 +339,12 @@ pub fn day_of_month(now: SystemTime) -> (u8, u8) {
 }
 
 /// Pushes every provider group, then the run-level group. Returns whether all succeeded.
-async fn push_all(settings: &Settings, outcomes: &[ProviderOutcome], finished: SystemTime, took: Duration) -> bool {
+async fn push_all(
+    settings: &Settings,
+    outcomes: &[ProviderOutcome],
+    finished: SystemTime,
+    took: Duration,
+) -> bool {
     let pg = match Pushgateway::new(&settings.pushgateway) {
         Ok(pg) => pg,
         Err(e) => {
@@ -322,7 +355,9 @@ async fn push_all(settings: &Settings, outcomes: &[ProviderOutcome], finished: S
     let previous = match pg.read_counters(metrics::ERRORS.name).await {
         Ok(p) => p,
         Err(e) => {
-            tracing::warn!("cannot read the previous error counters, starting them from 0 (Prometheus sees a counter reset): {e}");
+            tracing::warn!(
+                "cannot read the previous error counters, starting them from 0 (Prometheus sees a counter reset): {e}"
+            );
             PreviousErrors::new()
         }
     };
@@ -331,11 +366,22 @@ async fn push_all(settings: &Settings, outcomes: &[ProviderOutcome], finished: S
         let (fams, method) = metrics::provider_group(o, &settings.fx, &previous, finished);
         ok &= push_one(&pg, &[("provider", &o.provider)], method, fams).await;
     }
-    ok &= push_one(&pg, &[], Method::Put, metrics::run_group(&settings.fx, finished, took)).await;
+    ok &= push_one(
+        &pg,
+        &[],
+        Method::Put,
+        metrics::run_group(&settings.fx, finished, took),
+    )
+    .await;
     ok
 }
 
-async fn push_one(pg: &Pushgateway, labels: &[(&str, &str)], method: Method, fams: Families) -> bool {
+async fn push_one(
+    pg: &Pushgateway,
+    labels: &[(&str, &str)],
+    method: Method,
+    fams: Families,
+) -> bool {
     match pg.push(labels, method, fams.encode()).await {
         Ok(()) => {
             tracing::debug!(group = %pg.group_url(labels).path(), ?method, "pushed");
@@ -366,8 +412,14 @@ mod tests {
         assert_eq!(forecast(fixed, None, at(2026, 11, 1)), Some(fixed));
         // Metered: absent on days 1 and 2, run-rate from the 3rd.
         assert_eq!(forecast(fixed, Some(ten), at(2026, 11, 2)), None);
-        assert_eq!(forecast(fixed, Some(ten), at(2026, 11, 3)), Some(fixed + Decimal::from(100)));
+        assert_eq!(
+            forecast(fixed, Some(ten), at(2026, 11, 3)),
+            Some(fixed + Decimal::from(100))
+        );
         // February of a leap year has 29 days.
-        assert_eq!(forecast(Decimal::ZERO, Some(ten), at(2028, 2, 29)), Some(ten));
+        assert_eq!(
+            forecast(Decimal::ZERO, Some(ten), at(2028, 2, 29)),
+            Some(ten)
+        );
     }
 }

@@ -18,7 +18,13 @@ pub enum LogFormat {
 /// Installs the global subscriber. Call once.
 pub fn init(format: LogFormat) {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    for directive in ["hyper=warn", "hyper_util=warn", "reqwest=warn", "h2=warn", "rustls=warn"] {
+    for directive in [
+        "hyper=warn",
+        "hyper_util=warn",
+        "reqwest=warn",
+        "h2=warn",
+        "rustls=warn",
+    ] {
         if let Ok(d) = directive.parse() {
             filter = filter.add_directive(d);
         }

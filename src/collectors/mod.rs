@@ -126,7 +126,10 @@ pub struct CollectError {
 impl CollectError {
     /// A new error.
     pub fn new(reason: Reason, message: impl Into<String>) -> CollectError {
-        CollectError { reason, message: message.into() }
+        CollectError {
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -167,5 +170,8 @@ pub fn build(settings: &Settings) -> Registry {
             }
         }
     }
-    Registry { collectors, unconfigured }
+    Registry {
+        collectors,
+        unconfigured,
+    }
 }

@@ -620,20 +620,32 @@ impl Loaded {
     /// file)``, `environment variable VERCEL_API_TOKEN`, `COST_EXPORTER_RUN__TIMEOUT`.
     pub fn origin(&self, key: &str) -> String {
         let keys: Vec<&str> = key.split('.').collect();
-        match self.figment.find_metadata(key) {
+        match self
+            .find(key)
+            .and_then(|v| self.figment.get_metadata(v.tag()))
+        {
             None => format!("`{key}`"),
-            Some(md) => {
-                let spelled = md.interpolate(&Profile::Default, &keys);
-                match (&md.source, spelled.is_empty()) {
-                    (Some(src), _) => format!("`{spelled}` in {src} ({})", md.name),
-                    (None, true) => md.name.to_string(),
-                    (None, false) if md.name == "environment" => {
-                        format!("environment variable {spelled}")
-                    }
-                    (None, false) => format!("`{spelled}` ({})", md.name),
-                }
+            Some(md) => place(md, &md.interpolate(&Profile::Default, &keys)),
+        }
+    }
+
+    /// The merged value at `key`, where `key` may index arrays: `fixed[2].amount`.
+    fn find(&self, key: &str) -> Option<Value> {
+        let mut parts = key.split('.');
+        let first = parts.next()?;
+        let (name, index) = split_index(first);
+        let mut value = self.figment.find_value(name).ok()?;
+        if let Some(i) = index {
+            value = value.into_array()?.into_iter().nth(i)?;
+        }
+        for part in parts {
+            let (name, index) = split_index(part);
+            value = value.into_dict()?.remove(name)?;
+            if let Some(i) = index {
+                value = value.into_array()?.into_iter().nth(i)?;
             }
         }
+        Some(value)
     }
 
     /// Every leaf of the merged configuration with its origin, secrets redacted: `check`.
@@ -645,6 +657,16 @@ impl Loaded {
             walk(dict, "", &mut |key, value| {
                 let shown = if SECRET_KEYS.contains(&key) {
                     "***".to_owned()
+                } else if let Value::String(_, text) = value
+                    && text.contains('@')
+                    && let Ok(mut url) = Url::parse(text.trim())
+                    && (!url.username().is_empty() || url.password().is_some())
+                {
+                    // A URL with credentials is a configuration error, but `check` prints
+                    // before validating: never echo them.
+                    let _ = url.set_username("***");
+                    let _ = url.set_password(Some("***"));
+                    format!("{:?}", url.as_str())
                 } else {
                     render_value(value)
                 };
@@ -687,9 +709,11 @@ fn render_value(v: &Value) -> String {
         Value::String(_, s) => format!("{s:?}"),
         Value::Char(_, c) => format!("{c:?}"),
         Value::Bool(_, b) => b.to_string(),
-        Value::Num(_, n) => match n.to_f64() {
-            Some(f) => f.to_string(),
-            None => "?".into(),
+        Value::Num(_, n) => match (n.to_u128(), n.to_i128(), n.to_f64()) {
+            (Some(u), _, _) => u.to_string(),
+            (_, Some(i), _) => i.to_string(),
+            (_, _, Some(f)) => f.to_string(),
+            _ => "?".into(),
         },
         Value::Empty(..) => "(empty)".into(),
         Value::Dict(_, d) if d.is_empty() => "{}".into(),
@@ -715,7 +739,48 @@ pub fn load(
 // Validation
 
 fn figment_problems(e: figment::Error) -> Vec<String> {
-    e.into_iter().map(|e| e.to_string()).collect()
+    e.into_iter().map(|e| describe(&e)).collect()
+}
+
+/// One figment error in the words `check` uses: where (key and layer), then what.
+fn describe(e: &figment::Error) -> String {
+    let keys: Vec<&str> = e.path.iter().map(String::as_str).collect();
+    let spelled = match &e.metadata {
+        Some(md) if !keys.is_empty() => md.interpolate(&Profile::Default, &keys),
+        _ => String::new(),
+    };
+    let at = match &e.metadata {
+        Some(md) => place(md, &spelled),
+        None if keys.is_empty() => "configuration".to_owned(),
+        None => format!("`{}`", keys.join(".")),
+    };
+    format!("{at}: {}", e.kind)
+}
+
+/// Where a value came from: the key as spelled in its layer, and the layer.
+fn place(md: &Metadata, spelled: &str) -> String {
+    let source = md.source.as_ref().map(|s| match s {
+        figment::Source::File(p) => p.display().to_string(),
+        other => other.to_string(),
+    });
+    match (source, spelled.is_empty()) {
+        (Some(src), true) => format!("{src} ({})", md.name),
+        (Some(src), false) => format!("`{spelled}` in {src} ({})", md.name),
+        (None, true) => md.name.to_string(),
+        (None, false) if md.name == "environment" => format!("environment variable {spelled}"),
+        (None, false) => format!("`{spelled}` ({})", md.name),
+    }
+}
+
+/// `fixed[2]` → (`fixed`, Some(2)).
+fn split_index(part: &str) -> (&str, Option<usize>) {
+    match part.strip_suffix(']').and_then(|p| p.split_once('[')) {
+        Some((name, i)) => match i.parse() {
+            Ok(i) => (name, Some(i)),
+            Err(_) => (part, None),
+        },
+        None => (part, None),
+    }
 }
 
 fn is_slug(s: &str) -> bool {

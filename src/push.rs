@@ -48,7 +48,8 @@ pub enum PushError {
 }
 
 impl PushError {
-    fn retryable(&self) -> bool {
+    /// 5xx or a transport error: another attempt could succeed.
+    pub fn retryable(&self) -> bool {
         matches!(
             self,
             PushError::Failed {
@@ -142,12 +143,7 @@ impl Pushgateway {
         attempt
             .retry(self.backoff())
             .when(PushError::retryable)
-            .notify(|e: &PushError, wait: Duration| {
-                tracing::warn!(
-                    "{e}; retrying in {}",
-                    humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
-                );
-            })
+            .notify(notify_retry)
             .await
     }
 
@@ -213,6 +209,7 @@ impl Pushgateway {
         let text = attempt
             .retry(self.backoff())
             .when(PushError::retryable)
+            .notify(notify_retry)
             .await?;
         parse_counters(&text, metric).map_err(|message| PushError::Failed {
             what,
@@ -248,6 +245,13 @@ impl Pushgateway {
             .unwrap_or_else(|| "unknown".into());
         Ok(format!("reachable, version {version}"))
     }
+}
+
+fn notify_retry(e: &PushError, wait: Duration) {
+    tracing::warn!(
+        "{e}; retrying in {}",
+        humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
+    );
 }
 
 /// Builds a grouping-key URL under `base` (which may have a path prefix).

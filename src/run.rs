@@ -17,9 +17,9 @@ use crate::config::Settings;
 use crate::cost::{Collection, Labels, SpendKind, Usage, UsageLimit};
 use crate::exit;
 use crate::http::{ProviderHttp, RetryPolicy};
-use crate::metrics::{self, Families, Method, PreviousErrors};
+use crate::metrics::{self, Method, PreviousErrors};
 use crate::money::Fx;
-use crate::push::Pushgateway;
+use crate::push::{PushError, Pushgateway};
 
 /// What happened to one provider this run.
 #[derive(Debug)]
@@ -352,8 +352,14 @@ async fn push_all(
             return false;
         }
     };
+    // Reading the counters back is also the reachability check: if the Pushgateway cannot be
+    // reached after the retries, nothing is pushed (each group would wait out the same retries).
     let previous = match pg.read_counters(metrics::ERRORS.name).await {
         Ok(p) => p,
+        Err(e) if e.retryable() => {
+            tracing::error!("{e}; nothing was pushed");
+            return false;
+        }
         Err(e) => {
             tracing::warn!(
                 "cannot read the previous error counters, starting them from 0 (Prometheus sees a counter reset): {e}"
@@ -362,36 +368,36 @@ async fn push_all(
         }
     };
     let mut ok = true;
-    for o in outcomes {
-        let (fams, method) = metrics::provider_group(o, &settings.fx, &previous, finished);
-        ok &= push_one(&pg, &[("provider", &o.provider)], method, fams).await;
+    let groups = outcomes
+        .iter()
+        .map(|o| {
+            let (fams, method) = metrics::provider_group(o, &settings.fx, &previous, finished);
+            (Some(o.provider.as_str()), method, fams)
+        })
+        .chain(std::iter::once((
+            None,
+            Method::Put,
+            metrics::run_group(&settings.fx, finished, took),
+        )));
+    for (provider, method, fams) in groups {
+        let labels: Vec<(&str, &str)> = provider.map(|p| ("provider", p)).into_iter().collect();
+        match pg.push(&labels, method, fams.encode()).await {
+            Ok(()) => {
+                tracing::debug!(group = %pg.group_url(&labels).path(), ?method, "pushed");
+            }
+            // A refusal concerns this group's content: the others may still go through.
+            Err(e @ PushError::Rejected { .. }) => {
+                tracing::error!("{e}");
+                ok = false;
+            }
+            // Still failing after the retries: the Pushgateway is down; stop here.
+            Err(e @ PushError::Failed { .. }) => {
+                tracing::error!("{e}; the remaining groups were not pushed");
+                return false;
+            }
+        }
     }
-    ok &= push_one(
-        &pg,
-        &[],
-        Method::Put,
-        metrics::run_group(&settings.fx, finished, took),
-    )
-    .await;
     ok
-}
-
-async fn push_one(
-    pg: &Pushgateway,
-    labels: &[(&str, &str)],
-    method: Method,
-    fams: Families,
-) -> bool {
-    match pg.push(labels, method, fams.encode()).await {
-        Ok(()) => {
-            tracing::debug!(group = %pg.group_url(labels).path(), ?method, "pushed");
-            true
-        }
-        Err(e) => {
-            tracing::error!("{e}");
-            false
-        }
-    }
 }
 
 #[cfg(test)]

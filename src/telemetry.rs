@@ -1,4 +1,5 @@
-//! Logging: tracing to stderr, as text or JSON; `RUST_LOG` filters (default `info`).
+//! Logging: tracing to stderr, as text or JSON; `RUST_LOG` filters (default `info`); colour
+//! only on a terminal and without `NO_COLOR`.
 //!
 //! HTTP internals (hyper, reqwest, h2, rustls) are capped at `warn` whatever `RUST_LOG` says:
 //! at debug and trace they log URLs and connection details, which is more than a cost job
@@ -29,8 +30,11 @@ pub fn init(format: LogFormat) {
             filter = filter.add_directive(d);
         }
     }
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(filter)
         .with_target(false);
     let _ = match format {

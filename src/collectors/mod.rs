@@ -156,14 +156,19 @@ pub fn build(settings: &Settings) -> Registry {
             continue;
         }
         if let Some(api) = &p.api {
+            let has_fixed = collectors.iter().any(|c| c.provider() == name);
+            let what = if has_fixed {
+                "only its [[fixed]] entries are reported"
+            } else {
+                "exporting it as not configured"
+            };
             if api.has_credentials() {
                 tracing::warn!(
                     provider = %name,
-                    "credentials are set, but this build has no {name} collector yet; \
-                     exporting it as not configured"
+                    "credentials are set, but this build has no {name} collector yet; {what}"
                 );
             } else {
-                tracing::info!(provider = %name, "no credentials set; exporting it as not configured");
+                tracing::info!(provider = %name, "no API credentials set; {what}");
             }
             if !collectors.iter().any(|c| c.provider() == name) {
                 unconfigured.insert(name.clone());

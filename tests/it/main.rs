@@ -1,1 +1,10 @@
-fn main() {}
+//! Integration tests: one binary (faster to link on small machines), one module per area.
+//! They start the real Pushgateway and run the built `cost-exporter` binary; see
+//! `support` for the helpers and README "Development" for what must be installed.
+
+mod cli;
+mod config_errors;
+mod docs;
+mod pushgateway;
+mod secrets;
+mod support;

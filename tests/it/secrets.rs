@@ -1,0 +1,137 @@
+//! A sentinel secret, run through every failure path the spine has, never appears in stdout,
+//! stderr or the Pushgateway.
+
+use crate::support::{self, Counter, Pushgateway};
+
+const SENTINEL: &str = "s3ntinel-7c1e5b9a";
+
+fn example() -> String {
+    support::repo("examples/cost-exporter.toml")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn a_sentinel_secret_never_leaks() {
+    let auth_pg = Pushgateway::start_with_auth();
+    let plain_pg = Pushgateway::start();
+    let down = Counter::start(Some(
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 45\r\nConnection: close\r\n\r\nerror near Authorization: s3ntinel-7c1e5b9a!!",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SENTINEL}\n")).unwrap();
+    let bad_url = format!("http://user:{SENTINEL}@127.0.0.1:9/");
+    let inner_space = format!("{SENTINEL} x");
+    let every_secret: Vec<(&str, &str)> = vec![
+        ("VERCEL_API_TOKEN", SENTINEL),
+        ("SUPABASE_ACCESS_TOKEN", SENTINEL),
+        ("WASABI_ACCESS_KEY", SENTINEL),
+        ("WASABI_SECRET_KEY", SENTINEL),
+        ("ANTHROPIC_ADMIN_KEY", SENTINEL),
+        ("OPENAI_ADMIN_KEY", SENTINEL),
+        ("RUST_LOG", "trace"),
+    ];
+    let with = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
+        every_secret
+            .iter()
+            .chain(extra.iter())
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let paths: Vec<(&str, Vec<&str>, Vec<(String, String)>)> = vec![
+        (
+            "wrong password at an authenticating gateway",
+            vec!["push", "--pushgateway", &auth_pg.url],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD", SENTINEL),
+            ]),
+        ),
+        (
+            "password to a gateway that echoes it in a 500",
+            vec!["push", "--pushgateway", &down.url],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD", SENTINEL),
+                ("COST_EXPORTER_PUSHGATEWAY__RETRIES", "1"),
+            ]),
+        ),
+        (
+            "successful push with every credential set",
+            vec!["push", "--pushgateway", &plain_pg.url],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD", SENTINEL),
+            ]),
+        ),
+        (
+            "credentials in the Pushgateway URL",
+            vec!["push", "--pushgateway", &bad_url],
+            with(&[]),
+        ),
+        (
+            "credentials in the URL, from the environment",
+            vec!["check"],
+            with(&[("COST_EXPORTER_PUSHGATEWAY__URL", &bad_url)]),
+        ),
+        (
+            "a secret with inner whitespace",
+            vec!["check"],
+            with(&[("COST_EXPORTER_PROVIDERS__VERCEL__TOKEN", &inner_space)]),
+        ),
+        (
+            "a secret and its _FILE both set",
+            vec!["push"],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD", SENTINEL),
+                ("PUSHGATEWAY_PASSWORD_FILE", secret_file.to_str().unwrap()),
+            ]),
+        ),
+        (
+            "check --probe",
+            vec!["check", "--probe", "--pushgateway", &auth_pg.url],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD_FILE", secret_file.to_str().unwrap()),
+            ]),
+        ),
+        (
+            "collect",
+            vec!["collect", "--log-format", "json"],
+            with(&[]),
+        ),
+        (
+            "a secret given as a TOML key from the environment",
+            vec!["check"],
+            with(&[
+                ("COST_EXPORTER_PUSHGATEWAY__PASSWORD", SENTINEL),
+                ("PUSHGATEWAY_USERNAME", "u"),
+            ]),
+        ),
+    ];
+    let config = example();
+    for (what, mut args, env) in paths {
+        args.extend(["--config", &config]);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = support::run(&args, &env);
+        let (stdout, stderr) = support::text(&out);
+        assert!(
+            !stdout.contains(SENTINEL) && !stderr.contains(SENTINEL),
+            "{what}: the secret leaked:\n{stdout}\n{stderr}"
+        );
+        // The run did something (so the path was exercised).
+        assert!(
+            !stderr.is_empty() || !stdout.is_empty(),
+            "{what}: no output"
+        );
+    }
+    for pg in [&auth_pg, &plain_pg] {
+        assert!(
+            !pg.dump().contains(SENTINEL),
+            "the secret reached the Pushgateway"
+        );
+    }
+    assert!(down.connections() > 0);
+}

@@ -1,0 +1,339 @@
+//! Test support: the real Pushgateway on a loopback port, the built binary, a counting TCP
+//! listener, and a small HTTP/1.0 client (so that tests do not depend on the code under test
+//! to read what was pushed).
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Finds a program on PATH or fails the test saying how to install it.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(program);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "`{program}` is not installed; this test needs the real one. \
+         Install it with: sudo apt-get install -y {package}  (or run `bash .ci/test`, which does)"
+    );
+}
+
+/// A real `prometheus-pushgateway` on a loopback port, killed on drop.
+pub struct Pushgateway {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// Basic-auth credentials the test client uses to read it back.
+    pub auth: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+/// The test user of `tests/fixtures/pushgateway-web.yml`.
+pub const PG_USER: &str = "pusher";
+/// Its password.
+pub const PG_PASSWORD: &str = "pg-test-password-4711";
+
+impl Pushgateway {
+    /// Starts a Pushgateway without authentication.
+    pub fn start() -> Pushgateway {
+        Self::spawn(None)
+    }
+
+    /// Starts one that requires the basic auth of `tests/fixtures/pushgateway-web.yml`.
+    pub fn start_with_auth() -> Pushgateway {
+        Self::spawn(Some(fixture("pushgateway-web.yml")))
+    }
+
+    fn spawn(web_config: Option<PathBuf>) -> Pushgateway {
+        let bin = require("prometheus-pushgateway", "prometheus-pushgateway");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new(&bin);
+            cmd.arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!(
+                    "--persistence.file={}",
+                    dir.path().join("pg.db").display()
+                ))
+                .arg("--log.level=warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if let Some(w) = &web_config {
+                cmd.arg(format!("--web.config.file={}", w.display()));
+            }
+            let child = cmd.spawn().expect("cannot start prometheus-pushgateway");
+            let mut pg = Pushgateway {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                auth: web_config
+                    .as_ref()
+                    .map(|_| (PG_USER.to_owned(), PG_PASSWORD.to_owned())),
+                _dir: tempfile::tempdir().expect("tempdir"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = pg.child.try_wait() {
+                    break; // port taken: try another
+                }
+                if let Ok((status, _)) = pg.get("/-/ready") {
+                    if status == 200 {
+                        pg._dir = dir;
+                        return pg;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = pg.child.kill();
+        }
+        panic!("prometheus-pushgateway did not become ready on a loopback port");
+    }
+
+    /// GET `path`, authenticated when the gateway needs it.
+    pub fn get(&self, path: &str) -> std::io::Result<(u16, String)> {
+        http(
+            "GET",
+            &format!("{}{path}", self.url),
+            self.auth.as_ref(),
+            None,
+        )
+    }
+
+    /// Sends `body` to `path` with `method`.
+    pub fn send(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        http(
+            method,
+            &format!("{}{path}", self.url),
+            self.auth.as_ref(),
+            Some(body),
+        )
+        .expect("Pushgateway request")
+    }
+
+    /// Every group of job `cost-exporter`, from `/api/v1/metrics`.
+    pub fn groups(&self) -> Vec<Value> {
+        let (status, body) = self.get("/api/v1/metrics").expect("read /api/v1/metrics");
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("JSON from /api/v1/metrics");
+        v["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|g| g["labels"]["job"] == "cost-exporter")
+            .collect()
+    }
+
+    /// The value of `metric` with exactly-matching `labels` (besides job/instance) in the
+    /// group of `provider` (`None`: the run-level group).
+    pub fn value(
+        &self,
+        provider: Option<&str>,
+        metric: &str,
+        labels: &[(&str, &str)],
+    ) -> Option<f64> {
+        self.series(provider, metric)
+            .into_iter()
+            .find(|(l, _)| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+            })
+            .map(|(_, v)| v)
+    }
+
+    /// Every series of `metric` in a group: (labels, value).
+    pub fn series(
+        &self,
+        provider: Option<&str>,
+        metric: &str,
+    ) -> Vec<(BTreeMap<String, String>, f64)> {
+        let mut out = Vec::new();
+        for g in self.groups() {
+            let p = g["labels"]["provider"].as_str();
+            if p != provider {
+                continue;
+            }
+            let Some(metrics) = g[metric]["metrics"].as_array() else {
+                continue;
+            };
+            for m in metrics {
+                let labels: BTreeMap<String, String> = m["labels"]
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let value: f64 = m["value"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .expect("numeric value");
+                out.push((labels, value));
+            }
+        }
+        out
+    }
+
+    /// The Pushgateway's own `pushgateway_http_requests_total` for a handler and code.
+    pub fn requests(&self, handler: &str, code: &str) -> f64 {
+        let (_, body) = self.get("/metrics").expect("read /metrics");
+        body.lines()
+            .filter(|l| l.starts_with("pushgateway_http_requests_total{"))
+            .filter(|l| {
+                l.contains(&format!("handler=\"{handler}\""))
+                    && l.contains(&format!("code=\"{code}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Everything the gateway holds, as text (for leak checks).
+    pub fn dump(&self) -> String {
+        let (_, a) = self.get("/api/v1/metrics").expect("read");
+        let (_, b) = self.get("/metrics").expect("read");
+        a + &b
+    }
+}
+
+impl Drop for Pushgateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.0 client.
+pub fn http(
+    method: &str,
+    url: &str,
+    auth: Option<&(String, String)>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    use base64::Engine;
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = TcpStream::connect(host)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    if let Some((u, p)) = auth {
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        req.push_str(&format!("Authorization: Basic {token}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes())?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// A TCP listener that counts connections and answers each with `response` (or closes it at
+/// once when `None`). For "no connection was made" and "retried N times" checks.
+pub struct Counter {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    count: Arc<AtomicUsize>,
+}
+
+impl Counter {
+    /// Starts the listener on a thread.
+    pub fn start(response: Option<&'static str>) -> Counter {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&count);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                c.fetch_add(1, Ordering::SeqCst);
+                if let Some(resp) = response {
+                    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+                    let mut buf = [0u8; 65536];
+                    let _ = stream.read(&mut buf);
+                    let _ = stream.write_all(resp.as_bytes());
+                }
+            }
+        });
+        Counter { url, count }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A file under the repository root.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Runs the built binary with only `env` in its environment (plus PATH), in an empty
+/// working directory so no `./cost-exporter.toml` is picked up by accident.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cost-exporter"));
+    cmd.args(args)
+        .current_dir(cwd.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run cost-exporter")
+}
+
+/// Stdout and stderr of a run, for assertions and failure messages.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `content` to a temporary TOML file.
+pub fn toml(content: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("tempfile");
+    f.write_all(content.as_bytes()).expect("write");
+    f
+}

@@ -9,11 +9,20 @@ fn readme_rows() -> Vec<(String, String, String)> {
         .lines()
         .filter(|l| l.starts_with("| `cost_"))
         .map(|l| {
-            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            // `\|` is a pipe inside a cell.
+            let l = l.replace("\\|", "\u{1}");
+            let cells: Vec<String> = l
+                .split('|')
+                .map(|c| c.trim().replace('\u{1}', "|"))
+                .collect();
+            let labels = match cells[3].replace('`', "").as_str() {
+                "(none)" => String::new(),
+                other => other.to_owned(),
+            };
             (
                 cells[1].trim_matches('`').to_owned(),
-                cells[2].to_owned(),
-                cells[3].replace('`', ""),
+                cells[2].clone(),
+                labels,
             )
         })
         .collect()

@@ -2,6 +2,8 @@
 //! They start the real Pushgateway and run the built `cost-exporter` binary; see
 //! `support` for the helpers and README "Development" for what must be installed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod config_errors;
 mod docs;

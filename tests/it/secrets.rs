@@ -39,7 +39,8 @@ fn a_sentinel_secret_never_leaks() {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
     };
-    let paths: Vec<(&str, Vec<&str>, Vec<(String, String)>)> = vec![
+    type Path<'a> = (&'a str, Vec<&'a str>, Vec<(String, String)>);
+    let paths: Vec<Path> = vec![
         (
             "wrong password at an authenticating gateway",
             vec!["push", "--pushgateway", &auth_pg.url],

@@ -93,11 +93,9 @@ impl Pushgateway {
                 if let Ok(Some(_)) = pg.child.try_wait() {
                     break; // port taken: try another
                 }
-                if let Ok((status, _)) = pg.get("/-/ready") {
-                    if status == 200 {
-                        pg._dir = dir;
-                        return pg;
-                    }
+                if let Ok((200, _)) = pg.get("/-/ready") {
+                    pg._dir = dir;
+                    return pg;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }

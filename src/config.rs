@@ -1325,6 +1325,21 @@ mod tests {
     }
 
     #[test]
+    fn yearly_amounts_become_monthly_and_toml_numbers_work_as_secrets() {
+        let s = load_text(
+            "[[fixed]]\nprovider = \"ovh\"\nname = \"domain\"\namount = 18\ncurrency = \"EUR\"\nperiod = \"yearly\"\n\
+             [fx]\nEUR = 1.1\n[providers.anthropic]\nadmin_key = 12345\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.fixed[0].monthly.amount, Decimal::new(15, 1));
+        let creds = s.providers["anthropic"].api.as_ref().unwrap();
+        assert_eq!(creds.credentials.as_ref().unwrap()[0].expose(), "12345");
+        assert_eq!(s.run.timeout, Duration::from_secs(300));
+        assert_eq!(s.pushgateway.url.as_str(), "http://localhost:9091/");
+    }
+
+    #[test]
     fn errors_name_key_and_origin() {
         let err = load_text("[pushgateway]\ntimeout = \"soon\"\n", &[]).unwrap_err();
         let text = err.to_string();

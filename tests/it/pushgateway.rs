@@ -559,3 +559,32 @@ fn pushing_the_example_reports_the_fixed_costs_in_euro() {
     assert!(groups.iter().any(|g| g["labels"].get("provider").is_none()));
     assert!(groups.iter().all(|g| g["last_push_successful"] == true));
 }
+
+#[tokio::test]
+async fn grouping_values_with_a_slash_or_empty_are_base64_encoded() {
+    let pg = Pushgateway::start();
+    let s = settings(&pg.url, "");
+    let client = cost_exporter::push::Pushgateway::new(&s.pushgateway).unwrap();
+    for value in ["a/b", ""] {
+        client
+            .push(
+                &[("provider", "x"), ("path", value)],
+                cost_exporter::metrics::Method::Put,
+                "# TYPE cost_exporter_run_duration_seconds gauge\ncost_exporter_run_duration_seconds 1\n".into(),
+            )
+            .await
+            .unwrap();
+    }
+    let groups = pg.groups();
+    assert!(
+        groups.iter().any(|g| g["labels"]["path"] == "a/b"),
+        "{groups:?}"
+    );
+    // An empty value travels as `path@base64/=` and is kept as an empty label.
+    assert!(
+        groups
+            .iter()
+            .any(|g| g["labels"]["provider"] == "x" && g["labels"]["path"] == ""),
+        "{groups:?}"
+    );
+}

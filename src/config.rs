@@ -154,6 +154,10 @@ pub struct ApiSettings {
     pub buckets: Vec<String>,
     /// Wasabi Stats API URL.
     pub stats_url: Option<Url>,
+    /// Vercel: `auto`, `charges` or `usage`.
+    pub source: Option<String>,
+    /// Vercel: how many projects get their own `project` label.
+    pub top_n: Option<usize>,
 }
 
 impl ApiSettings {
@@ -345,11 +349,22 @@ struct RawApi {
     endpoint: Option<String>,
     stats_url: Option<String>,
     stats: bool,
+    source: Option<String>,
+    top_projects: Option<u32>,
 }
 
 fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
     match provider {
-        "vercel" => &["budget", "base_url", "plan", "limits", "token", "team_id"],
+        "vercel" => &[
+            "budget",
+            "base_url",
+            "plan",
+            "limits",
+            "token",
+            "team_id",
+            "source",
+            "top_projects",
+        ],
         "supabase" => &[
             "budget",
             "base_url",
@@ -1139,9 +1154,43 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     };
     let mut limits = BTreeMap::new();
     for (k, v) in &raw.limits {
+        let known: Vec<&str> = match name {
+            "vercel" => crate::collectors::vercel::RESOURCES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !known.is_empty() && !known.contains(&k.as_str()) {
+            c.fail(
+                &format!("{key}.limits.{k}"),
+                format!(
+                    "unknown limit `{k}` for {name} (expected one of: {})",
+                    known.join(", ")
+                ),
+            );
+            continue;
+        }
         if let Some(d) = c.amount(&format!("{key}.limits.{k}"), Some(*v)) {
             limits.insert(k.clone(), d);
         }
+    }
+    let source = raw.source.as_deref().map(str::trim).map(str::to_owned);
+    if let Some(s) = &source
+        && crate::collectors::vercel::Source::parse(s).is_none()
+    {
+        c.fail(
+            &format!("{key}.source"),
+            format!("unknown source {s:?} (expected auto, charges or usage)"),
+        );
+    }
+    if let Some(n) = raw.top_projects
+        && !(1..=100).contains(&n)
+    {
+        c.fail(
+            &format!("{key}.top_projects"),
+            format!("{n} is out of range (1 to 100)"),
+        );
     }
 
     let region = raw.region.clone().map(|r| r.trim().to_owned());
@@ -1251,6 +1300,8 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             region,
             buckets: raw.buckets.0.clone(),
             stats_url,
+            source,
+            top_n: raw.top_projects.map(|n| n as usize),
         }),
     })
 }

@@ -30,6 +30,8 @@ pub enum Unit {
     Users,
     /// Gigabyte-hours of provisioned memory (Vercel's own unit; no smaller base unit exists).
     GigabyteHours,
+    /// A plain count of things (builds, or a provider unit this build does not know).
+    Count,
 }
 
 impl Unit {
@@ -44,6 +46,7 @@ impl Unit {
             Unit::Rows => "rows",
             Unit::Users => "users",
             Unit::GigabyteHours => "gigabyte_hours",
+            Unit::Count => "count",
         }
     }
 }
@@ -103,8 +106,13 @@ pub struct Collection {
     pub limits: Vec<UsageLimit>,
     /// Spend figures.
     pub spend: Vec<Spend>,
+    /// Amortized spend after discounts and credits, where the provider reports it apart
+    /// from the billed amount (FOCUS `EffectiveCost`).
+    pub effective_spend: Vec<Spend>,
     /// End of the billing window the provider actually returned, when it says so.
     pub data_as_of: Option<SystemTime>,
+    /// Which of a collector's sources answered (`charges` or `usage` for Vercel).
+    pub source: Option<&'static str>,
 }
 
 impl Collection {
@@ -113,6 +121,8 @@ impl Collection {
         self.usage.extend(other.usage);
         self.limits.extend(other.limits);
         self.spend.extend(other.spend);
+        self.effective_spend.extend(other.effective_spend);
+        self.source = self.source.or(other.source);
         self.data_as_of = match (self.data_as_of, other.data_as_of) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

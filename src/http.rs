@@ -225,7 +225,8 @@ async fn classify(
             format!("{what} answered {status}{extra}: {body}")
         }
     };
-    Err(match status {
+    let code = status.as_u16();
+    let mut attempt = match status {
         StatusCode::TOO_MANY_REQUESTS => match retry_after {
             Some(wait) if wait > policy.max_retry_after => Attempt {
                 error: CollectError::new(
@@ -270,16 +271,37 @@ async fn classify(
             retry: false,
             retry_after: None,
         },
-    })
+    };
+    attempt.error.status = Some(code);
+    Err(attempt)
 }
 
-/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3); garbage is `None`.
+/// How long a provider asks to wait: `Retry-After` as delay-seconds or an HTTP-date (RFC 9110
+/// §10.2.3), else `X-RateLimit-Reset` as Unix seconds (Vercel, GitHub style); garbage is `None`.
 pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = text.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if let Some(text) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
+        let text = text.trim();
+        if let Ok(secs) = text.parse::<u64>() {
+            return Some(Duration::from_secs(secs));
+        }
+        if let Ok(at) = httpdate::parse_http_date(text) {
+            return Some(at.duration_since(now).unwrap_or(Duration::ZERO));
+        }
     }
-    let at = httpdate::parse_http_date(text).ok()?;
+    let reset: u64 = headers
+        .get("x-ratelimit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    // Some APIs send milliseconds; anything past the year 5000 in seconds is taken as such.
+    let reset = if reset > 95_617_584_000 {
+        reset / 1000
+    } else {
+        reset
+    };
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(reset);
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
@@ -488,5 +510,19 @@ mod tests {
         let later = httpdate::fmt_http_date(now + Duration::from_secs(120));
         h.insert(RETRY_AFTER, HeaderValue::from_str(&later).unwrap());
         assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(120)));
+
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1700000005"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(5)));
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_static("1700000005000"),
+        );
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(5)));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1600000000"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::ZERO));
+        // Retry-After wins when both are present.
+        h.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(parse_retry_after(&h, now), Some(Duration::from_secs(2)));
     }
 }

@@ -67,12 +67,16 @@ defs! {
         "Included quota or configured cap for a resource, in the same unit as cost_usage.";
     SPEND = "cost_spend", Gauge, "provider, currency, [name | service | project | model]",
         "Month-to-date spend in the reporting currency; the series of a provider add up to its total.";
+    EFFECTIVE_SPEND = "cost_effective_spend", Gauge, "provider, currency, [service | project]",
+        "Month-to-date amortized spend after discounts and credits, where the provider reports it apart from the billed amount.";
     BUDGET = "cost_budget", Gauge, "provider, currency",
         "Absolute monthly budget for a provider, in the reporting currency.";
     FORECAST = "cost_forecast", Gauge, "provider, currency",
         "Projected month-end spend: fixed amounts plus the metered run-rate (from the 3rd day of the month).";
     FX_RATE = "cost_fx_rate", Gauge, "from, to",
         "Conversion rate used: 1 unit of `from` is this many units of `to`.";
+    SOURCE = "cost_collector_source", Gauge, "provider, source",
+        "Always 1; which of the provider's data sources answered in the last successful run.";
     UP = "cost_collector_up", Gauge, "provider",
         "1 if the provider's last collection succeeded, 0 if it failed.";
     CONFIGURED = "cost_collector_configured", Gauge, "provider",
@@ -330,6 +334,14 @@ pub fn provider_group(
                 let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
                 ls.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
                 f.add(&SPEND, &ls, money(*amount));
+            }
+            for (amount, labels) in &r.effective_spend {
+                let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
+                ls.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
+                f.add(&EFFECTIVE_SPEND, &ls, money(*amount));
+            }
+            if let Some(source) = r.source {
+                f.add(&SOURCE, &[("source", source)], 1.0);
             }
             if let Some(fc) = r.forecast {
                 f.add(&FORECAST, &[("currency", &cur)], money(fc));

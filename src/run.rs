@@ -54,6 +54,10 @@ pub struct Report {
     pub limits: Vec<UsageLimit>,
     /// Spend in the reporting currency, with breakdown labels.
     pub spend: Vec<(Decimal, Labels)>,
+    /// Effective (amortized) spend in the reporting currency, where reported apart.
+    pub effective_spend: Vec<(Decimal, Labels)>,
+    /// Which source answered.
+    pub source: Option<&'static str>,
     /// Month-end forecast, when it can be computed.
     pub forecast: Option<Decimal>,
     /// End of the provider's data window.
@@ -309,10 +313,19 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
         }
         spend.push((amount, s.labels));
     }
+    let mut effective_spend = Vec::with_capacity(c.effective_spend.len());
+    for s in c.effective_spend {
+        let amount = fx
+            .convert(s.money)
+            .map_err(|e| CollectError::new(Reason::Config, e))?;
+        effective_spend.push((amount, s.labels));
+    }
     Ok(Report {
         usage: c.usage,
         limits: c.limits,
         spend,
+        effective_spend,
+        source: c.source,
         forecast: forecast(fixed, any_metered.then_some(metered), now),
         data_as_of: c.data_as_of,
     })

@@ -5,6 +5,8 @@
 //! data ([`Collection`]). It never touches Prometheus types or the Pushgateway.
 
 pub mod fixed;
+pub mod vercel;
+pub mod wire;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -121,6 +123,8 @@ pub struct CollectError {
     pub reason: Reason,
     /// What happened, for humans.
     pub message: String,
+    /// The HTTP status, when the provider answered with an error status.
+    pub status: Option<u16>,
 }
 
 impl CollectError {
@@ -129,7 +133,14 @@ impl CollectError {
         CollectError {
             reason,
             message: message.into(),
+            status: None,
         }
+    }
+
+    /// The same error, remembering the HTTP status that caused it.
+    pub fn with_status(mut self, status: u16) -> CollectError {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -139,6 +150,14 @@ pub struct Registry {
     pub collectors: Vec<Arc<dyn Collector>>,
     /// Providers with a config section but no credentials: exported as not configured.
     pub unconfigured: BTreeSet<String>,
+}
+
+/// The API collector of a provider with credentials, where this build has one.
+fn api_collector(name: &str, api: &crate::config::ApiSettings) -> Option<Arc<dyn Collector>> {
+    match name {
+        "vercel" => vercel::Vercel::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
+        _ => None,
+    }
 }
 
 /// Builds the collectors the settings enable, restricted to `settings.only` when set.
@@ -156,6 +175,10 @@ pub fn build(settings: &Settings) -> Registry {
             continue;
         }
         if let Some(api) = &p.api {
+            if let Some(c) = api_collector(name, api) {
+                collectors.push(c);
+                continue;
+            }
             let has_fixed = collectors.iter().any(|c| c.provider() == name);
             let what = if has_fixed {
                 "only its [[fixed]] entries are reported"

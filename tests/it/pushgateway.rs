@@ -96,7 +96,7 @@ fn collection(spend: Vec<Spend>) -> Collection {
             value: 1_000_000.0,
         }],
         spend,
-        data_as_of: None,
+        ..Collection::default()
     }
 }
 

@@ -1,0 +1,844 @@
+//! Vercel: month-to-date usage and spend from `GET /v1/billing/charges` (FOCUS 1.3 records as
+//! JSON Lines, gzip; Pro and Enterprise) or, where billing answers 403/404 (Hobby), from the
+//! undocumented `GET /v2/usage` daily figures; included quotas per plan.
+//!
+//! The charges stream is parsed as it arrives ([`ChargesParser`]): memory is bounded by the
+//! longest line and the number of distinct (service, project) pairs, not by the body.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use url::Url;
+
+use super::wire::{self, LineSplitter, Num};
+use super::{CollectError, Collector, Context, Reason};
+use crate::config::ApiSettings;
+use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::http::{Auth, describe};
+use crate::money::{ConfigDecimal, Currency, Money};
+use crate::secret::Secret;
+
+/// Every resource this collector names, with its unit: the keys `[providers.vercel.limits]`
+/// accepts. Services not in this list are still reported, under a normalised name.
+pub const RESOURCES: &[(&str, Unit)] = &[
+    ("function_invocations", Unit::Requests),
+    ("fast_data_transfer", Unit::Bytes),
+    ("fast_origin_transfer", Unit::Bytes),
+    ("edge_requests", Unit::Requests),
+    ("active_cpu", Unit::Seconds),
+    ("provisioned_memory", Unit::GigabyteHours),
+    ("build_time", Unit::Seconds),
+    ("builds", Unit::Count),
+    ("edge_function_invocations", Unit::Requests),
+];
+
+/// Included quotas per plan (providers.md §1.5). Pro lists only the figures that are
+/// published; the others are absent unless configured.
+pub fn plan_quotas(plan: &str) -> &'static [(&'static str, f64)] {
+    match plan {
+        "pro" => &[
+            ("fast_data_transfer", 1e12),
+            ("edge_requests", 10_000_000.0),
+        ],
+        _ => &[
+            ("fast_data_transfer", 100e9),
+            ("edge_requests", 1_000_000.0),
+            ("function_invocations", 1_000_000.0),
+            ("active_cpu", 4.0 * 3600.0),
+            ("provisioned_memory", 360.0),
+            ("build_time", 6000.0 * 60.0),
+        ],
+    }
+}
+
+/// The resources a successful charges read reports as 0 when no record names them.
+const CORE: &[&str] = &[
+    "function_invocations",
+    "fast_data_transfer",
+    "edge_requests",
+    "active_cpu",
+    "provisioned_memory",
+];
+
+/// Projects beyond the top N by spend are summed under this label value.
+pub const OTHER: &str = "other";
+/// The project label of records without `Tags.ProjectName`.
+pub const UNATTRIBUTED: &str = "unattributed";
+/// Distinct service names kept before the rest are summed as `other`.
+const MAX_SERVICES: usize = 64;
+/// Largest `/v2/usage` body read.
+const USAGE_BODY_LIMIT: usize = 16 << 20;
+
+/// Which source to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Billing charges, falling back to `/v2/usage` on 403/404.
+    Auto,
+    /// Only `/v1/billing/charges`.
+    Charges,
+    /// Only `/v2/usage`.
+    Usage,
+}
+
+impl Source {
+    /// Parses the `source` setting.
+    pub fn parse(s: &str) -> Option<Source> {
+        match s {
+            "auto" => Some(Source::Auto),
+            "charges" => Some(Source::Charges),
+            "usage" => Some(Source::Usage),
+            _ => None,
+        }
+    }
+}
+
+/// The Vercel collector.
+pub struct Vercel {
+    base: Url,
+    token: Secret,
+    team_id: Option<String>,
+    source: Source,
+    top_n: usize,
+    limits: Vec<UsageLimit>,
+}
+
+impl Vercel {
+    /// A collector for the validated settings, or `None` without a token.
+    pub fn new(api: &ApiSettings) -> Option<Vercel> {
+        let token = api.credentials.as_ref()?.first()?.clone();
+        let plan = api.plan.as_deref().unwrap_or("hobby");
+        let mut limits: HashMap<&str, f64> = plan_quotas(plan).iter().copied().collect();
+        for (k, v) in &api.limits {
+            if let Some((name, _)) = RESOURCES.iter().find(|(n, _)| n == k) {
+                limits.insert(name, rust_decimal::prelude::ToPrimitive::to_f64(v)?);
+            }
+        }
+        let limits = RESOURCES
+            .iter()
+            .filter_map(|(name, unit)| {
+                limits.get(name).map(|v| UsageLimit {
+                    resource: (*name).to_owned(),
+                    unit: *unit,
+                    value: *v,
+                })
+            })
+            .collect();
+        Some(Vercel {
+            base: api.base_url.clone(),
+            token,
+            team_id: api.team_id.clone(),
+            source: api
+                .source
+                .as_deref()
+                .and_then(Source::parse)
+                .unwrap_or(Source::Auto),
+            top_n: api.top_n.unwrap_or(10),
+            limits,
+        })
+    }
+
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty()
+                .extend(path.trim_start_matches('/').split('/'));
+        }
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in query {
+                q.append_pair(k, v);
+            }
+            if let Some(team) = &self.team_id {
+                q.append_pair("teamId", team);
+            }
+        }
+        url
+    }
+
+    async fn charges(
+        &self,
+        cx: &Context,
+        from: &str,
+        to: &str,
+    ) -> Result<Collection, CollectError> {
+        let url = self.url("/v1/billing/charges", &[("from", from), ("to", to)]);
+        let what = format!("GET {}", describe(&url));
+        let mut resp = cx
+            .http
+            .get(
+                &url,
+                Auth::Bearer(&self.token),
+                &[(
+                    "accept",
+                    "application/jsonl, application/x-ndjson, application/json",
+                )],
+            )
+            .await?;
+        let mut parser = ChargesParser::default();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| wire::body_error(&what, e))? {
+            parser.feed(&chunk).map_err(|e| prefixed(&what, e))?;
+        }
+        let totals = parser.finish().map_err(|e| prefixed(&what, e))?;
+        tracing::debug!(records = totals.records, "read the billing charges");
+        let mut c = totals.into_collection(self.top_n, cx.now);
+        c.limits = self.limits.clone();
+        Ok(c)
+    }
+
+    async fn usage(&self, cx: &Context, from: &str, to: &str) -> Result<Collection, CollectError> {
+        let mut days = DailyUsage::default();
+        for kind in ["requests", "builds", "edge"] {
+            let url = self.url("/v2/usage", &[("type", kind), ("from", from), ("to", to)]);
+            let what = format!("GET {}?type={kind}", describe(&url));
+            let resp = match cx.http.get(&url, Auth::Bearer(&self.token), &[]).await {
+                Ok(r) => r,
+                // Builds and edge figures are extras: an account without them still reports
+                // its function usage.
+                Err(e) if kind != "requests" && matches!(e.status, Some(404 | 410)) => {
+                    tracing::info!(
+                        "{what} is not available ({}); its figures are absent",
+                        e.message
+                    );
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let body = wire::read_capped(resp, &what, USAGE_BODY_LIMIT).await?;
+            days.add(kind, &body).map_err(|e| prefixed(&what, e))?;
+        }
+        let mut c = Collection {
+            usage: days.into_usage(),
+            limits: self.limits.clone(),
+            data_as_of: Some(cx.now),
+            source: Some("usage"),
+            ..Collection::default()
+        };
+        c.usage.sort_by(|a, b| a.resource.cmp(&b.resource));
+        Ok(c)
+    }
+}
+
+fn prefixed(what: &str, mut e: CollectError) -> CollectError {
+    e.message = format!("{what}: {}", e.message);
+    e
+}
+
+/// `from` (the first of the month, UTC) and `to` (now), as ISO-8601.
+pub fn month_window(now: SystemTime) -> (String, String) {
+    let now = OffsetDateTime::from(now);
+    let start = now
+        .replace_day(1)
+        .map(|d| d.replace_time(time::Time::MIDNIGHT))
+        .unwrap_or(now);
+    let fmt = |t: OffsetDateTime| {
+        t.replace_nanosecond(0)
+            .unwrap_or(t)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
+    (fmt(start), fmt(now))
+}
+
+#[async_trait::async_trait]
+impl Collector for Vercel {
+    fn provider(&self) -> &str {
+        "vercel"
+    }
+
+    fn source(&self) -> &'static str {
+        "vercel"
+    }
+
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
+        let (from, to) = month_window(cx.now);
+        match self.source {
+            Source::Charges => self.charges(cx, &from, &to).await,
+            Source::Usage => self.usage(cx, &from, &to).await,
+            Source::Auto => match self.charges(cx, &from, &to).await {
+                Err(e) if matches!(e.status, Some(403 | 404)) => {
+                    tracing::info!(
+                        "billing charges are not readable with this token ({}); reading /v2/usage instead",
+                        e.status.unwrap_or_default()
+                    );
+                    self.usage(cx, &from, &to).await
+                }
+                other => other,
+            },
+        }
+    }
+
+    async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
+        let (_, to) = month_window(cx.now);
+        let today = OffsetDateTime::from(cx.now)
+            .replace_time(time::Time::MIDNIGHT)
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let url = self.url("/v1/billing/charges", &[("from", &today), ("to", &to)]);
+        match cx.http.get(&url, Auth::Bearer(&self.token), &[]).await {
+            Ok(_) => Ok("the token can read billing charges (source charges)".into()),
+            Err(e) if matches!(e.status, Some(403 | 404)) => {
+                let url = self.url(
+                    "/v2/usage",
+                    &[("type", "requests"), ("from", &today), ("to", &to)],
+                );
+                cx.http.get(&url, Auth::Bearer(&self.token), &[]).await?;
+                Ok(format!(
+                    "the token cannot read billing charges ({}; usual on Hobby), /v2/usage answers: collecting will use it",
+                    e.status.unwrap_or_default()
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /v1/billing/charges
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Charge<'a> {
+    #[serde(default)]
+    billed_cost: Option<ConfigDecimal>,
+    #[serde(default)]
+    effective_cost: Option<ConfigDecimal>,
+    #[serde(default, borrow)]
+    billing_currency: Option<Cow<'a, str>>,
+    #[serde(default)]
+    consumed_quantity: Option<Num>,
+    #[serde(default, borrow)]
+    consumed_unit: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    service_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    charge_period_end: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tags: Option<Tags<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Tags<'a> {
+    #[serde(rename = "ProjectName", default, borrow)]
+    project_name: Option<Cow<'a, str>>,
+}
+
+/// Parses the FOCUS JSON Lines stream chunk by chunk and sums it.
+#[derive(Default)]
+pub struct ChargesParser {
+    lines: LineSplitter,
+    totals: Totals,
+}
+
+impl ChargesParser {
+    /// Feeds one chunk of the (decompressed) body.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
+        let totals = &mut self.totals;
+        self.lines.feed(chunk, |n, line| totals.add_line(n, line))
+    }
+
+    /// Ends the stream and returns the sums.
+    pub fn finish(mut self) -> Result<Totals, CollectError> {
+        let totals = &mut self.totals;
+        self.lines.finish(|n, line| totals.add_line(n, line))?;
+        Ok(self.totals)
+    }
+}
+
+/// Month-to-date sums of the charges, before the project breakdown is bounded.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Records read.
+    pub records: u64,
+    usage: HashMap<(String, Unit, String), f64>,
+    billed: HashMap<(String, String, Currency), Decimal>,
+    effective: HashMap<(String, String, Currency), Decimal>,
+    /// Per project: billed total (all currencies) and records, for ranking.
+    projects: HashMap<String, (Decimal, u64)>,
+    services: HashMap<String, ()>,
+    latest_end: Option<OffsetDateTime>,
+}
+
+impl Totals {
+    fn add_line(&mut self, n: usize, line: &[u8]) -> Result<(), CollectError> {
+        let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
+        let c: Charge<'_> =
+            serde_json::from_slice(line).map_err(|e| bad(format!("not a FOCUS record ({e})")))?;
+        self.records += 1;
+        let project = project_label(
+            c.tags
+                .as_ref()
+                .and_then(|t| t.project_name.as_deref())
+                .unwrap_or(""),
+        );
+        let service_name = c.service_name.as_deref().unwrap_or("").trim();
+        let (unit, factor) = c
+            .consumed_unit
+            .as_deref()
+            .map_or((Unit::Count, 1.0), parse_unit);
+        let known = classify(service_name);
+        let resource = match known {
+            Some((name, expected)) if compatible(expected, unit) => name.to_owned(),
+            _ => self.service(normalise(service_name)),
+        };
+        let currency = match c.billing_currency.as_deref() {
+            None | Some("") => Currency::USD,
+            Some(code) => code.parse::<Currency>().map_err(bad)?,
+        };
+        if let Some(q) = c.consumed_quantity {
+            if q.0 < 0.0 {
+                return Err(bad(format!("ConsumedQuantity {} is negative", q.0)));
+            }
+            let unit = match known {
+                Some((name, expected)) if name == resource && unit == Unit::Count => expected,
+                _ => unit,
+            };
+            *self
+                .usage
+                .entry((resource.clone(), unit, project.clone()))
+                .or_default() += q.0 * factor;
+        }
+        let rank = self.projects.entry(project.clone()).or_default();
+        rank.1 += 1;
+        if let Some(b) = c.billed_cost {
+            rank.0 += b.0;
+            *self
+                .billed
+                .entry((resource.clone(), project.clone(), currency))
+                .or_default() += b.0;
+        }
+        if let Some(e) = c.effective_cost {
+            *self
+                .effective
+                .entry((resource, project, currency))
+                .or_default() += e.0;
+        }
+        if let Some(end) = c.charge_period_end.as_deref() {
+            let end = OffsetDateTime::parse(end.trim(), &Rfc3339)
+                .map_err(|e| bad(format!("ChargePeriodEnd {end:?} is not a date-time ({e})")))?;
+            if self.latest_end.is_none_or(|l| end > l) {
+                self.latest_end = Some(end);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bounds the number of distinct services: past [`MAX_SERVICES`], new ones are `other`.
+    fn service(&mut self, name: String) -> String {
+        if self.services.contains_key(&name) {
+            return name;
+        }
+        if self.services.len() >= MAX_SERVICES {
+            return OTHER.to_owned();
+        }
+        self.services.insert(name.clone(), ());
+        name
+    }
+
+    /// The collection: the top `top_n` projects by billed spend (then by record count),
+    /// the rest summed as `project="other"`.
+    pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
+        let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
+        ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));
+        let kept: std::collections::HashSet<&String> =
+            ranked.iter().take(top_n).map(|(p, _)| *p).collect();
+        let label = |p: &String| {
+            if kept.contains(p) {
+                p.clone()
+            } else {
+                OTHER.to_owned()
+            }
+        };
+
+        let mut usage: std::collections::BTreeMap<(String, Unit, String), f64> = Default::default();
+        for ((r, u, p), v) in &self.usage {
+            *usage.entry((r.clone(), *u, label(p))).or_default() += v;
+        }
+        for core in CORE {
+            let unit = RESOURCES
+                .iter()
+                .find(|(n, _)| n == core)
+                .map_or(Unit::Count, |(_, u)| *u);
+            if !usage.keys().any(|(r, u, _)| r == core && *u == unit) {
+                usage.insert(((*core).to_owned(), unit, String::new()), 0.0);
+            }
+        }
+        let usage = usage
+            .into_iter()
+            .map(|((resource, unit, project), value)| Usage {
+                resource,
+                unit,
+                value,
+                labels: if project.is_empty() {
+                    vec![]
+                } else {
+                    vec![("project", project)]
+                },
+            })
+            .collect();
+
+        let money = |m: &HashMap<(String, String, Currency), Decimal>| {
+            let mut sums: std::collections::BTreeMap<(String, String, Currency), Decimal> =
+                Default::default();
+            for ((s, p, c), v) in m {
+                *sums.entry((s.clone(), label(p), *c)).or_default() += v;
+            }
+            let mut out: Vec<Spend> = sums
+                .into_iter()
+                .map(|((service, project, currency), amount)| {
+                    if amount.is_sign_negative() && !amount.is_zero() {
+                        tracing::info!(
+                            %service, %project,
+                            "credits exceed charges ({amount} {currency}); reported as 0"
+                        );
+                    }
+                    Spend {
+                        money: Money {
+                            amount: amount.max(Decimal::ZERO),
+                            currency,
+                        },
+                        kind: SpendKind::Metered,
+                        labels: vec![("service", service), ("project", project)],
+                    }
+                })
+                .collect();
+            if out.is_empty() {
+                // The month has no charge yet: a known zero.
+                out.push(Spend {
+                    money: Money {
+                        amount: Decimal::ZERO,
+                        currency: Currency::USD,
+                    },
+                    kind: SpendKind::Metered,
+                    labels: vec![],
+                });
+            }
+            out
+        };
+        let spend = money(&self.billed);
+        let effective_spend = money(&self.effective);
+        let data_as_of = self
+            .latest_end
+            .map(SystemTime::from)
+            .map_or(now, |t| t.min(now));
+        Collection {
+            usage,
+            limits: vec![],
+            spend,
+            effective_spend,
+            data_as_of: Some(data_as_of),
+            source: Some("charges"),
+        }
+    }
+}
+
+/// A bounded project label: trimmed, at most 64 characters, `unattributed` when absent.
+fn project_label(name: &str) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        return UNATTRIBUTED.to_owned();
+    }
+    name.chars().take(64).collect()
+}
+
+/// Matches a service by what it is, not by its exact display string.
+fn classify(service: &str) -> Option<(&'static str, Unit)> {
+    let s = service.to_ascii_lowercase();
+    let has = |w: &str| s.contains(w);
+    let name = if has("edge function") || has("middleware") {
+        "edge_function_invocations"
+    } else if has("invocation") {
+        "function_invocations"
+    } else if has("origin transfer") {
+        "fast_origin_transfer"
+    } else if has("data transfer") || has("bandwidth") {
+        "fast_data_transfer"
+    } else if has("edge request") {
+        "edge_requests"
+    } else if has("active cpu") {
+        "active_cpu"
+    } else if has("provisioned memory") || has("function duration") {
+        "provisioned_memory"
+    } else if has("build") && (has("minute") || has("time") || has("cpu")) {
+        "build_time"
+    } else {
+        return None;
+    };
+    RESOURCES.iter().find(|(n, _)| *n == name).copied()
+}
+
+/// Whether a record's unit fits a known resource (a plain count fits a count of requests).
+fn compatible(expected: Unit, got: Unit) -> bool {
+    expected == got || (got == Unit::Count && matches!(expected, Unit::Requests | Unit::Count))
+}
+
+/// `ConsumedUnit` → base unit and factor. Unknown units are a plain count.
+fn parse_unit(raw: &str) -> (Unit, f64) {
+    let u = raw.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+    match u.as_str() {
+        "b" | "byte" | "bytes" => (Unit::Bytes, 1.0),
+        "kb" | "kilobytes" => (Unit::Bytes, 1e3),
+        "mb" | "megabytes" => (Unit::Bytes, 1e6),
+        "gb" | "gigabytes" => (Unit::Bytes, 1e9),
+        "tb" | "terabytes" => (Unit::Bytes, 1e12),
+        "kib" => (Unit::Bytes, 1024.0),
+        "mib" => (Unit::Bytes, 1024.0 * 1024.0),
+        "gib" => (Unit::Bytes, 1024.0 * 1024.0 * 1024.0),
+        "ms" | "milliseconds" | "cpu-ms" => (Unit::Seconds, 1e-3),
+        "s" | "sec" | "secs" | "seconds" | "cpu-seconds" => (Unit::Seconds, 1.0),
+        "min" | "mins" | "minutes" | "build-minutes" => (Unit::Seconds, 60.0),
+        "h" | "hr" | "hrs" | "hour" | "hours" | "cpu-hours" | "cpu-hrs" => (Unit::Seconds, 3600.0),
+        "gb-hrs" | "gb-hr" | "gb-hours" | "gb-hour" | "gbh" | "gb-h" => (Unit::GigabyteHours, 1.0),
+        "mb-hrs" | "mb-hours" => (Unit::GigabyteHours, 1e-3),
+        "requests" | "request" | "invocations" | "invocation" | "executions" | "calls" => {
+            (Unit::Requests, 1.0)
+        }
+        _ => (Unit::Count, 1.0),
+    }
+}
+
+/// A display name as a resource name: `Image Optimization – Transformations` →
+/// `image_optimization_transformations`.
+fn normalise(service: &str) -> String {
+    let mut out = String::new();
+    for c in service.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    let out: String = out.chars().take(48).collect();
+    if out.is_empty() {
+        "unknown".to_owned()
+    } else {
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// /v2/usage
+
+#[derive(Deserialize)]
+struct UsageBody {
+    data: Vec<HashMap<String, serde_json::Value>>,
+}
+
+/// Sums of the daily `/v2/usage` fields; a field absent from every day stays absent.
+#[derive(Debug, Default)]
+struct DailyUsage {
+    sums: HashMap<&'static str, f64>,
+    /// Resources whose type answered with no day at all: a known zero.
+    empty: Vec<&'static str>,
+}
+
+/// `/v2/usage` fields and the resource each adds to.
+const DAILY_FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "requests",
+        "function_invocation_successful_count",
+        "function_invocations",
+    ),
+    (
+        "requests",
+        "function_invocation_error_count",
+        "function_invocations",
+    ),
+    (
+        "requests",
+        "function_invocation_timeout_count",
+        "function_invocations",
+    ),
+    (
+        "requests",
+        "function_execution_successful_gb_hours",
+        "provisioned_memory",
+    ),
+    (
+        "requests",
+        "function_execution_error_gb_hours",
+        "provisioned_memory",
+    ),
+    (
+        "requests",
+        "function_execution_timeout_gb_hours",
+        "provisioned_memory",
+    ),
+    ("requests", "bandwidth_outgoing_bytes", "fast_data_transfer"),
+    ("builds", "build_build_seconds", "build_time"),
+    ("builds", "build_completed_count", "builds"),
+    ("builds", "build_failed_count", "builds"),
+    (
+        "edge",
+        "worker_invocation_count",
+        "edge_function_invocations",
+    ),
+];
+
+impl DailyUsage {
+    fn add(&mut self, kind: &str, body: &[u8]) -> Result<(), CollectError> {
+        let parsed: UsageBody = serde_json::from_slice(body).map_err(|e| {
+            CollectError::new(
+                Reason::Decode,
+                format!("not the expected {{\"data\": [...]}} ({e})"),
+            )
+        })?;
+        if parsed.data.is_empty() {
+            for (k, _, resource) in DAILY_FIELDS {
+                if *k == kind && !self.empty.contains(resource) {
+                    self.empty.push(resource);
+                }
+            }
+            return Ok(());
+        }
+        for (i, day) in parsed.data.iter().enumerate() {
+            for (k, field, resource) in DAILY_FIELDS {
+                if *k != kind {
+                    continue;
+                }
+                match day.get(*field) {
+                    None | Some(serde_json::Value::Null) => {}
+                    Some(v) => {
+                        let n: Num = serde_json::from_value(v.clone()).map_err(|e| {
+                            CollectError::new(
+                                Reason::Decode,
+                                format!("day {}: {field}: {e}", i + 1),
+                            )
+                        })?;
+                        if n.0 < 0.0 {
+                            return Err(CollectError::new(
+                                Reason::Decode,
+                                format!("day {}: {field} is negative", i + 1),
+                            ));
+                        }
+                        *self.sums.entry(resource).or_default() += n.0;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn into_usage(self) -> Vec<Usage> {
+        let mut out: Vec<Usage> = Vec::new();
+        for (name, unit) in RESOURCES {
+            let value = match self.sums.get(name) {
+                Some(v) => *v,
+                None if self.empty.contains(name) => 0.0,
+                None => continue,
+            };
+            out.push(Usage {
+                resource: (*name).to_owned(),
+                unit: *unit,
+                value,
+                labels: vec![],
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Totals, CollectError> {
+        let mut p = ChargesParser::default();
+        // Feed in awkward pieces to exercise the line splitting.
+        for chunk in text.as_bytes().chunks(7) {
+            p.feed(chunk)?;
+        }
+        p.finish()
+    }
+
+    #[test]
+    fn services_are_matched_by_meaning_and_unit() {
+        assert_eq!(
+            classify("Function Invocations").unwrap().0,
+            "function_invocations"
+        );
+        assert_eq!(
+            classify("FAST DATA TRANSFER").unwrap().0,
+            "fast_data_transfer"
+        );
+        assert_eq!(classify("Edge Requests").unwrap().0, "edge_requests");
+        assert_eq!(classify("Active CPU").unwrap().0, "active_cpu");
+        assert_eq!(
+            classify("Provisioned Memory").unwrap().0,
+            "provisioned_memory"
+        );
+        assert_eq!(
+            classify("Edge Function Invocations").unwrap().0,
+            "edge_function_invocations"
+        );
+        assert!(classify("Image Optimization").is_none());
+        assert_eq!(parse_unit("GB"), (Unit::Bytes, 1e9));
+        assert_eq!(parse_unit("GB-Hrs"), (Unit::GigabyteHours, 1.0));
+        assert_eq!(parse_unit("Hours"), (Unit::Seconds, 3600.0));
+        assert_eq!(parse_unit("MIUs"), (Unit::Count, 1.0));
+        assert_eq!(
+            normalise("Image Optimization – Transformations"),
+            "image_optimization_transformations"
+        );
+        assert_eq!(normalise("  "), "unknown");
+    }
+
+    #[test]
+    fn a_known_service_in_an_unexpected_unit_keeps_its_own_name() {
+        let t = parse(
+            r#"{"ServiceName":"Fast Data Transfer","ConsumedQuantity":5,"ConsumedUnit":"Invocations","BilledCost":0}"#,
+        )
+        .unwrap();
+        let c = t.into_collection(10, SystemTime::now());
+        assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
+            && u.unit == Unit::Bytes
+            && u.value == 0.0));
+        assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
+            && u.unit == Unit::Requests
+            && u.value == 5.0));
+    }
+
+    #[test]
+    fn malformed_lines_name_their_number() {
+        let err = parse("{\"ServiceName\":\"x\"}\n\n{not json}\n").unwrap_err();
+        assert_eq!(err.reason, Reason::Decode);
+        assert!(err.message.starts_with("line 3:"), "{}", err.message);
+        let err = parse(r#"{"ServiceName":"x","BillingCurrency":"ZZZ"}"#).unwrap_err();
+        assert!(err.message.contains("ZZZ"), "{}", err.message);
+        let err = parse(r#"{"ConsumedQuantity":-1}"#).unwrap_err();
+        assert!(err.message.contains("negative"), "{}", err.message);
+    }
+
+    #[test]
+    fn projects_beyond_the_top_n_are_other() {
+        let mut text = String::new();
+        for (p, cost) in [("a", "5"), ("b", "3"), ("c", "1"), ("d", "0.5")] {
+            text.push_str(&format!(
+                "{{\"ServiceName\":\"Function Invocations\",\"ConsumedQuantity\":10,\"ConsumedUnit\":\"Invocations\",\"BilledCost\":{cost},\"EffectiveCost\":{cost},\"Tags\":{{\"ProjectName\":\"{p}\"}}}}\n"
+            ));
+        }
+        let c = parse(&text).unwrap().into_collection(2, SystemTime::now());
+        let projects: Vec<&str> = c.spend.iter().map(|s| s.labels[1].1.as_str()).collect();
+        assert_eq!(projects, vec!["a", "b", "other"]);
+        assert_eq!(c.spend[2].money.amount, Decimal::new(15, 1));
+        let other = c
+            .usage
+            .iter()
+            .find(|u| u.labels == vec![("project", "other".to_owned())])
+            .unwrap();
+        assert_eq!(other.value, 20.0);
+    }
+
+    #[test]
+    fn the_month_window_starts_on_the_first_at_midnight_utc() {
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_534_317);
+        let (from, to) = month_window(now);
+        assert_eq!(from, "2026-11-01T00:00:00Z");
+        assert!(to.starts_with("2026-11-24T"), "{to}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Reading provider payloads safely: bodies read with a size cap, JSON Lines split as they
+//! arrive (memory bounded by the longest line, not the body), numbers that may arrive as
+//! strings.
+
+use std::fmt;
+
+use reqwest::Response;
+use serde::de::{self, Deserializer, Visitor};
+
+use super::{CollectError, Reason};
+use crate::http::error_chain;
+
+/// The longest JSON line accepted: a FOCUS record is well under 4 KiB.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// A body read error (mid-stream): a timeout or a cut connection.
+pub fn body_error(what: &str, e: reqwest::Error) -> CollectError {
+    let reason = if e.is_timeout() {
+        Reason::Timeout
+    } else if e.is_decode() {
+        Reason::Decode
+    } else {
+        Reason::Transport
+    };
+    CollectError::new(
+        reason,
+        format!(
+            "{what}: reading the body failed: {}",
+            error_chain(&e.without_url())
+        ),
+    )
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes.
+pub async fn read_capped(
+    mut resp: Response,
+    what: &str,
+    limit: usize,
+) -> Result<Vec<u8>, CollectError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| body_error(what, e))? {
+        if buf.len() + chunk.len() > limit {
+            return Err(CollectError::new(
+                Reason::Decode,
+                format!("{what}: the body is larger than {limit} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// Splits a byte stream into lines as chunks arrive. Blank lines (and a final line without a
+/// newline) are handled; a line longer than [`MAX_LINE`] is an error.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+    line: usize,
+}
+
+impl LineSplitter {
+    /// Feeds one chunk; calls `each(line_number, line)` for every complete, non-blank line.
+    pub fn feed<F>(&mut self, chunk: &[u8], mut each: F) -> Result<(), CollectError>
+    where
+        F: FnMut(usize, &[u8]) -> Result<(), CollectError>,
+    {
+        let mut rest = chunk;
+        while let Some(pos) = memchr(b'\n', rest) {
+            let (head, tail) = rest.split_at(pos);
+            rest = &tail[1..];
+            self.line += 1;
+            if self.pending.is_empty() {
+                emit(self.line, head, &mut each)?;
+            } else {
+                self.pending.extend_from_slice(head);
+                let line = std::mem::take(&mut self.pending);
+                emit(self.line, &line, &mut each)?;
+            }
+        }
+        if self.pending.len() + rest.len() > MAX_LINE {
+            return Err(CollectError::new(
+                Reason::Decode,
+                format!("line {} is longer than {MAX_LINE} bytes", self.line + 1),
+            ));
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(())
+    }
+
+    /// Ends the stream: a last line without a newline is still a line.
+    pub fn finish<F>(&mut self, mut each: F) -> Result<(), CollectError>
+    where
+        F: FnMut(usize, &[u8]) -> Result<(), CollectError>,
+    {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.line += 1;
+        let line = std::mem::take(&mut self.pending);
+        emit(self.line, &line, &mut each)
+    }
+
+    /// Lines seen so far (blank ones included).
+    pub fn lines(&self) -> usize {
+        self.line
+    }
+}
+
+fn emit<F>(n: usize, line: &[u8], each: &mut F) -> Result<(), CollectError>
+where
+    F: FnMut(usize, &[u8]) -> Result<(), CollectError>,
+{
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    each(n, line)
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|b| *b == needle)
+}
+
+/// A JSON number that may also arrive as a string (`"123"`); never NaN or infinite.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Num(pub f64);
+
+impl<'de> serde::Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a numeric string")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                if v.is_finite() {
+                    Ok(Num(v))
+                } else {
+                    Err(E::custom("the number is not finite"))
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(v as f64))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+                match v.trim().parse::<f64>() {
+                    Ok(f) if f.is_finite() => Ok(Num(f)),
+                    _ => Err(E::custom(format!("{v:?} is not a number"))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(chunks: &[&[u8]]) -> Result<Vec<(usize, String)>, CollectError> {
+        let mut s = LineSplitter::default();
+        let mut out = Vec::new();
+        for c in chunks {
+            s.feed(c, |n, l| {
+                out.push((n, String::from_utf8_lossy(l).into_owned()));
+                Ok(())
+            })?;
+        }
+        s.finish(|n, l| {
+            out.push((n, String::from_utf8_lossy(l).into_owned()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn lines_split_across_chunks_with_numbers_that_count_blank_lines() {
+        let got = split(&[b"{\"a\"", b":1}\n\n{\"b\":2}\r\n", b"{\"c\":3}"]).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (1, "{\"a\":1}".to_owned()),
+                (3, "{\"b\":2}".to_owned()),
+                (4, "{\"c\":3}".to_owned())
+            ]
+        );
+        assert!(split(&[b""]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_endless_line_is_refused() {
+        let big = vec![b'x'; MAX_LINE + 1];
+        let err = split(&[&big]).unwrap_err();
+        assert_eq!(err.reason, Reason::Decode);
+    }
+
+    #[test]
+    fn numbers_may_be_strings() {
+        let v: Vec<Num> = serde_json::from_str(r#"[1, 2.5, "3", " 4.25 "]"#).unwrap();
+        assert_eq!(v, vec![Num(1.0), Num(2.5), Num(3.0), Num(4.25)]);
+        assert!(serde_json::from_str::<Num>(r#""NaN""#).is_err());
+        assert!(serde_json::from_str::<Num>(r#""abc""#).is_err());
+    }
+}

@@ -355,8 +355,8 @@ pub struct Totals {
     /// Records read.
     pub records: u64,
     usage: HashMap<(String, Unit, String), f64>,
-    billed: HashMap<(String, String, Currency), Decimal>,
-    effective: HashMap<(String, String, Currency), Decimal>,
+    billed: HashMap<(String, Currency), Decimal>,
+    effective: HashMap<(String, Currency), Decimal>,
     /// Per project: billed total (all currencies) and records, for ranking.
     projects: HashMap<String, (Decimal, u64)>,
     services: HashMap<String, ()>,
@@ -406,16 +406,10 @@ impl Totals {
         rank.1 += 1;
         if let Some(b) = c.billed_cost {
             rank.0 += b.0;
-            *self
-                .billed
-                .entry((resource.clone(), project.clone(), currency))
-                .or_default() += b.0;
+            *self.billed.entry((project.clone(), currency)).or_default() += b.0;
         }
         if let Some(e) = c.effective_cost {
-            *self
-                .effective
-                .entry((resource, project, currency))
-                .or_default() += e.0;
+            *self.effective.entry((project, currency)).or_default() += e.0;
         }
         if let Some(end) = c.charge_period_end.as_deref() {
             let end = OffsetDateTime::parse(end.trim(), &Rfc3339)
@@ -481,31 +475,24 @@ impl Totals {
             })
             .collect();
 
-        let money = |m: &HashMap<(String, String, Currency), Decimal>| {
-            let mut sums: std::collections::BTreeMap<(String, String, Currency), Decimal> =
-                Default::default();
-            for ((s, p, c), v) in m {
-                *sums.entry((s.clone(), label(p), *c)).or_default() += v;
+        let money = |m: &HashMap<(String, Currency), Decimal>| {
+            let mut sums: std::collections::BTreeMap<
+                Currency,
+                std::collections::BTreeMap<String, Decimal>,
+            > = Default::default();
+            for ((p, c), v) in m {
+                *sums.entry(*c).or_default().entry(label(p)).or_default() += v;
             }
-            let mut out: Vec<Spend> = sums
-                .into_iter()
-                .map(|((service, project, currency), amount)| {
-                    if amount.is_sign_negative() && !amount.is_zero() {
-                        tracing::info!(
-                            %service, %project,
-                            "credits exceed charges ({amount} {currency}); reported as 0"
-                        );
-                    }
-                    Spend {
-                        money: Money {
-                            amount: amount.max(Decimal::ZERO),
-                            currency,
-                        },
+            let mut out: Vec<Spend> = Vec::new();
+            for (currency, projects) in sums {
+                for (project, amount) in net_credits(projects.into_iter().collect()) {
+                    out.push(Spend {
+                        money: Money { amount, currency },
                         kind: SpendKind::Metered,
-                        labels: vec![("service", service), ("project", project)],
-                    }
-                })
-                .collect();
+                        labels: vec![("project", project)],
+                    });
+                }
+            }
             if out.is_empty() {
                 // The month has no charge yet: a known zero.
                 out.push(Spend {
@@ -534,6 +521,37 @@ impl Totals {
             source: Some("charges"),
         }
     }
+}
+
+/// Per-project amounts with credits netted: a project whose credits exceed its charges
+/// (typically account-level credits, `unattributed`) is reported as 0 and the excess is
+/// deducted from the largest projects first, so the series still add up to the amount due
+/// (and all are 0 when credits exceed every charge). Never negative.
+pub fn net_credits(mut projects: Vec<(String, Decimal)>) -> Vec<(String, Decimal)> {
+    let mut pool = Decimal::ZERO;
+    for (_, amount) in projects.iter_mut() {
+        if amount.is_sign_negative() {
+            pool += -*amount;
+            *amount = Decimal::ZERO;
+        }
+    }
+    if pool.is_zero() {
+        return projects;
+    }
+    tracing::info!(
+        "{pool} of credits not covered by their own project are deducted from the largest projects"
+    );
+    let mut order: Vec<usize> = (0..projects.len()).collect();
+    order.sort_by(|a, b| projects[*b].1.cmp(&projects[*a].1).then(a.cmp(b)));
+    for i in order {
+        if pool.is_zero() {
+            break;
+        }
+        let take = projects[i].1.min(pool);
+        projects[i].1 -= take;
+        pool -= take;
+    }
+    projects
 }
 
 /// A bounded project label: trimmed, at most 64 characters, `unattributed` when absent.
@@ -823,7 +841,7 @@ mod tests {
             ));
         }
         let c = parse(&text).unwrap().into_collection(2, SystemTime::now());
-        let projects: Vec<&str> = c.spend.iter().map(|s| s.labels[1].1.as_str()).collect();
+        let projects: Vec<&str> = c.spend.iter().map(|s| s.labels[0].1.as_str()).collect();
         assert_eq!(projects, vec!["a", "b", "other"]);
         assert_eq!(c.spend[2].money.amount, Decimal::new(15, 1));
         let other = c
@@ -832,6 +850,26 @@ mod tests {
             .find(|u| u.labels == vec![("project", "other".to_owned())])
             .unwrap();
         assert_eq!(other.value, 20.0);
+    }
+
+    #[test]
+    fn credits_are_netted_so_the_series_add_up_to_the_amount_due() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let got = net_credits(vec![
+            ("a".into(), d("3")),
+            ("b".into(), d("5")),
+            ("unattributed".into(), d("-6.5")),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), d("1.5")),
+                ("b".into(), d("0")),
+                ("unattributed".into(), d("0"))
+            ]
+        );
+        let got = net_credits(vec![("a".into(), d("1")), ("b".into(), d("-4"))]);
+        assert!(got.iter().all(|(_, v)| v.is_zero()));
     }
 
     #[test]

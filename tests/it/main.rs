@@ -10,3 +10,4 @@ mod docs;
 mod pushgateway;
 mod secrets;
 mod support;
+mod vercel;

@@ -23,7 +23,14 @@ fn a_sentinel_secret_never_leaks() {
     std::fs::write(&secret_file, format!("{SENTINEL}\n")).unwrap();
     let bad_url = format!("http://user:{SENTINEL}@127.0.0.1:9/");
     let inner_space = format!("{SENTINEL} x");
+    let echo = Counter::start(Some(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 42\r\nConnection: close\r\n\r\n{\"error\":\"bad token s3ntinel-7c1e5b9a\"}   ",
+    ));
     let every_secret: Vec<(&str, &str)> = vec![
+        (
+            "COST_EXPORTER_PROVIDERS__VERCEL__BASE_URL",
+            echo.url.as_str(),
+        ),
         ("VERCEL_API_TOKEN", SENTINEL),
         ("SUPABASE_ACCESS_TOKEN", SENTINEL),
         ("WASABI_ACCESS_KEY", SENTINEL),
@@ -31,6 +38,7 @@ fn a_sentinel_secret_never_leaks() {
         ("ANTHROPIC_ADMIN_KEY", SENTINEL),
         ("OPENAI_ADMIN_KEY", SENTINEL),
         ("RUST_LOG", "trace"),
+        ("COST_EXPORTER_HTTP__RETRIES", "1"),
     ];
     let with = |extra: &[(&'static str, &str)]| -> Vec<(String, String)> {
         every_secret
@@ -135,4 +143,8 @@ fn a_sentinel_secret_never_leaks() {
         );
     }
     assert!(down.connections() > 0);
+    assert!(
+        echo.connections() > 0,
+        "the Vercel failure path was exercised"
+    );
 }

@@ -1,0 +1,522 @@
+//! The Vercel collector end to end: a loopback mock serving the documented payloads, the real
+//! binary, a real Pushgateway; pushed values compared with sums computed here from the fixtures.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use rust_decimal::Decimal;
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::support::{self, Pushgateway};
+
+const TOKEN: &str = "vercel-test-token-0815";
+const TEAM: &str = "team_test123";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(support::fixture(&format!("vercel/{name}"))).unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// `YYYY-MM-01T00:00:00Z` of the current month, computed without the code under test.
+fn month_start() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-01T00:00:00Z",
+        now.year(),
+        u8::from(now.month())
+    )
+}
+
+/// Checks what every request to Vercel must carry: the token, the team, a month window.
+fn well_formed(req: &Request) -> bool {
+    let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
+    let auth_ok = req
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {TOKEN}"));
+    auth_ok
+        && q.get("teamId").map(String::as_str) == Some(TEAM)
+        && q.get("from") == Some(&month_start())
+        && q.get("to")
+            .is_some_and(|t| t.as_str() > month_start().as_str())
+}
+
+fn config(pg: &str, mock: &str, extra: &str) -> tempfile::NamedTempFile {
+    support::toml(&format!(
+        "currency = \"USD\"\n[pushgateway]\nurl = \"{pg}\"\n[http]\nretries = 2\n\
+         [providers.vercel]\nbase_url = \"{mock}\"\nplan = \"hobby\"\ntop_projects = 3\nbudget = 20\n{extra}"
+    ))
+}
+
+async fn push(
+    config: &tempfile::NamedTempFile,
+    extra_env: &[(&'static str, &'static str)],
+) -> (Option<i32>, String) {
+    let path = config.path().to_str().unwrap().to_owned();
+    let mut env = vec![("VERCEL_API_TOKEN", TOKEN), ("VERCEL_TEAM_ID", TEAM)];
+    env.extend_from_slice(extra_env);
+    tokio::task::spawn_blocking(move || {
+        let out = support::run(&["push", "--config", &path], &env);
+        (out.status.code(), support::text(&out).1)
+    })
+    .await
+    .unwrap()
+}
+
+/// Expected sums from `charges.jsonl`, computed independently of the collector: usage per
+/// (resource, unit, project) and billed/effective per project, with the projects outside the
+/// top 3 by billed cost (web, api, docs) summed as `other`.
+struct Expected {
+    usage: BTreeMap<(String, String, String), f64>,
+    billed: BTreeMap<String, Decimal>,
+    effective: BTreeMap<String, Decimal>,
+}
+
+fn expected() -> Expected {
+    let text = String::from_utf8(fixture("charges.jsonl")).unwrap();
+    let mut e = Expected {
+        usage: BTreeMap::new(),
+        billed: BTreeMap::new(),
+        effective: BTreeMap::new(),
+    };
+    for line in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let project = match r["Tags"]["ProjectName"].as_str() {
+            Some(p @ ("web" | "api" | "docs")) => p.to_owned(),
+            _ => "other".to_owned(),
+        };
+        let (resource, unit, factor) = match r["ServiceName"].as_str().unwrap() {
+            "Function Invocations" => ("function_invocations", "requests", 1.0),
+            "Fast Data Transfer" => ("fast_data_transfer", "bytes", 1e9),
+            "Edge Requests" => ("edge_requests", "requests", 1.0),
+            "Active CPU" => ("active_cpu", "seconds", 3600.0),
+            "Provisioned Memory" => ("provisioned_memory", "gigabyte_hours", 1.0),
+            "Image Optimization Transformations" => {
+                ("image_optimization_transformations", "count", 1.0)
+            }
+            "Credits" => ("credits", "count", 1.0),
+            other => panic!("fixture service {other} not mapped in the test"),
+        };
+        *e.usage
+            .entry((resource.into(), unit.into(), project.clone()))
+            .or_default() += r["ConsumedQuantity"].as_f64().unwrap() * factor;
+        let dec = |v: &serde_json::Value| v.to_string().parse::<Decimal>().unwrap();
+        *e.billed.entry(project.clone()).or_default() += dec(&r["BilledCost"]);
+        *e.effective.entry(project).or_default() += dec(&r["EffectiveCost"]);
+    }
+    e
+}
+
+fn money(d: Decimal) -> f64 {
+    d.to_string().parse().unwrap()
+}
+
+#[tokio::test]
+async fn gzip_charges_are_summed_exactly_and_pushed() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .and(header("accept-encoding", "gzip"))
+        .and(well_formed)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/jsonl")
+                .insert_header("content-encoding", "gzip")
+                .set_body_bytes(gzip(&fixture("charges.jsonl"))),
+        )
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let cfg = config(&pg.url, &mock.uri(), "");
+    let (code, stderr) = push(&cfg, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let want = expected();
+    let usage = pg.series(Some("vercel"), "cost_usage");
+    for ((resource, unit, project), value) in &want.usage {
+        let got = usage
+            .iter()
+            .find(|(l, _)| {
+                l["resource"] == *resource
+                    && l["unit"] == *unit
+                    && l.get("project") == Some(project)
+            })
+            .unwrap_or_else(|| panic!("no cost_usage for {resource}/{unit}/{project}: {usage:?}"));
+        assert_eq!(got.1, *value, "{resource}/{project}");
+    }
+    // Per project spend; the unattributed credit of -1.00 is web's own (tagged), so no netting
+    // across projects is needed here: every series equals its fixture sum.
+    for (project, amount) in &want.billed {
+        assert_eq!(
+            pg.value(Some("vercel"), "cost_spend", &[("project", project)]),
+            Some(money(*amount)),
+            "billed {project}"
+        );
+    }
+    for (project, amount) in &want.effective {
+        assert_eq!(
+            pg.value(
+                Some("vercel"),
+                "cost_effective_spend",
+                &[("project", project)]
+            ),
+            Some(money(*amount)),
+            "effective {project}"
+        );
+    }
+    let total: Decimal = want.billed.values().sum();
+    let pushed: f64 = pg
+        .series(Some("vercel"), "cost_spend")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert!((pushed - money(total)).abs() < 1e-9, "{pushed} vs {total}");
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_collector_source",
+            &[("source", "charges")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_usage_limit",
+            &[("resource", "function_invocations")]
+        ),
+        Some(1_000_000.0)
+    );
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_usage_limit",
+            &[("resource", "active_cpu")]
+        ),
+        Some(14_400.0)
+    );
+    assert_eq!(pg.value(Some("vercel"), "cost_budget", &[]), Some(20.0));
+    assert_eq!(
+        pg.value(Some("vercel"), "cost_collector_up", &[]),
+        Some(1.0)
+    );
+    // The projects outside the top 3 are summed, never listed.
+    assert!(usage.iter().all(|(l, _)| {
+        l.get("project")
+            .is_none_or(|p| ["web", "api", "docs", "other"].contains(&p.as_str()))
+    }));
+    assert!(!pg.dump().contains(TOKEN));
+    assert!(!stderr.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn plain_jsonl_gives_the_same_figures() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .and(well_formed)
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("charges.jsonl")))
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let want = expected();
+    for (project, amount) in &want.billed {
+        assert_eq!(
+            pg.value(Some("vercel"), "cost_spend", &[("project", project)]),
+            Some(money(*amount))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_line_fails_the_provider_and_pushes_no_figures() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    let mut body = fixture("charges.jsonl");
+    body.extend_from_slice(b"{\"BilledCost\": 1.0, \"ServiceName\": \n");
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("line 19"),
+        "the line number is logged: {stderr}"
+    );
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_collector_errors_total",
+            &[("reason", "decode")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        pg.value(Some("vercel"), "cost_collector_up", &[]),
+        Some(0.0)
+    );
+    assert!(
+        pg.series(Some("vercel"), "cost_usage").is_empty(),
+        "nothing pushed as 0"
+    );
+    assert!(pg.series(Some("vercel"), "cost_spend").is_empty());
+}
+
+#[tokio::test]
+async fn a_429_is_waited_out_then_the_charges_are_read() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .set_body_string(
+                    r#"{"error":{"code":"rate_limited","message":"Rate limit exceeded"}}"#,
+                ),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("charges.jsonl")))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("429") && stderr.contains("retrying"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pg.value(Some("vercel"), "cost_collector_up", &[]),
+        Some(1.0)
+    );
+}
+
+/// Serves the three `/v2/usage` types from the fixtures.
+async fn mount_usage(mock: &MockServer) {
+    for kind in ["requests", "builds", "edge"] {
+        Mock::given(method("GET"))
+            .and(path("/v2/usage"))
+            .and(query_param("type", kind))
+            .and(well_formed)
+            .respond_with(
+                ResponseTemplate::new(200).set_body_bytes(fixture(&format!("usage-{kind}.json"))),
+            )
+            .expect(1)
+            .mount(mock)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_404_from_billing_falls_back_to_v2_usage() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_string(r#"{"error":{"code":"not_found","message":"Not Found"}}"#),
+        )
+        .expect(1)
+        .mount(&mock)
+        .await;
+    mount_usage(&mock).await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let v = |r: &str| pg.value(Some("vercel"), "cost_usage", &[("resource", r)]);
+    // 81234 + 12 + 1, "1000" (a string), null skipped, 500.
+    assert_eq!(
+        v("function_invocations"),
+        Some(81_234.0 + 12.0 + 1.0 + 1000.0 + 500.0)
+    );
+    assert_eq!(v("provisioned_memory"), Some(3.75 + 0.01 + 0.0 + 0.5));
+    assert_eq!(
+        v("fast_data_transfer"),
+        Some(2_147_483_648.0 + 1_073_741_824.0)
+    );
+    assert_eq!(v("build_time"), Some(310.0 + 95.5));
+    assert_eq!(v("builds"), Some(3.0 + 1.0));
+    // type=edge answered with no day: a known zero.
+    assert_eq!(v("edge_function_invocations"), Some(0.0));
+    // Not in /v2/usage: absent, never 0.
+    assert_eq!(v("active_cpu"), None);
+    assert_eq!(v("edge_requests"), None);
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_collector_source",
+            &[("source", "usage")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        pg.series(Some("vercel"), "cost_spend").is_empty(),
+        "/v2/usage has no money"
+    );
+}
+
+#[tokio::test]
+async fn source_charges_does_not_fall_back_and_401_is_an_auth_error() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), "source = \"charges\"\n"), &[]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_collector_errors_total",
+            &[("reason", "http_4xx")]
+        ),
+        Some(1.0)
+    );
+
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(format!(
+            r#"{{"error":{{"code":"forbidden","message":"Not authorized: {TOKEN}"}}}}"#
+        )))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(
+        !stderr.contains(TOKEN),
+        "an echoed token is scrubbed: {stderr}"
+    );
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_collector_errors_total",
+            &[("reason", "auth")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn an_empty_month_reports_known_zeros_and_a_limit_of_1_trips_the_ratio() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(""))
+        .mount(&mock)
+        .await;
+    let cfg = config(
+        &pg.url,
+        &mock.uri(),
+        "[providers.vercel.limits]\nfunction_invocations = 1\n",
+    );
+    let (code, stderr) = push(&cfg, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_usage",
+            &[("resource", "function_invocations")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(pg.value(Some("vercel"), "cost_spend", &[]), Some(0.0));
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_usage_limit",
+            &[("resource", "function_invocations")]
+        ),
+        Some(1.0)
+    );
+
+    // Now any invocation at all exceeds 80% of the limit of 1.
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("charges.jsonl")))
+        .mount(&mock)
+        .await;
+    let cfg = config(
+        &pg.url,
+        &mock.uri(),
+        "[providers.vercel.limits]\nfunction_invocations = 1\n",
+    );
+    let (code, stderr) = push(&cfg, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let used: f64 = pg
+        .series(Some("vercel"), "cost_usage")
+        .iter()
+        .filter(|(l, _)| l["resource"] == "function_invocations")
+        .map(|(_, v)| v)
+        .sum();
+    let limit = pg
+        .value(
+            Some("vercel"),
+            "cost_usage_limit",
+            &[("resource", "function_invocations")],
+        )
+        .unwrap();
+    assert!(used / limit > 0.8, "{used} / {limit}");
+}
+
+#[tokio::test]
+async fn check_probe_says_whether_the_token_reads_billing() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/usage"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))
+        .mount(&mock)
+        .await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &mock.uri(), "");
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        support::run(
+            &["check", "--probe", "--config", &path],
+            &[("VERCEL_API_TOKEN", TOKEN)],
+        )
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("cannot read billing charges (404"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("/v2/usage answers"), "{stdout}");
+}

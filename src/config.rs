@@ -40,6 +40,7 @@ pub const SECRET_KEYS: &[&str] = &[
     "providers.wasabi.billing_secret_key",
     "providers.anthropic.admin_key",
     "providers.openai.admin_key",
+    "providers.supabase.service_role_key",
 ];
 
 /// The conventional environment variables and the keys they set. Each also has a `_FILE`
@@ -51,6 +52,10 @@ pub const CONVENTIONAL_ENV: &[(&str, &str)] = &[
     ("VERCEL_TEAM_ID", "providers.vercel.team_id"),
     ("SUPABASE_ACCESS_TOKEN", "providers.supabase.token"),
     ("SUPABASE_PROJECT_REF", "providers.supabase.project_refs"),
+    (
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "providers.supabase.service_role_key",
+    ),
     ("WASABI_ACCESS_KEY", "providers.wasabi.access_key"),
     ("WASABI_SECRET_KEY", "providers.wasabi.secret_key"),
     (
@@ -158,6 +163,14 @@ pub struct ApiSettings {
     pub source: Option<String>,
     /// Vercel: how many projects get their own `project` label.
     pub top_n: Option<usize>,
+    /// Supabase: how many of the largest tables get a row count.
+    pub top_tables: Option<usize>,
+    /// Supabase: how many edge functions get their own `function` label.
+    pub top_functions: Option<usize>,
+    /// Supabase: the service-role (or `sb_secret_…`) key for the project's metrics endpoint.
+    pub service_role_key: Option<Secret>,
+    /// Supabase: the metrics endpoint, `{ref}` standing for the project ref.
+    pub metrics_url: Option<String>,
 }
 
 impl ApiSettings {
@@ -351,6 +364,10 @@ struct RawApi {
     stats: bool,
     source: Option<String>,
     top_projects: Option<u32>,
+    top_tables: Option<u32>,
+    top_functions: Option<u32>,
+    service_role_key: RawSecret,
+    metrics_url: Option<String>,
 }
 
 fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
@@ -372,6 +389,10 @@ fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
             "limits",
             "token",
             "project_refs",
+            "top_tables",
+            "top_functions",
+            "service_role_key",
+            "metrics_url",
         ],
         "wasabi" => &[
             "budget",
@@ -1159,6 +1180,10 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
                 .iter()
                 .map(|(n, _)| *n)
                 .collect(),
+            "supabase" => crate::collectors::supabase::RESOURCES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect(),
             _ => Vec::new(),
         };
         if !known.is_empty() && !known.contains(&k.as_str()) {
@@ -1184,13 +1209,37 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             format!("unknown source {s:?} (expected auto, charges or usage)"),
         );
     }
-    if let Some(n) = raw.top_projects
-        && !(1..=100).contains(&n)
-    {
+    for (field, value) in [
+        ("top_projects", raw.top_projects),
+        ("top_tables", raw.top_tables),
+        ("top_functions", raw.top_functions),
+    ] {
+        if let Some(n) = value
+            && !(1..=100).contains(&n)
+        {
+            c.fail(
+                &format!("{key}.{field}"),
+                format!("{n} is out of range (1 to 100)"),
+            );
+        }
+    }
+    let service_role_key = c.secret(&format!("{key}.service_role_key"), &raw.service_role_key);
+    if service_role_key.is_some() && raw.project_refs.0.len() > 1 {
         c.fail(
-            &format!("{key}.top_projects"),
-            format!("{n} is out of range (1 to 100)"),
+            &format!("{key}.service_role_key"),
+            "a service-role key belongs to one project, but several project_refs are set",
         );
+    }
+    let metrics_url = raw.metrics_url.as_deref().map(str::trim).map(str::to_owned);
+    if let Some(m) = &metrics_url {
+        if !m.contains("{ref}") {
+            c.fail(
+                &format!("{key}.metrics_url"),
+                format!("{m:?} has no {{ref}} placeholder for the project ref"),
+            );
+        } else {
+            let _ = c.url(&format!("{key}.metrics_url"), &m.replace("{ref}", "ref"));
+        }
     }
 
     let region = raw.region.clone().map(|r| r.trim().to_owned());
@@ -1302,6 +1351,10 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             stats_url,
             source,
             top_n: raw.top_projects.map(|n| n as usize),
+            top_tables: raw.top_tables.map(|n| n as usize),
+            top_functions: raw.top_functions.map(|n| n as usize),
+            service_role_key,
+            metrics_url,
         }),
     })
 }

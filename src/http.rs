@@ -10,7 +10,9 @@
 use std::time::{Duration, SystemTime};
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use reqwest::{Response, StatusCode};
 use url::Url;
 
@@ -35,6 +37,8 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Longest `Retry-After` waited for; a longer one fails the request at once.
     pub max_retry_after: Duration,
+    /// The wait after a 429 without `Retry-After`, where the provider documents one.
+    pub rate_limit_wait: Option<Duration>,
 }
 
 impl RetryPolicy {
@@ -45,6 +49,7 @@ impl RetryPolicy {
             min_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(30),
             max_retry_after: s.max_retry_after,
+            rate_limit_wait: None,
         }
     }
 
@@ -66,6 +71,8 @@ pub enum Auth<'a> {
     Bearer(&'a Secret),
     /// A named header holding the secret as is (`x-api-key`).
     Header(&'static str, &'a Secret),
+    /// HTTP basic auth with a fixed user name (`service_role`).
+    Basic(&'static str, &'a Secret),
 }
 
 /// The shared provider client.
@@ -103,6 +110,48 @@ impl ProviderHttp {
         auth: Auth<'_>,
         headers: &[(&'static str, &str)],
     ) -> Result<Response, CollectError> {
+        self.send(url, auth, headers, None).await
+    }
+
+    /// The one exception to GET-only: a POST to Supabase's read-only SQL endpoint
+    /// (`…/database/query/read-only`), which runs the query as a read-only database user. Any
+    /// other path is refused without a request.
+    pub async fn post_read_only_query(
+        &self,
+        url: &Url,
+        auth: Auth<'_>,
+        body: &serde_json::Value,
+    ) -> Result<Response, CollectError> {
+        if !url.path().ends_with("/database/query/read-only") {
+            return Err(CollectError::new(
+                Reason::Internal,
+                format!(
+                    "refusing a POST to {}: only the read-only query endpoint may be posted to",
+                    describe(url)
+                ),
+            ));
+        }
+        let body = serde_json::to_vec(body).map_err(|e| {
+            CollectError::new(Reason::Internal, format!("cannot encode the query: {e}"))
+        })?;
+        self.send(url, auth, &[], Some(body)).await
+    }
+
+    /// A client that waits `wait` after a 429 that does not say how long to wait (Supabase
+    /// blocks every call for a minute after its limit).
+    pub fn with_rate_limit_wait(&self, wait: Duration) -> ProviderHttp {
+        let mut c = self.clone();
+        c.policy.rate_limit_wait = Some(wait);
+        c
+    }
+
+    async fn send(
+        &self,
+        url: &Url,
+        auth: Auth<'_>,
+        headers: &[(&'static str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Response, CollectError> {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             let value = HeaderValue::from_str(value).map_err(|_| {
@@ -123,14 +172,24 @@ impl ProviderHttp {
                 map.insert(HeaderName::from_static(name), sensitive(s.expose())?);
                 Some(s)
             }
+            Auth::Basic(user, s) => {
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", s.expose()));
+                map.insert(AUTHORIZATION, sensitive(&format!("Basic {token}"))?);
+                Some(s)
+            }
         };
         let attempt = || async {
-            let result = self
-                .client
-                .get(url.clone())
-                .headers(map.clone())
-                .send()
-                .await;
+            let request = match &body {
+                None => self.client.get(url.clone()),
+                Some(json) => self
+                    .client
+                    .post(url.clone())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(json.clone()),
+            };
+            let result = request.headers(map.clone()).send().await;
             classify(url, result, secret, &self.policy).await
         };
         attempt
@@ -243,7 +302,7 @@ async fn classify(
             _ => Attempt {
                 error: CollectError::new(Reason::RateLimited, message("")),
                 retry: true,
-                retry_after,
+                retry_after: retry_after.or(policy.rate_limit_wait),
             },
         },
         StatusCode::REQUEST_TIMEOUT => Attempt {
@@ -373,6 +432,7 @@ mod tests {
             min_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
             max_retry_after: settings.max_retry_after,
+            rate_limit_wait: None,
         };
         ProviderHttp::new(&settings, policy).unwrap()
     }

@@ -5,6 +5,7 @@
 //! data ([`Collection`]). It never touches Prometheus types or the Pushgateway.
 
 pub mod fixed;
+pub mod supabase;
 pub mod vercel;
 pub mod wire;
 
@@ -68,11 +69,13 @@ pub enum Reason {
     Cancelled,
     /// The collector panicked: a bug.
     Internal,
+    /// The provider ran a query and reported an error in it (Supabase SQL, logs queries).
+    Query,
 }
 
 impl Reason {
     /// Every reason, so that every counter series exists from the first run.
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 13] = [
         Reason::Auth,
         Reason::RateLimited,
         Reason::Http4xx,
@@ -85,6 +88,7 @@ impl Reason {
         Reason::Config,
         Reason::Cancelled,
         Reason::Internal,
+        Reason::Query,
     ];
 
     /// The label value.
@@ -102,6 +106,7 @@ impl Reason {
             Reason::Config => "config",
             Reason::Cancelled => "cancelled",
             Reason::Internal => "internal",
+            Reason::Query => "query",
         }
     }
 }
@@ -153,9 +158,17 @@ pub struct Registry {
 }
 
 /// The API collector of a provider with credentials, where this build has one.
-fn api_collector(name: &str, api: &crate::config::ApiSettings) -> Option<Arc<dyn Collector>> {
+fn api_collector(
+    name: &str,
+    api: &crate::config::ApiSettings,
+    settings: &Settings,
+) -> Option<Arc<dyn Collector>> {
     match name {
         "vercel" => vercel::Vercel::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
+        "supabase" => {
+            let fee_in_fixed = settings.fixed.iter().any(|f| f.provider == "supabase");
+            supabase::Supabase::new(api, fee_in_fixed).map(|c| Arc::new(c) as Arc<dyn Collector>)
+        }
         _ => None,
     }
 }
@@ -175,7 +188,7 @@ pub fn build(settings: &Settings) -> Registry {
             continue;
         }
         if let Some(api) = &p.api {
-            if let Some(c) = api_collector(name, api) {
+            if let Some(c) = api_collector(name, api, settings) {
                 collectors.push(c);
                 continue;
             }

@@ -10,5 +10,6 @@ mod deploy;
 mod docs;
 mod pushgateway;
 mod secrets;
+mod supabase;
 mod support;
 mod vercel;

@@ -38,7 +38,7 @@ fn spec_violations(requests: &[Request]) -> Vec<String> {
         let op = &item[&m];
         let params = op["parameters"].as_array().cloned().unwrap_or_default();
         let query: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
-        for (k, _) in &query {
+        for k in query.keys() {
             if !params
                 .iter()
                 .any(|p| p["in"] == "query" && p["name"] == k.as_str())

@@ -37,6 +37,7 @@ const EMPTY_ENV: &[(&str, &str)] = &[
     ("VERCEL_TEAM_ID", ""),
     ("SUPABASE_ACCESS_TOKEN", ""),
     ("SUPABASE_PROJECT_REF", ""),
+    ("SUPABASE_SERVICE_ROLE_KEY", ""),
     ("WASABI_ACCESS_KEY", ""),
     ("WASABI_SECRET_KEY", ""),
     ("WASABI_BILLING_ACCESS_KEY", ""),

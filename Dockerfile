@@ -15,6 +15,7 @@ RUN mkdir -p src benches tests/it \
  && cargo build --release --locked --bin cost-exporter \
  && rm -rf src benches tests
 COPY src ./src
+COPY data ./data
 COPY benches ./benches
 COPY tests/it ./tests/it
 RUN touch src/main.rs src/lib.rs \

@@ -171,6 +171,8 @@ pub struct ApiSettings {
     pub service_role_key: Option<Secret>,
     /// Supabase: the metrics endpoint, `{ref}` standing for the project ref.
     pub metrics_url: Option<String>,
+    /// Anthropic, OpenAI: a model price table read from `price_table` (else the pinned one).
+    pub prices: Option<crate::collectors::prices::PriceTable>,
 }
 
 impl ApiSettings {
@@ -368,6 +370,8 @@ struct RawApi {
     top_functions: Option<u32>,
     service_role_key: RawSecret,
     metrics_url: Option<String>,
+    price_table: Option<String>,
+    top_workspaces: Option<u32>,
 }
 
 fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
@@ -406,7 +410,20 @@ fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
             "billing_access_key",
             "billing_secret_key",
         ],
-        "anthropic" | "openai" => &["budget", "base_url", "admin_key"],
+        "anthropic" => &[
+            "budget",
+            "base_url",
+            "admin_key",
+            "price_table",
+            "top_workspaces",
+        ],
+        "openai" => &[
+            "budget",
+            "base_url",
+            "admin_key",
+            "price_table",
+            "top_projects",
+        ],
         _ => &[],
     }
 }
@@ -1211,6 +1228,7 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     }
     for (field, value) in [
         ("top_projects", raw.top_projects),
+        ("top_workspaces", raw.top_workspaces),
         ("top_tables", raw.top_tables),
         ("top_functions", raw.top_functions),
     ] {
@@ -1230,6 +1248,16 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             "a service-role key belongs to one project, but several project_refs are set",
         );
     }
+    let prices = match raw.price_table.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(path) => match crate::collectors::prices::PriceTable::from_file(Path::new(path)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                c.fail(&format!("{key}.price_table"), e);
+                None
+            }
+        },
+    };
     let metrics_url = raw.metrics_url.as_deref().map(str::trim).map(str::to_owned);
     if let Some(m) = &metrics_url {
         if !m.contains("{ref}") {
@@ -1350,11 +1378,12 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             buckets: raw.buckets.0.clone(),
             stats_url,
             source,
-            top_n: raw.top_projects.map(|n| n as usize),
+            top_n: raw.top_projects.or(raw.top_workspaces).map(|n| n as usize),
             top_tables: raw.top_tables.map(|n| n as usize),
             top_functions: raw.top_functions.map(|n| n as usize),
             service_role_key,
             metrics_url,
+            prices,
         }),
     })
 }

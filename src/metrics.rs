@@ -65,9 +65,9 @@ defs! {
         "Month-to-date usage of a resource, in base units (see the unit label).";
     USAGE_LIMIT = "cost_usage_limit", Gauge, "provider, resource, unit",
         "Included quota or configured cap for a resource, in the same unit as cost_usage.";
-    SPEND = "cost_spend", Gauge, "provider, currency, [name | service | project | model]",
+    SPEND = "cost_spend", Gauge, "provider, currency, [breakdown]",
         "Month-to-date spend in the reporting currency; the series of a provider add up to its total.";
-    EFFECTIVE_SPEND = "cost_effective_spend", Gauge, "provider, currency, [service | project]",
+    EFFECTIVE_SPEND = "cost_effective_spend", Gauge, "provider, currency, [project]",
         "Month-to-date amortized spend after discounts and credits, where the provider reports it apart from the billed amount.";
     BUDGET = "cost_budget", Gauge, "provider, currency",
         "Absolute monthly budget for a provider, in the reporting currency.";

@@ -4,7 +4,11 @@
 //! A collector fetches and parses one source of figures for one provider and returns plain
 //! data ([`Collection`]). It never touches Prometheus types or the Pushgateway.
 
+pub mod ai;
+pub mod anthropic;
 pub mod fixed;
+pub mod openai;
+pub mod prices;
 pub mod supabase;
 pub mod vercel;
 pub mod wire;
@@ -165,6 +169,8 @@ fn api_collector(
 ) -> Option<Arc<dyn Collector>> {
     match name {
         "vercel" => vercel::Vercel::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
+        "anthropic" => anthropic::Anthropic::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
+        "openai" => openai::OpenAi::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
         "supabase" => {
             let fee_in_fixed = settings.fixed.iter().any(|f| f.provider == "supabase");
             supabase::Supabase::new(api, fee_in_fixed).map(|c| Arc::new(c) as Arc<dyn Collector>)

@@ -1,0 +1,205 @@
+//! Anthropic: month-to-date tokens by model and type (`usage_report/messages`) and cost by
+//! model and workspace (`cost_report`, amounts in cents as decimal strings) from the Admin API.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use url::Url;
+
+use super::ai::{self, AiTotals, TokenType};
+use super::prices::PriceTable;
+use super::{CollectError, Collector, Context, Reason};
+use crate::config::ApiSettings;
+use crate::cost::Collection;
+use crate::http::Auth;
+use crate::secret::Secret;
+
+const VERSION: (&str, &str) = ("anthropic-version", "2023-06-01");
+
+/// The Anthropic collector.
+pub struct Anthropic {
+    base: Url,
+    key: Secret,
+    prices: PriceTable,
+    top_workspaces: usize,
+}
+
+impl Anthropic {
+    /// A collector for the validated settings, or `None` without an Admin key.
+    pub fn new(api: &ApiSettings) -> Option<Anthropic> {
+        Some(Anthropic {
+            base: api.base_url.clone(),
+            key: api.credentials.as_ref()?.first()?.clone(),
+            prices: api.prices.clone().unwrap_or_else(PriceTable::pinned),
+            top_workspaces: api.top_n.unwrap_or(10),
+        })
+    }
+
+    fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty()
+                .extend(path.trim_start_matches('/').split('/'));
+        }
+        let fmt = |t: time::OffsetDateTime| {
+            t.replace_nanosecond(0)
+                .unwrap_or(t)
+                .format(&Rfc3339)
+                .unwrap_or_default()
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("starting_at", &fmt(ai::month_start(cx.now)));
+            q.append_pair("ending_at", &fmt(time::OffsetDateTime::from(cx.now)));
+            q.append_pair("bucket_width", "1d");
+            q.append_pair("limit", "31");
+            for g in group_by {
+                q.append_pair("group_by[]", g);
+            }
+        }
+        url
+    }
+}
+
+/// 401/403 from the Admin API: say that an Admin key is needed.
+fn admin_hint(mut e: CollectError) -> CollectError {
+    if matches!(e.status, Some(401 | 403)) {
+        e.message = format!(
+            "{} (an Anthropic Admin key, sk-ant-admin…, is required; a regular API key cannot read usage and cost)",
+            e.message
+        );
+    }
+    e
+}
+
+/// Cents as a decimal string (`"123.78912"`) → dollars, exactly.
+pub fn cents_to_usd(v: Option<&Value>) -> Result<Decimal, CollectError> {
+    let text = match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        None | Some(Value::Null) => return Ok(Decimal::ZERO),
+        Some(other) => {
+            return Err(CollectError::new(
+                Reason::Decode,
+                format!("amount {other} is not a decimal string"),
+            ));
+        }
+    };
+    let cents = Decimal::from_str(text.trim())
+        .or_else(|_| Decimal::from_scientific(text.trim()))
+        .map_err(|_| {
+            CollectError::new(Reason::Decode, format!("amount {text:?} is not a decimal"))
+        })?;
+    Ok(cents / Decimal::ONE_HUNDRED)
+}
+
+#[async_trait::async_trait]
+impl Collector for Anthropic {
+    fn provider(&self) -> &str {
+        "anthropic"
+    }
+
+    fn source(&self) -> &'static str {
+        "anthropic"
+    }
+
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
+        let auth = Auth::Header("x-api-key", &self.key);
+        let mut totals = AiTotals::default();
+        let usage = self.url("/v1/organizations/usage_report/messages", cx, &["model"]);
+        ai::paginate(cx, usage, auth, &[VERSION], |page| {
+            for r in ai::results(page) {
+                let model = ai::dimension(r.get("model"), "unknown");
+                let cache = r.get("cache_creation");
+                for (kind, v) in [
+                    (TokenType::Input, r.get("uncached_input_tokens")),
+                    (TokenType::Output, r.get("output_tokens")),
+                    (TokenType::CacheRead, r.get("cache_read_input_tokens")),
+                    (
+                        TokenType::CacheWrite,
+                        cache.and_then(|c| c.get("ephemeral_5m_input_tokens")),
+                    ),
+                    (
+                        TokenType::CacheWrite1h,
+                        cache.and_then(|c| c.get("ephemeral_1h_input_tokens")),
+                    ),
+                ] {
+                    totals.add_tokens(&model, kind, ai::tokens(v)?);
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+
+        let cost = self.url(
+            "/v1/organizations/cost_report",
+            cx,
+            &["description", "workspace_id"],
+        );
+        ai::paginate(cx, cost, auth, &[VERSION], |page| {
+            for r in ai::results(page) {
+                let currency = r.get("currency").and_then(Value::as_str).unwrap_or("USD");
+                if !currency.eq_ignore_ascii_case("USD") {
+                    return Err(CollectError::new(
+                        Reason::Decode,
+                        format!("cost in {currency}, expected USD"),
+                    ));
+                }
+                let usd = cents_to_usd(r.get("amount"))?;
+                let model = ai::dimension(r.get("model"), "none");
+                let workspace = ai::dimension(r.get("workspace_id"), "default");
+                totals.add_cost(&model, &workspace, usd);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+        Ok(totals.into_collection(
+            "anthropic",
+            &self.prices,
+            "workspace",
+            self.top_workspaces,
+            cx.now,
+        ))
+    }
+
+    async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
+        let mut url = self.url("/v1/organizations/cost_report", cx, &[]);
+        url.query_pairs_mut().clear();
+        let fmt = |t: time::OffsetDateTime| {
+            t.replace_nanosecond(0)
+                .unwrap_or(t)
+                .format(&Rfc3339)
+                .unwrap_or_default()
+        };
+        url.query_pairs_mut()
+            .append_pair("starting_at", &fmt(ai::month_start(cx.now)))
+            .append_pair("limit", "1");
+        cx.http
+            .get(&url, Auth::Header("x-api-key", &self.key), &[VERSION])
+            .await
+            .map_err(admin_hint)?;
+        Ok("the Admin key reads the cost report".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cents_strings_become_exact_dollars() {
+        let v = |s: &str| Value::String(s.into());
+        assert_eq!(
+            cents_to_usd(Some(&v("123.78912"))).unwrap(),
+            Decimal::from_str("1.2378912").unwrap()
+        );
+        assert_eq!(cents_to_usd(Some(&v("0"))).unwrap(), Decimal::ZERO);
+        assert_eq!(cents_to_usd(None).unwrap(), Decimal::ZERO);
+        assert!(cents_to_usd(Some(&v("12,5"))).is_err());
+        assert!(cents_to_usd(Some(&Value::Bool(true))).is_err());
+    }
+}

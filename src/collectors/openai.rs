@@ -1,0 +1,174 @@
+//! OpenAI: month-to-date completion tokens by model (`/v1/organization/usage/completions`) and
+//! cost by project and line item (`/v1/organization/costs`, amounts in dollars) with an admin key.
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use url::Url;
+
+use super::ai::{self, AiTotals, TokenType};
+use super::prices::PriceTable;
+use super::{CollectError, Collector, Context, Reason};
+use crate::config::ApiSettings;
+use crate::cost::Collection;
+use crate::http::Auth;
+use crate::money::ConfigDecimal;
+use crate::secret::Secret;
+
+/// The OpenAI collector.
+pub struct OpenAi {
+    base: Url,
+    key: Secret,
+    prices: PriceTable,
+    top_projects: usize,
+}
+
+impl OpenAi {
+    /// A collector for the validated settings, or `None` without an admin key.
+    pub fn new(api: &ApiSettings) -> Option<OpenAi> {
+        Some(OpenAi {
+            base: api.base_url.clone(),
+            key: api.credentials.as_ref()?.first()?.clone(),
+            prices: api.prices.clone().unwrap_or_else(PriceTable::pinned),
+            top_projects: api.top_n.unwrap_or(10),
+        })
+    }
+
+    fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut segs) = url.path_segments_mut() {
+            segs.pop_if_empty()
+                .extend(path.trim_start_matches('/').split('/'));
+        }
+        let start = ai::month_start(cx.now).unix_timestamp();
+        let end = time::OffsetDateTime::from(cx.now).unix_timestamp();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("start_time", &start.to_string());
+            q.append_pair("end_time", &end.to_string());
+            q.append_pair("bucket_width", "1d");
+            q.append_pair("limit", "31");
+            for g in group_by {
+                q.append_pair("group_by[]", g);
+            }
+        }
+        url
+    }
+}
+
+fn admin_hint(mut e: CollectError) -> CollectError {
+    if matches!(e.status, Some(401 | 403)) {
+        e.message = format!(
+            "{} (an OpenAI admin key, sk-admin-…, is required; a project key cannot read organization usage and costs)",
+            e.message
+        );
+    }
+    e
+}
+
+/// The model a cost line item is for: `"gpt-4o-2024-08-06, input"` → `gpt-4o-2024-08-06`.
+fn line_item_model(line_item: &str) -> &str {
+    line_item.split(',').next().unwrap_or(line_item).trim()
+}
+
+#[async_trait::async_trait]
+impl Collector for OpenAi {
+    fn provider(&self) -> &str {
+        "openai"
+    }
+
+    fn source(&self) -> &'static str {
+        "openai"
+    }
+
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
+        let auth = Auth::Bearer(&self.key);
+        let mut totals = AiTotals::default();
+        let usage = self.url("/v1/organization/usage/completions", cx, &["model"]);
+        ai::paginate(cx, usage, auth, &[], |page| {
+            for r in ai::results(page) {
+                let model = ai::dimension(r.get("model"), "unknown");
+                let input = ai::tokens(r.get("input_tokens"))?;
+                let cached = ai::tokens(r.get("input_cached_tokens"))?;
+                let written = ai::tokens(r.get("input_cache_write_tokens"))?;
+                let uncached = match r.get("input_uncached_tokens") {
+                    Some(v) if !v.is_null() => ai::tokens(Some(v))?,
+                    // input_tokens includes cached and cache-write tokens.
+                    _ => (input - cached - written).max(0.0),
+                };
+                totals.add_tokens(&model, TokenType::Input, uncached);
+                totals.add_tokens(&model, TokenType::CacheRead, cached);
+                totals.add_tokens(&model, TokenType::CacheWrite, written);
+                totals.add_tokens(
+                    &model,
+                    TokenType::Output,
+                    ai::tokens(r.get("output_tokens"))?,
+                );
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+
+        let costs = self.url("/v1/organization/costs", cx, &["project_id", "line_item"]);
+        ai::paginate(cx, costs, auth, &[], |page| {
+            for r in ai::results(page) {
+                let amount = r.get("amount");
+                let currency = amount
+                    .and_then(|a| a.get("currency"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("usd");
+                if !currency.eq_ignore_ascii_case("usd") {
+                    return Err(CollectError::new(
+                        Reason::Decode,
+                        format!("cost in {currency}, expected usd"),
+                    ));
+                }
+                let value: Decimal = match amount.and_then(|a| a.get("value")) {
+                    None | Some(Value::Null) => Decimal::ZERO,
+                    Some(v) => {
+                        serde_json::from_value::<ConfigDecimal>(v.clone())
+                            .map_err(|e| {
+                                CollectError::new(Reason::Decode, format!("amount.value: {e}"))
+                            })?
+                            .0
+                    }
+                };
+                let item = ai::dimension(r.get("line_item"), "none");
+                let project = ai::dimension(r.get("project_id"), "none");
+                totals.add_cost(line_item_model(&item), &project, value);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+        Ok(totals.into_collection("openai", &self.prices, "project", self.top_projects, cx.now))
+    }
+
+    async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
+        let mut url = self.url("/v1/organization/costs", cx, &[]);
+        let start = ai::month_start(cx.now).unix_timestamp().to_string();
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("start_time", &start)
+            .append_pair("limit", "1");
+        cx.http
+            .get(&url, Auth::Bearer(&self.key), &[])
+            .await
+            .map_err(admin_hint)?;
+        Ok("the admin key reads organization costs".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_items_name_their_model() {
+        assert_eq!(
+            line_item_model("gpt-4o-2024-08-06, input"),
+            "gpt-4o-2024-08-06"
+        );
+        assert_eq!(line_item_model("o3"), "o3");
+    }
+}

@@ -1,0 +1,448 @@
+//! Anthropic and OpenAI end to end: paginated loopback mocks with the documented payloads, the
+//! real binary, a real Pushgateway; pushed values equal the sums computed here from the
+//! fixtures (exact decimals for money).
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::Value;
+use wiremock::matchers::{method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{self, Pushgateway};
+
+const ANTHROPIC_KEY: &str = "sk-ant-admin01-test-1234";
+const OPENAI_KEY: &str = "sk-admin-test-5678";
+
+fn fixture(name: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(support::fixture(name)).unwrap()).unwrap()
+}
+
+fn month_start() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    time::Date::from_calendar_date(now.year(), now.month(), 1)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+}
+
+fn config(pg: &str, provider: &str, mock: &str) -> tempfile::NamedTempFile {
+    support::toml(&format!(
+        "currency = \"USD\"\n[pushgateway]\nurl = \"{pg}\"\n[http]\nretries = 2\n\
+         [providers.{provider}]\nbase_url = \"{mock}\"\nbudget = 200\n"
+    ))
+}
+
+async fn push(
+    cfg: &tempfile::NamedTempFile,
+    env: Vec<(&'static str, &'static str)>,
+) -> (Option<i32>, String) {
+    let path = cfg.path().to_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let out = support::run(&["push", "--config", &path], &env);
+        (out.status.code(), support::text(&out).1)
+    })
+    .await
+    .unwrap()
+}
+
+fn f(d: Decimal) -> f64 {
+    d.to_string().parse().unwrap()
+}
+
+async fn mount_pages(
+    mock: &MockServer,
+    route: &str,
+    pages: [&str; 2],
+    cursor: &str,
+    must: &[(&str, String)],
+) {
+    let mut first = Mock::given(method("GET"))
+        .and(path(route))
+        .and(query_param_is_missing("page"));
+    let mut second = Mock::given(method("GET"))
+        .and(path(route))
+        .and(query_param("page", cursor));
+    for (k, v) in must {
+        first = first.and(query_param(*k, v.as_str()));
+        second = second.and(query_param(*k, v.as_str()));
+    }
+    first
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(pages[0])))
+        .expect(1)
+        .mount(mock)
+        .await;
+    second
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(pages[1])))
+        .expect(1)
+        .mount(mock)
+        .await;
+}
+
+async fn mount_anthropic(mock: &MockServer) {
+    let start = month_start()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let common = vec![
+        ("starting_at", start),
+        ("bucket_width", "1d".to_owned()),
+        ("limit", "31".to_owned()),
+    ];
+    let mut usage = common.clone();
+    usage.push(("group_by[]", "model".to_owned()));
+    mount_pages(
+        mock,
+        "/v1/organizations/usage_report/messages",
+        ["anthropic/usage-page1.json", "anthropic/usage-page2.json"],
+        "page_MjAyNi0xMS0wM1QwMDowMDowMFo=",
+        &usage,
+    )
+    .await;
+    let mut cost = common;
+    cost.push(("group_by[]", "workspace_id".to_owned()));
+    mount_pages(
+        mock,
+        "/v1/organizations/cost_report",
+        ["anthropic/cost-page1.json", "anthropic/cost-page2.json"],
+        "page_Y29zdDI=",
+        &cost,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    // Every request carries the Admin key and the API version.
+    Mock::given(method("GET"))
+        .and(|r: &wiremock::Request| {
+            r.headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(ANTHROPIC_KEY)
+                || r.headers
+                    .get("anthropic-version")
+                    .and_then(|v| v.to_str().ok())
+                    != Some("2023-06-01")
+        })
+        .respond_with(ResponseTemplate::new(418))
+        .expect(0)
+        .mount(&mock)
+        .await;
+    mount_anthropic(&mock).await;
+    let cfg = config(&pg.url, "anthropic", &mock.uri());
+    let (code, stderr) = push(&cfg, vec![("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // Tokens by model and type, from the fixtures.
+    let mut tokens: BTreeMap<(String, &str), f64> = BTreeMap::new();
+    for page in ["anthropic/usage-page1.json", "anthropic/usage-page2.json"] {
+        for b in fixture(page)["data"].as_array().unwrap() {
+            for r in b["results"].as_array().unwrap() {
+                let m = r["model"].as_str().unwrap().to_owned();
+                let n = |v: &Value| v.as_f64().unwrap_or(0.0);
+                *tokens.entry((m.clone(), "input")).or_default() += n(&r["uncached_input_tokens"]);
+                *tokens.entry((m.clone(), "output")).or_default() += n(&r["output_tokens"]);
+                *tokens.entry((m.clone(), "cache_read")).or_default() +=
+                    n(&r["cache_read_input_tokens"]);
+                *tokens.entry((m.clone(), "cache_write")).or_default() +=
+                    n(&r["cache_creation"]["ephemeral_5m_input_tokens"])
+                        + n(&r["cache_creation"]["ephemeral_1h_input_tokens"]);
+            }
+        }
+    }
+    for ((model, kind), n) in &tokens {
+        assert_eq!(
+            pg.value(
+                Some("anthropic"),
+                "cost_usage",
+                &[
+                    ("resource", "tokens"),
+                    ("model", model),
+                    ("token_type", kind)
+                ]
+            ),
+            Some(*n),
+            "{model} {kind}"
+        );
+    }
+    // Reported cost by model and workspace: cents strings / 100, as decimals.
+    let mut cost: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for page in ["anthropic/cost-page1.json", "anthropic/cost-page2.json"] {
+        for b in fixture(page)["data"].as_array().unwrap() {
+            for r in b["results"].as_array().unwrap() {
+                let model = r["model"].as_str().unwrap_or("none").to_owned();
+                let ws = r["workspace_id"].as_str().unwrap_or("default").to_owned();
+                *cost.entry((model, ws)).or_default() +=
+                    Decimal::from_str(r["amount"].as_str().unwrap()).unwrap()
+                        / Decimal::ONE_HUNDRED;
+            }
+        }
+    }
+    for ((model, ws), usd) in &cost {
+        assert_eq!(
+            pg.value(
+                Some("anthropic"),
+                "cost_spend",
+                &[("model", model), ("workspace", ws), ("basis", "reported")]
+            ),
+            Some(f(*usd)),
+            "{model} {ws}"
+        );
+    }
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_spend",
+            &[
+                ("model", "claude-opus-4-1"),
+                ("workspace", "wrkspc_01JwQvzr7rXLA5AGx3HKfFUJ")
+            ]
+        ),
+        Some(1.2378912)
+    );
+    // Haiku has tokens but no cost line: estimated at $1/M input and $5/M output.
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_spend",
+            &[("model", "claude-haiku-4-5"), ("basis", "estimated")]
+        ),
+        Some(2.0 + 1.5)
+    );
+    // A model that is in neither: its tokens are counted, not priced at 0.
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_usage",
+            &[
+                ("resource", "unpriced_tokens"),
+                ("model", "claude-experimental-x")
+            ]
+        ),
+        Some(777.0)
+    );
+    assert!(
+        pg.series(Some("anthropic"), "cost_spend")
+            .iter()
+            .all(|(l, _)| l.get("model").map(String::as_str) != Some("claude-experimental-x"))
+    );
+    let total: Decimal = cost.values().sum::<Decimal>() + Decimal::new(35, 1);
+    let pushed: f64 = pg
+        .series(Some("anthropic"), "cost_spend")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert!(
+        (pushed - f(total)).abs() < 0.005,
+        "to the cent: {pushed} vs {total}"
+    );
+    assert!(!pg.dump().contains(ANTHROPIC_KEY) && !stderr.contains(ANTHROPIC_KEY));
+}
+
+#[tokio::test]
+async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    let start = month_start().unix_timestamp().to_string();
+    let common = vec![
+        ("start_time", start),
+        ("bucket_width", "1d".to_owned()),
+        ("limit", "31".to_owned()),
+    ];
+    let mut usage = common.clone();
+    usage.push(("group_by[]", "model".to_owned()));
+    Mock::given(method("GET"))
+        .and(|r: &wiremock::Request| {
+            r.headers.get("authorization").and_then(|v| v.to_str().ok())
+                != Some("Bearer sk-admin-test-5678")
+        })
+        .respond_with(ResponseTemplate::new(418))
+        .expect(0)
+        .mount(&mock)
+        .await;
+    mount_pages(
+        &mock,
+        "/v1/organization/usage/completions",
+        ["openai/usage-page1.json", "openai/usage-page2.json"],
+        "page_AAAAAGdGxdEiJdKOAAAAAGcqsYA=",
+        &usage,
+    )
+    .await;
+    let mut costs = common;
+    costs.push(("group_by[]", "line_item".to_owned()));
+    mount_pages(
+        &mock,
+        "/v1/organization/costs",
+        ["openai/costs-page1.json", "openai/costs-page2.json"],
+        "page_costs_2",
+        &costs,
+    )
+    .await;
+    let cfg = config(&pg.url, "openai", &mock.uri());
+    let (code, stderr) = push(&cfg, vec![("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let tok = |model: &str, kind: &str| {
+        pg.value(
+            Some("openai"),
+            "cost_usage",
+            &[
+                ("resource", "tokens"),
+                ("model", model),
+                ("token_type", kind),
+            ],
+        )
+    };
+    assert_eq!(
+        tok("gpt-4o-2024-08-06", "input"),
+        Some(3000.0),
+        "input_uncached_tokens when given"
+    );
+    assert_eq!(tok("gpt-4o-2024-08-06", "cache_read"), Some(1800.0));
+    assert_eq!(tok("gpt-4o-2024-08-06", "cache_write"), Some(200.0));
+    assert_eq!(tok("gpt-4o-2024-08-06", "output"), Some(1000.0));
+    // Without input_uncached_tokens: input − cached − cache writes; nulls are 0.
+    assert_eq!(
+        tok("gpt-4o-mini-2024-07-18", "input"),
+        Some(100_000.0 + 1000.0)
+    );
+    assert_eq!(tok("gpt-4o-mini-2024-07-18", "cache_read"), Some(20_000.0));
+    assert_eq!(tok("gpt-4o-mini-2024-07-18", "output"), Some(30_010.0));
+
+    let spend = |project: &str| {
+        pg.value(
+            Some("openai"),
+            "cost_spend",
+            &[
+                ("model", "gpt-4o-2024-08-06"),
+                ("project", project),
+                ("basis", "reported"),
+            ],
+        )
+    };
+    assert_eq!(spend("proj_abc"), Some(0.16));
+    assert_eq!(spend("none"), Some(0.015));
+    assert_eq!(spend("proj_xyz"), Some(1.23456789));
+    // gpt-4o-mini: tokens, no cost line: 101000 × $0.15/M + 20000 × $0.075/M + 30010 × $0.6/M.
+    assert_eq!(
+        pg.value(
+            Some("openai"),
+            "cost_spend",
+            &[("model", "gpt-4o-mini-2024-07-18"), ("basis", "estimated")]
+        ),
+        Some(0.034656)
+    );
+    assert_eq!(
+        pg.value(
+            Some("openai"),
+            "cost_usage",
+            &[
+                ("resource", "unpriced_tokens"),
+                ("model", "ft:gpt-9-custom")
+            ]
+        ),
+        Some(4242.0 + 58.0)
+    );
+}
+
+#[tokio::test]
+async fn a_429_then_a_529_are_waited_out() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/organizations/usage_report/messages"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "1")
+                .set_body_json(serde_json::json!({"type":"error","error":{"type":"rate_limit_error","message":"Rate limited"}})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/organizations/cost_report"))
+        .respond_with(
+            ResponseTemplate::new(529)
+                .set_body_json(serde_json::json!({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&mock)
+        .await;
+    mount_anthropic(&mock).await;
+    let cfg = config(&pg.url, "anthropic", &mock.uri());
+    let (code, stderr) = push(&cfg, vec![("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("429") && stderr.contains("529"), "{stderr}");
+    assert_eq!(
+        pg.value(Some("anthropic"), "cost_collector_up", &[]),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_non_admin_key_is_told_an_admin_key_is_required() {
+    for (provider, var, key) in [
+        ("anthropic", "ANTHROPIC_ADMIN_KEY", "sk-ant-api03-regular"),
+        ("openai", "OPENAI_ADMIN_KEY", "sk-proj-regular"),
+    ] {
+        let pg = Pushgateway::start();
+        let mock = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(403).set_body_json(serde_json::json!({
+                "type": "error",
+                "error": {"type": "permission_error", "message": "This endpoint requires an admin key"}
+            })))
+            .mount(&mock)
+            .await;
+        let cfg = config(&pg.url, provider, &mock.uri());
+        let (code, stderr) = push(&cfg, vec![(var, key)]).await;
+        assert_eq!(code, Some(3), "{stderr}");
+        assert!(
+            stderr.to_lowercase().contains("admin key") && stderr.contains("is required"),
+            "{stderr}"
+        );
+        assert_eq!(
+            pg.value(
+                Some(provider),
+                "cost_collector_errors_total",
+                &[("reason", "auth")]
+            ),
+            Some(1.0)
+        );
+        assert!(!stderr.contains(key));
+    }
+}
+
+#[tokio::test]
+async fn a_repeating_cursor_stops_with_a_pagination_error() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/organizations/usage_report/messages"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "data": [{"starting_at": "2026-11-01T00:00:00Z", "ending_at": "2026-11-02T00:00:00Z", "results": []}],
+            "has_more": true,
+            "next_page": "page_same"
+        })))
+        .mount(&mock)
+        .await;
+    let cfg = config(&pg.url, "anthropic", &mock.uri());
+    let (code, stderr) = push(&cfg, vec![("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("repeats"), "{stderr}");
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_collector_errors_total",
+            &[("reason", "pagination")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        mock.received_requests().await.unwrap().len(),
+        2,
+        "stopped at the repeat"
+    );
+}

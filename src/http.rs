@@ -190,7 +190,8 @@ impl ProviderHttp {
                     .body(json.clone()),
             };
             let result = request.headers(map.clone()).send().await;
-            classify(url, result, secret, &self.policy).await
+            let verb = if body.is_some() { "POST" } else { "GET" };
+            classify(verb, url, result, secret, &self.policy).await
         };
         attempt
             .retry(self.policy.backoff())
@@ -247,12 +248,13 @@ pub fn describe(url: &Url) -> String {
 }
 
 async fn classify(
+    verb: &str,
     url: &Url,
     result: reqwest::Result<Response>,
     secret: Option<&Secret>,
     policy: &RetryPolicy,
 ) -> Result<Response, Attempt> {
-    let what = format!("GET {}", describe(url));
+    let what = format!("{verb} {}", describe(url));
     let resp = match result {
         Ok(r) => r,
         Err(e) => {

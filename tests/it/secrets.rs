@@ -31,6 +31,19 @@ fn a_sentinel_secret_never_leaks() {
             "COST_EXPORTER_PROVIDERS__VERCEL__BASE_URL",
             echo.url.as_str(),
         ),
+        (
+            "COST_EXPORTER_PROVIDERS__SUPABASE__BASE_URL",
+            echo.url.as_str(),
+        ),
+        (
+            "COST_EXPORTER_PROVIDERS__ANTHROPIC__BASE_URL",
+            echo.url.as_str(),
+        ),
+        (
+            "COST_EXPORTER_PROVIDERS__OPENAI__BASE_URL",
+            echo.url.as_str(),
+        ),
+        ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
         ("VERCEL_API_TOKEN", SENTINEL),
         ("SUPABASE_ACCESS_TOKEN", SENTINEL),
         ("WASABI_ACCESS_KEY", SENTINEL),

@@ -275,9 +275,13 @@ impl Counter {
                 c.fetch_add(1, Ordering::SeqCst);
                 if let Some(resp) = response {
                     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-                    let mut buf = [0u8; 65536];
-                    let _ = stream.read(&mut buf);
+                    read_request(&mut stream);
                     let _ = stream.write_all(resp.as_bytes());
+                    // Close our side only after the peer has the answer: closing with unread
+                    // input would reset the connection.
+                    let _ = stream.shutdown(std::net::Shutdown::Write);
+                    let mut rest = [0u8; 1024];
+                    while matches!(stream.read(&mut rest), Ok(n) if n > 0) {}
                 }
             }
         });
@@ -287,6 +291,29 @@ impl Counter {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// Reads one HTTP request: the head, then `Content-Length` bytes of body.
+fn read_request(stream: &mut TcpStream) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if data.len() >= end + 4 + len {
+                return;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+        }
     }
 }
 

@@ -559,6 +559,37 @@ mod tests {
         assert!(!err.message.contains("secret=1"), "{}", err.message);
     }
 
+    #[tokio::test]
+    async fn only_the_read_only_query_endpoint_may_be_posted_to() {
+        let server = MockServer::start().await;
+        Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_body_string("[]"))
+            .mount(&server)
+            .await;
+        let body = serde_json::json!({"query": "select 1"});
+        let err = client(0)
+            .post_read_only_query(
+                &url(&server, "/v1/projects/x/database/query"),
+                Auth::None,
+                &body,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, Reason::Internal);
+        assert!(
+            server.received_requests().await.unwrap().is_empty(),
+            "nothing was sent"
+        );
+        client(0)
+            .post_read_only_query(
+                &url(&server, "/v1/projects/x/database/query/read-only"),
+                Auth::None,
+                &body,
+            )
+            .await
+            .unwrap();
+    }
+
     #[test]
     fn retry_after_forms() {
         let mut h = HeaderMap::new();

@@ -143,6 +143,33 @@ const CASES: &[Case] = &[
         expect: &["providers.vercel.plan", "enterprise", "hobby"],
     },
     Case {
+        what: "a price table that cannot be read",
+        toml: "[providers.anthropic]\nprice_table = \"/nonexistent/prices.json\"\n",
+        env: &[],
+        args: &[],
+        expect: &[
+            "providers.anthropic.price_table",
+            "/nonexistent/prices.json",
+        ],
+    },
+    Case {
+        what: "an unknown Vercel limit",
+        toml: "[providers.vercel.limits]\nfunction_invocation = 1\n",
+        env: &[],
+        args: &[],
+        expect: &[
+            "providers.vercel.limits.function_invocation",
+            "function_invocations",
+        ],
+    },
+    Case {
+        what: "a service-role key with several projects",
+        toml: "[providers.supabase]\nproject_refs = [\"abcdefghijklmnopqrst\", \"bcdefghijklmnopqrstu\"]\n",
+        env: &[("SUPABASE_SERVICE_ROLE_KEY", "k")],
+        args: &[],
+        expect: &["SUPABASE_SERVICE_ROLE_KEY", "one project"],
+    },
+    Case {
         what: "--only with an unknown provider",
         toml: "[[fixed]]\nprovider = \"ovh\"\nname = \"a\"\namount = 1\ncurrency = \"USD\"\n",
         env: &[],

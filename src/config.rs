@@ -173,6 +173,12 @@ pub struct ApiSettings {
     pub metrics_url: Option<String>,
     /// Anthropic, OpenAI: a model price table read from `price_table` (else the pinned one).
     pub prices: Option<crate::collectors::prices::PriceTable>,
+    /// Wasabi: USD per TB-month.
+    pub price: Option<Decimal>,
+    /// Wasabi: prefixes listed at once.
+    pub concurrency: Option<usize>,
+    /// Wasabi: read the Stats API with the S3 key.
+    pub stats: bool,
 }
 
 impl ApiSettings {
@@ -372,6 +378,8 @@ struct RawApi {
     metrics_url: Option<String>,
     price_table: Option<String>,
     top_workspaces: Option<u32>,
+    price_per_tb_month: Option<ConfigDecimal>,
+    concurrency: Option<u32>,
 }
 
 fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
@@ -400,6 +408,9 @@ fn allowed_api_keys(provider: &str) -> &'static [&'static str] {
         ],
         "wasabi" => &[
             "budget",
+            "limits",
+            "price_per_tb_month",
+            "concurrency",
             "region",
             "buckets",
             "endpoint",
@@ -1201,6 +1212,10 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
                 .iter()
                 .map(|(n, _)| *n)
                 .collect(),
+            "wasabi" => crate::collectors::wasabi::RESOURCES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect(),
             _ => Vec::new(),
         };
         if !known.is_empty() && !known.contains(&k.as_str()) {
@@ -1229,6 +1244,7 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     for (field, value) in [
         ("top_projects", raw.top_projects),
         ("top_workspaces", raw.top_workspaces),
+        ("concurrency", raw.concurrency),
         ("top_tables", raw.top_tables),
         ("top_functions", raw.top_functions),
     ] {
@@ -1258,6 +1274,7 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             }
         },
     };
+    let price = c.amount(&format!("{key}.price_per_tb_month"), raw.price_per_tb_month);
     let metrics_url = raw.metrics_url.as_deref().map(str::trim).map(str::to_owned);
     if let Some(m) = &metrics_url {
         if !m.contains("{ref}") {
@@ -1359,7 +1376,6 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             );
         }
     }
-    let _ = raw.stats;
 
     Some(ProviderSettings {
         budget,
@@ -1384,6 +1400,9 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
             service_role_key,
             metrics_url,
             prices,
+            price,
+            concurrency: raw.concurrency.map(|n| n as usize),
+            stats: raw.stats,
         }),
     })
 }

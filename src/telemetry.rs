@@ -1,7 +1,7 @@
 //! Logging: tracing to stderr, as text or JSON; `RUST_LOG` filters (default `info`); colour
 //! only on a terminal and without `NO_COLOR`.
 //!
-//! HTTP internals (hyper, reqwest, h2, rustls) are capped at `warn` whatever `RUST_LOG` says:
+//! HTTP and signing internals (hyper, reqwest, h2, rustls, aws-sigv4) are capped at `warn` whatever `RUST_LOG` says:
 //! at debug and trace they log URLs and connection details, which is more than a cost job
 //! should ever write.
 
@@ -25,6 +25,8 @@ pub fn init(format: LogFormat) {
         "reqwest=warn",
         "h2=warn",
         "rustls=warn",
+        "aws_sigv4=warn",
+        "aws_smithy_runtime_api=warn",
     ] {
         if let Ok(d) = directive.parse() {
             filter = filter.add_directive(d);

@@ -11,6 +11,7 @@ pub mod openai;
 pub mod prices;
 pub mod supabase;
 pub mod vercel;
+pub mod wasabi;
 pub mod wire;
 
 use std::collections::BTreeSet;
@@ -171,6 +172,7 @@ fn api_collector(
         "vercel" => vercel::Vercel::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
         "anthropic" => anthropic::Anthropic::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
         "openai" => openai::OpenAi::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
+        "wasabi" => wasabi::Wasabi::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
         "supabase" => {
             let fee_in_fixed = settings.fixed.iter().any(|f| f.provider == "supabase");
             supabase::Supabase::new(api, fee_in_fixed).map(|c| Arc::new(c) as Arc<dyn Collector>)

@@ -14,3 +14,4 @@ mod secrets;
 mod supabase;
 mod support;
 mod vercel;
+mod wasabi;

@@ -362,3 +362,59 @@ pub fn toml(content: &str) -> tempfile::NamedTempFile {
     f.write_all(content.as_bytes()).expect("write");
     f
 }
+
+/// The test key pair of the S3 server.
+pub const S3_ACCESS: &str = "AKTESTWASABI";
+/// Its secret.
+pub const S3_SECRET: &str = "sk-test-wasabi-secret-31337";
+
+/// A real S3-compatible server that verifies SigV4 signatures (`s3s-fs`), serving `root`
+/// (a directory per bucket, a file per object) on a loopback port; killed on drop.
+pub struct S3Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl S3Server {
+    /// Starts `s3s-fs` over `root`.
+    pub fn start(root: &Path) -> S3Server {
+        let bin = require(
+            "s3s-fs",
+            "s3s-fs: cargo install s3s-fs --version 0.14.1 --features binary (bash .ci/test does)",
+        );
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS, "--secret-key", S3_SECRET])
+                .arg(root)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start s3s-fs");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return S3Server {
+                        child,
+                        url: format!("http://127.0.0.1:{port}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+        }
+        panic!("s3s-fs did not start on a loopback port");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

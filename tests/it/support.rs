@@ -30,9 +30,14 @@ pub fn require(program: &str, package: &str) -> PathBuf {
             return candidate;
         }
     }
+    let how = if package.contains(' ') {
+        package.to_owned()
+    } else {
+        format!("sudo apt-get install -y {package}")
+    };
     panic!(
         "`{program}` is not installed; this test needs the real one. \
-         Install it with: sudo apt-get install -y {package}  (or run `bash .ci/test`, which does)"
+         Install it with: {how}  (or run `bash .ci/test`, which does)"
     );
 }
 
@@ -381,7 +386,7 @@ impl S3Server {
     pub fn start(root: &Path) -> S3Server {
         let bin = require(
             "s3s-fs",
-            "s3s-fs: cargo install s3s-fs --version 0.14.1 --features binary (bash .ci/test does)",
+            "cargo install s3s-fs --version 0.14.1 --features binary",
         );
         for _ in 0..5 {
             let port = free_port();

@@ -412,6 +412,7 @@ impl S3Server {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("s3s-fs did not start on a loopback port");
     }

@@ -14,7 +14,8 @@ use crate::support::{self, Pushgateway, S3Server};
 fn write_objects(root: &Path) -> Vec<(&'static str, f64, f64)> {
     let mut out = Vec::new();
     // Several pages (1000 keys each) under one prefix, more under others, some at the top.
-    let layout: &[(&str, &[(&str, usize, usize)])] = &[
+    type Part = (&'static str, usize, usize);
+    let layout: &[(&str, &[Part])] = &[
         (
             "ecotrans-backups",
             &[("many/", 2345, 7), ("db/2026/11/", 40, 1000), ("", 3, 123)],

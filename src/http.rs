@@ -73,6 +73,9 @@ pub enum Auth<'a> {
     Header(&'static str, &'a Secret),
     /// HTTP basic auth with a fixed user name (`service_role`).
     Basic(&'static str, &'a Secret),
+    /// The caller put the credentials in the headers (a SigV4 signature, a key pair); these
+    /// secrets are only scrubbed from error messages.
+    Signed(&'a [&'a Secret]),
 }
 
 /// The shared provider client.
@@ -162,22 +165,30 @@ impl ProviderHttp {
             })?;
             map.insert(HeaderName::from_static(name), value);
         }
-        let secret = match auth {
-            Auth::None => None,
+        let secrets: Vec<&Secret> = match auth {
+            Auth::None => Vec::new(),
             Auth::Bearer(s) => {
                 map.insert(AUTHORIZATION, sensitive(&format!("Bearer {}", s.expose()))?);
-                Some(s)
+                vec![s]
             }
             Auth::Header(name, s) => {
                 map.insert(HeaderName::from_static(name), sensitive(s.expose())?);
-                Some(s)
+                vec![s]
             }
             Auth::Basic(user, s) => {
                 use base64::Engine;
                 let token = base64::engine::general_purpose::STANDARD
                     .encode(format!("{user}:{}", s.expose()));
                 map.insert(AUTHORIZATION, sensitive(&format!("Basic {token}"))?);
-                Some(s)
+                vec![s]
+            }
+            Auth::Signed(list) => {
+                for name in [AUTHORIZATION] {
+                    if let Some(v) = map.get_mut(&name) {
+                        v.set_sensitive(true);
+                    }
+                }
+                list.to_vec()
             }
         };
         let attempt = || async {
@@ -191,7 +202,7 @@ impl ProviderHttp {
             };
             let result = request.headers(map.clone()).send().await;
             let verb = if body.is_some() { "POST" } else { "GET" };
-            classify(verb, url, result, secret, &self.policy).await
+            classify(verb, url, result, &secrets, &self.policy).await
         };
         attempt
             .retry(self.policy.backoff())
@@ -251,7 +262,7 @@ async fn classify(
     verb: &str,
     url: &Url,
     result: reqwest::Result<Response>,
-    secret: Option<&Secret>,
+    secrets: &[&Secret],
     policy: &RetryPolicy,
 ) -> Result<Response, Attempt> {
     let what = format!("{verb} {}", describe(url));
@@ -278,7 +289,7 @@ async fn classify(
         return Ok(resp);
     }
     let retry_after = parse_retry_after(resp.headers(), SystemTime::now());
-    let body = body_excerpt(resp, secret).await;
+    let body = body_excerpt(resp, secrets).await;
     let message = |extra: &str| {
         if body.is_empty() {
             format!("{what} answered {status}{extra}")
@@ -368,7 +379,7 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 
 /// The start of an error body: at most [`ERROR_BODY_LIMIT`] bytes, one line, the request's
 /// credential replaced by `***`, cut to 300 characters.
-async fn body_excerpt(mut resp: Response, secret: Option<&Secret>) -> String {
+async fn body_excerpt(mut resp: Response, secrets: &[&Secret]) -> String {
     let mut buf = Vec::new();
     while buf.len() < ERROR_BODY_LIMIT {
         match resp.chunk().await {
@@ -377,17 +388,22 @@ async fn body_excerpt(mut resp: Response, secret: Option<&Secret>) -> String {
         }
     }
     buf.truncate(ERROR_BODY_LIMIT);
-    scrub(&String::from_utf8_lossy(&buf), secret)
+    scrub_all(&String::from_utf8_lossy(&buf), secrets)
 }
 
 /// Makes provider text safe for a log line: the credential replaced, control characters
 /// folded, at most 300 characters.
 pub fn scrub(text: &str, secret: Option<&Secret>) -> String {
+    scrub_all(text, secret.as_slice())
+}
+
+/// [`scrub`] with several secrets (a key pair).
+pub fn scrub_all(text: &str, secrets: &[&Secret]) -> String {
     let mut s = text.to_owned();
-    if let Some(secret) = secret
-        && !secret.expose().is_empty()
-    {
-        s = s.replace(secret.expose(), "***");
+    for secret in secrets {
+        if !secret.expose().is_empty() {
+            s = s.replace(secret.expose(), "***");
+        }
     }
     let folded: String = s
         .chars()

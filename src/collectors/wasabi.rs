@@ -49,8 +49,8 @@ pub struct Wasabi {
     buckets: Vec<String>,
     access_key: Secret,
     secret_key: Secret,
-    /// `AccessKey:SecretKey` for the Stats API, when enabled.
-    stats_auth: Option<Secret>,
+    /// `AccessKey:SecretKey` for the Stats API, when enabled, and the two keys.
+    stats_auth: Option<(Secret, Secret, Secret)>,
     stats_url: Url,
     price_per_tb_month: Decimal,
     limits: Vec<UsageLimit>,
@@ -68,9 +68,10 @@ impl Wasabi {
             _ => None,
         };
         let stats_auth = billing.and_then(|(a, s)| {
-            Secret::clean(&format!("{}:{}", a.expose(), s.expose()))
+            let pair = Secret::clean(&format!("{}:{}", a.expose(), s.expose()))
                 .ok()
-                .flatten()
+                .flatten()?;
+            Some((pair, a.clone(), s.clone()))
         });
         let limits = api
             .limits
@@ -212,7 +213,11 @@ impl Wasabi {
                 headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let resp = cx
                 .http
-                .get(&url, Auth::None, &refs)
+                .get(
+                    &url,
+                    Auth::Signed(&[&self.access_key, &self.secret_key]),
+                    &refs,
+                )
                 .await
                 .map_err(|e| s3_error(e, bucket))?;
             let body = wire::read_capped(resp, &what, PAGE_LIMIT).await?;
@@ -269,7 +274,12 @@ impl Wasabi {
         Ok(total)
     }
 
-    async fn stats(&self, cx: &Context, auth: &Secret) -> Result<Stats, CollectError> {
+    async fn stats(
+        &self,
+        cx: &Context,
+        keys: &(Secret, Secret, Secret),
+    ) -> Result<Stats, CollectError> {
+        let (pair, key, secret) = keys;
         let (from, to) = stats_window(cx.now);
         let mut stats = Stats::default();
         for (path, per_bucket) in [
@@ -292,7 +302,11 @@ impl Wasabi {
                 let what = format!("GET {}", describe(&url));
                 let resp = cx
                     .http
-                    .get(&url, Auth::Header("authorization", auth), &[])
+                    .get(
+                        &url,
+                        Auth::Signed(&[pair, key, secret]),
+                        &[("authorization", pair.expose())],
+                    )
                     .await?;
                 let body = wire::read_capped(resp, &what, PAGE_LIMIT).await?;
                 let json: Value = serde_json::from_slice(&body).map_err(|e| {
@@ -583,8 +597,8 @@ impl Collector for Wasabi {
         }
         let day = OffsetDateTime::from(cx.now).day();
         let cost = match &self.stats_auth {
-            Some(auth) => {
-                let s = self.stats(cx, auth).await?;
+            Some(keys) => {
+                let s = self.stats(cx, keys).await?;
                 for (bucket, (_, billable, deleted)) in &s.latest {
                     let labels = vec![("bucket", bucket.clone())];
                     usage.push(Usage {
@@ -660,7 +674,11 @@ impl Collector for Wasabi {
         let refs: Vec<(&'static str, &str)> =
             headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
         cx.http
-            .get(&url, Auth::None, &refs)
+            .get(
+                &url,
+                Auth::Signed(&[&self.access_key, &self.secret_key]),
+                &refs,
+            )
             .await
             .map_err(|e| s3_error(e, bucket))?;
         Ok(format!(

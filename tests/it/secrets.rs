@@ -44,6 +44,10 @@ fn a_sentinel_secret_never_leaks() {
             echo.url.as_str(),
         ),
         ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
+        (
+            "COST_EXPORTER_PROVIDERS__WASABI__ENDPOINT",
+            echo.url.as_str(),
+        ),
         ("VERCEL_API_TOKEN", SENTINEL),
         ("SUPABASE_ACCESS_TOKEN", SENTINEL),
         ("WASABI_ACCESS_KEY", SENTINEL),

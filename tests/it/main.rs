@@ -9,6 +9,8 @@ mod cli;
 mod config_errors;
 mod deploy;
 mod docs;
+mod e2e;
+mod monitoring;
 mod pushgateway;
 mod secrets;
 mod supabase;

@@ -10,8 +10,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::{self, Pushgateway};
 
-const TOKEN: &str = "sbp_test_token_4242";
-const REF: &str = "abcdefghijklmnopqrst";
+pub const TOKEN: &str = "sbp_test_token_4242";
+pub const REF: &str = "abcdefghijklmnopqrst";
 const SERVICE_KEY: &str = "sb_secret_test_9999";
 
 /// Every way a request can disagree with the spec, as messages.
@@ -127,7 +127,7 @@ fn table_rows() -> Value {
 }
 
 /// The documented Management API, for one project.
-async fn mount_api(mock: &MockServer) {
+pub async fn mount_api(mock: &MockServer) {
     Mock::given(method("POST"))
         .and(path(format!("/v1/projects/{REF}/database/query/read-only")))
         .respond_with(|req: &Request| {

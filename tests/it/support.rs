@@ -424,3 +424,152 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// A real Prometheus server (Debian `prometheus`) on a loopback port, killed on drop.
+pub struct Prometheus {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus with `config` (YAML text).
+    pub fn start(config: &str) -> Prometheus {
+        let bin = require("prometheus", "prometheus");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, config).expect("write prometheus.yml");
+        let port = free_port();
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let p = Prometheus {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        wait_ready(&p.url, "/-/ready", "prometheus");
+        p
+    }
+
+    /// An instant query; the JSON `data`, or the error.
+    pub fn query(&self, expr: &str) -> Result<Value, String> {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", expr)
+            .finish();
+        let (status, body) = http("GET", &format!("{}/api/v1/query?{q}", self.url), None, None)
+            .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{status}: {e}: {body}"))?;
+        if v["status"] != "success" {
+            return Err(format!("{expr}: {body}"));
+        }
+        Ok(v["data"].clone())
+    }
+
+    /// Polls `expr` until it returns at least one sample for which `ok` holds.
+    pub fn wait_for(&self, expr: &str, ok: impl Fn(f64) -> bool, within: Duration) -> f64 {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(data) = self.query(expr)
+                && let Some(v) = data["result"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+                    .find(|v| ok(*v))
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{expr} did not reach the expected value in {within:?}: {:?}",
+                self.query(expr)
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A real Alertmanager (Debian `prometheus-alertmanager`) on a loopback port.
+pub struct Alertmanager {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// `127.0.0.1:<port>`, for Prometheus' alerting config.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    /// Starts Alertmanager with `config` (YAML text), clustering off.
+    pub fn start(config: &str) -> Alertmanager {
+        let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("alertmanager.yml");
+        std::fs::write(&file, config).expect("write alertmanager.yml");
+        let port = free_port();
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start alertmanager");
+        let am = Alertmanager {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            addr: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        wait_ready(&am.url, "/-/ready", "alertmanager");
+        am
+    }
+
+    /// The alerts Alertmanager holds (`/api/v2/alerts`).
+    pub fn alerts(&self) -> Value {
+        let (_, body) =
+            http("GET", &format!("{}/api/v2/alerts", self.url), None, None).expect("alerts");
+        serde_json::from_str(&body).unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(base: &str, path: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok((200, _)) = http("GET", &format!("{base}{path}"), None, None) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what} did not become ready at {base}");
+}

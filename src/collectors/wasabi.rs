@@ -492,6 +492,10 @@ struct Stats {
     calls: BTreeMap<String, (f64, f64)>,
     /// Account-level billable bytes per day (including the minimum-charge top-up).
     account_days: BTreeMap<String, f64>,
+    /// Account-level month sums: API calls and download bytes.
+    account_calls: (f64, f64),
+    /// Account-level latest day: (day, stored bytes, deleted bytes).
+    account_latest: (String, f64, f64),
 }
 
 impl Stats {
@@ -533,8 +537,16 @@ impl Stats {
             c.0 += n("NumAPICalls")?;
             c.1 += n("DownloadBytes")?;
         } else {
-            *self.account_days.entry(day).or_default() +=
+            *self.account_days.entry(day.clone()).or_default() +=
                 stored + deleted + n("MinStorageChargeBytes")?;
+            self.account_calls.0 += n("NumAPICalls")?;
+            self.account_calls.1 += n("DownloadBytes")?;
+            if day > self.account_latest.0 {
+                self.account_latest = (day, stored, deleted);
+            } else if day == self.account_latest.0 {
+                self.account_latest.1 += stored;
+                self.account_latest.2 += deleted;
+            }
         }
         Ok(())
     }
@@ -625,6 +637,23 @@ impl Collector for Wasabi {
                             unit: Unit::Bytes,
                             value: *egress,
                             labels,
+                        });
+                    }
+                }
+                if !s.account_days.is_empty() {
+                    // Account totals: their own resource names, so that summing the per-bucket
+                    // series never counts them twice.
+                    for (resource, unit, value) in [
+                        ("account_billable_storage", Unit::Bytes, s.account_latest.1),
+                        ("account_deleted_storage", Unit::Bytes, s.account_latest.2),
+                        ("account_api_calls", Unit::Requests, s.account_calls.0),
+                        ("account_egress", Unit::Bytes, s.account_calls.1),
+                    ] {
+                        usage.push(Usage {
+                            resource: resource.into(),
+                            unit,
+                            value,
+                            labels: vec![],
                         });
                     }
                 }

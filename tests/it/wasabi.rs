@@ -281,6 +281,14 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
     );
     assert_eq!(u("api_calls", "ecotrans-backups"), Some(38.0));
     assert_eq!(u("egress", "ecotrans-backups"), Some(2.0 * 21010048.0));
+    // Account totals, under their own names (latest day: day 2).
+    let a = |r: &str| pg.value(Some("wasabi"), "cost_usage", &[("resource", r)]);
+    assert_eq!(
+        a("account_billable_storage"),
+        Some(3.0 * (1u64 << 40) as f64 + 48.0)
+    );
+    assert_eq!(a("account_api_calls"), Some(38.0));
+    assert_eq!(a("account_egress"), Some(2.0 * 21010048.0));
     // Day 1 at the 1 TB minimum, day 2 at 3 TB: 4 TB-days × $6.99 / 30.
     assert_eq!(pg.value(Some("wasabi"), "cost_spend", &[]), Some(0.932));
     assert_eq!(

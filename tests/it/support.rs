@@ -440,26 +440,25 @@ impl Prometheus {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("prometheus.yml");
         std::fs::write(&file, config).expect("write prometheus.yml");
-        let port = free_port();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus {
+        let (child, port) = spawn_on_free_port("prometheus", |port| {
+            Command::new(&bin)
+                .arg(format!("--config.file={}", file.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--log.level=warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start prometheus")
+        });
+        Prometheus {
             child,
             url: format!("http://127.0.0.1:{port}"),
             _dir: dir,
-        };
-        wait_ready(&p.url, "/-/ready", "prometheus");
-        p
+        }
     }
 
     /// An instant query; the JSON `data`, or the error.
@@ -524,28 +523,27 @@ impl Alertmanager {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).expect("write alertmanager.yml");
-        let port = free_port();
-        let child = Command::new(bin)
-            .arg(format!("--config.file={}", file.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alertmanager");
-        let am = Alertmanager {
+        let (child, port) = spawn_on_free_port("alertmanager", |port| {
+            Command::new(&bin)
+                .arg(format!("--config.file={}", file.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .arg("--log.level=warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start alertmanager")
+        });
+        Alertmanager {
             child,
             url: format!("http://127.0.0.1:{port}"),
             addr: format!("127.0.0.1:{port}"),
             _dir: dir,
-        };
-        wait_ready(&am.url, "/-/ready", "alertmanager");
-        am
+        }
     }
 
     /// The alerts Alertmanager holds (`/api/v2/alerts`).
@@ -563,13 +561,29 @@ impl Drop for Alertmanager {
     }
 }
 
-fn wait_ready(base: &str, path: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = http("GET", &format!("{base}{path}"), None, None) {
-            return;
+/// Starts a server on a port that was free, retrying on another port if it exits (the port
+/// was taken in between), until `/-/ready` answers 200.
+fn spawn_on_free_port(what: &str, spawn: impl Fn(u16) -> Child) -> (Child, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if let Ok((200, _)) = http(
+                "GET",
+                &format!("http://127.0.0.1:{port}/-/ready"),
+                None,
+                None,
+            ) {
+                return (child, port);
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    panic!("{what} did not become ready at {base}");
+    panic!("{what} did not become ready on a loopback port");
 }

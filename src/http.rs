@@ -183,10 +183,8 @@ impl ProviderHttp {
                 vec![s]
             }
             Auth::Signed(list) => {
-                for name in [AUTHORIZATION] {
-                    if let Some(v) = map.get_mut(&name) {
-                        v.set_sensitive(true);
-                    }
+                if let Some(v) = map.get_mut(AUTHORIZATION) {
+                    v.set_sensitive(true);
                 }
                 list.to_vec()
             }

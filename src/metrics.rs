@@ -223,11 +223,6 @@ impl Families {
         }
     }
 
-    /// Names of the families present.
-    pub fn names(&self) -> Vec<&str> {
-        self.fams.iter().map(|f| f.name()).collect()
-    }
-
     /// The text exposition format (LF line endings, no timestamps), families in table order.
     pub fn encode(&self) -> String {
         let mut fams = self.fams.clone();

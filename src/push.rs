@@ -66,8 +66,10 @@ pub struct Pushgateway {
     base: Url,
     auth: Option<(String, Secret)>,
     retries: u32,
-    min_delay: Duration,
 }
+
+/// The first backoff delay between Pushgateway attempts.
+const MIN_DELAY: Duration = Duration::from_millis(500);
 
 impl Pushgateway {
     /// A client for the configured Pushgateway.
@@ -85,14 +87,7 @@ impl Pushgateway {
             base: s.url.clone(),
             auth: s.basic_auth.clone(),
             retries: s.retries,
-            min_delay: Duration::from_millis(500),
         })
-    }
-
-    /// Shortens the first backoff delay (tests).
-    pub fn with_min_delay(mut self, d: Duration) -> Pushgateway {
-        self.min_delay = d;
-        self
     }
 
     /// `<base>/metrics/job/cost-exporter/<label>/<value>…`, with `@base64` for values that are
@@ -112,7 +107,7 @@ impl Pushgateway {
 
     fn backoff(&self) -> ExponentialBuilder {
         ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
+            .with_min_delay(MIN_DELAY)
             .with_max_delay(Duration::from_secs(8))
             .with_max_times(self.retries as usize)
             .with_jitter()

@@ -146,12 +146,6 @@ impl CollectError {
             status: None,
         }
     }
-
-    /// The same error, remembering the HTTP status that caused it.
-    pub fn with_status(mut self, status: u16) -> CollectError {
-        self.status = Some(status);
-        self
-    }
 }
 
 /// The collectors for one run, and the providers that are known but not collected.

@@ -6,7 +6,7 @@
 //! longest line and the number of distinct (service, project) pairs, not by the body.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use rust_decimal::Decimal;
@@ -359,7 +359,7 @@ pub struct Totals {
     effective: HashMap<(String, Currency), Decimal>,
     /// Per project: billed total (all currencies) and records, for ranking.
     projects: HashMap<String, (Decimal, u64)>,
-    services: HashMap<String, ()>,
+    services: HashSet<String>,
     latest_end: Option<OffsetDateTime>,
 }
 
@@ -423,13 +423,13 @@ impl Totals {
 
     /// Bounds the number of distinct services: past [`MAX_SERVICES`], new ones are `other`.
     fn service(&mut self, name: String) -> String {
-        if self.services.contains_key(&name) {
+        if self.services.contains(&name) {
             return name;
         }
         if self.services.len() >= MAX_SERVICES {
             return OTHER.to_owned();
         }
-        self.services.insert(name.clone(), ());
+        self.services.insert(name.clone());
         name
     }
 
@@ -438,8 +438,7 @@ impl Totals {
     pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
         let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
         ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));
-        let kept: std::collections::HashSet<&String> =
-            ranked.iter().take(top_n).map(|(p, _)| *p).collect();
+        let kept: HashSet<&String> = ranked.iter().take(top_n).map(|(p, _)| *p).collect();
         let label = |p: &String| {
             if kept.contains(p) {
                 p.clone()

@@ -99,11 +99,6 @@ impl LineSplitter {
         let line = std::mem::take(&mut self.pending);
         emit(self.line, &line, &mut each)
     }
-
-    /// Lines seen so far (blank ones included).
-    pub fn lines(&self) -> usize {
-        self.line
-    }
 }
 
 fn emit<F>(n: usize, line: &[u8], each: &mut F) -> Result<(), CollectError>

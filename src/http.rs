@@ -246,6 +246,16 @@ struct Attempt {
     retry_after: Option<Duration>,
 }
 
+/// `base` with `path` appended to its path (a base with a path prefix keeps it).
+pub fn join(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segs) = url.path_segments_mut() {
+        segs.pop_if_empty()
+            .extend(path.trim_start_matches('/').split('/'));
+    }
+    url
+}
+
 /// `host/path` of a URL: what messages name (the query may hold ids; never credentials, but
 /// keeping it out is simplest).
 pub fn describe(url: &Url) -> String {

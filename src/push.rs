@@ -15,7 +15,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::PushgatewaySettings;
-use crate::http::{USER_AGENT, error_chain, install_crypto_provider, scrub};
+use crate::http::{USER_AGENT, error_chain, install_crypto_provider, join, scrub};
 use crate::metrics::{Method, PreviousErrors};
 use crate::secret::Secret;
 
@@ -187,10 +187,7 @@ impl Pushgateway {
     /// Reads `metric` from every `provider` group of this job through `/api/v1/metrics`, so
     /// that a counter can continue from where the last run left it.
     pub async fn read_counters(&self, metric: &str) -> Result<PreviousErrors, PushError> {
-        let mut url = self.base.clone();
-        if let Ok(mut segs) = url.path_segments_mut() {
-            segs.pop_if_empty().extend(["api", "v1", "metrics"]);
-        }
+        let url = join(&self.base, "/api/v1/metrics");
         let what = format!("GET {}", url.path());
         let attempt = || async {
             let result = self.request(reqwest::Method::GET, url.clone()).send().await;
@@ -215,10 +212,7 @@ impl Pushgateway {
 
     /// `check --probe`: one GET of `/api/v1/status` (authenticated when credentials are set).
     pub async fn probe(&self) -> Result<String, PushError> {
-        let mut url = self.base.clone();
-        if let Ok(mut segs) = url.path_segments_mut() {
-            segs.pop_if_empty().extend(["api", "v1", "status"]);
-        }
+        let url = join(&self.base, "/api/v1/status");
         let what = format!("GET {}", url.path());
         let result = self.request(reqwest::Method::GET, url).send().await;
         let resp = self.judge(&what, result).await?;

@@ -72,10 +72,7 @@ pub async fn paginate(
                 format!("{what}: no `data` array"),
             ));
         }
-        each(&json).map_err(|mut e| {
-            e.message = format!("{what}: {}", e.message);
-            e
-        })?;
+        each(&json).map_err(|e| e.context(&what))?;
         let more = json
             .get("has_more")
             .and_then(Value::as_bool)
@@ -121,17 +118,8 @@ pub fn results(page: &Value) -> impl Iterator<Item = &Value> {
 pub fn tokens(v: Option<&Value>) -> Result<f64, CollectError> {
     match v {
         None | Some(Value::Null) => Ok(0.0),
-        Some(v) => {
-            let n: wire::Num = serde_json::from_value(v.clone())
-                .map_err(|e| CollectError::new(Reason::Decode, format!("a token count: {e}")))?;
-            if n.0 < 0.0 {
-                return Err(CollectError::new(
-                    Reason::Decode,
-                    format!("a token count is negative ({})", n.0),
-                ));
-            }
-            Ok(n.0)
-        }
+        Some(v) => wire::non_negative(v)
+            .map_err(|e| CollectError::new(Reason::Decode, format!("a token count: {e}"))),
     }
 }
 
@@ -308,31 +296,9 @@ impl AiTotals {
     }
 }
 
-/// Model names compared without a trailing date.
+/// Model names compared without a trailing date, as the price table looks them up.
 fn normalise(m: &str) -> String {
-    let lower = m.to_ascii_lowercase();
-    match lower.rsplit_once('-') {
-        Some((head, tail)) if tail.len() == 8 && tail.bytes().all(|b| b.is_ascii_digit()) => {
-            head.to_owned()
-        }
-        _ => match lower.len().checked_sub(11) {
-            Some(i)
-                if lower.as_bytes()[i] == b'-'
-                    && lower[i + 1..].bytes().filter(u8::is_ascii_digit).count() == 8 =>
-            {
-                lower[..i].to_owned()
-            }
-            _ => lower,
-        },
-    }
-}
-
-/// The first of the month, 00:00 UTC, and now.
-pub fn month_start(now: std::time::SystemTime) -> time::OffsetDateTime {
-    let now = time::OffsetDateTime::from(now);
-    now.replace_day(1)
-        .map(|d| d.replace_time(time::Time::MIDNIGHT))
-        .unwrap_or(now)
+    super::prices::strip_date(&m.to_ascii_lowercase()).to_owned()
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use super::ai::{self, AiTotals, TokenType};
@@ -13,7 +12,7 @@ use super::prices::PriceTable;
 use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::Collection;
-use crate::http::Auth;
+use crate::http::{Auth, join};
 use crate::secret::Secret;
 
 const VERSION: (&str, &str) = ("anthropic-version", "2023-06-01");
@@ -38,21 +37,12 @@ impl Anthropic {
     }
 
     fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut segs) = url.path_segments_mut() {
-            segs.pop_if_empty()
-                .extend(path.trim_start_matches('/').split('/'));
-        }
-        let fmt = |t: time::OffsetDateTime| {
-            t.replace_nanosecond(0)
-                .unwrap_or(t)
-                .format(&Rfc3339)
-                .unwrap_or_default()
-        };
+        let mut url = join(&self.base, path);
+        let (start, end) = cx.month_window();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("starting_at", &fmt(ai::month_start(cx.now)));
-            q.append_pair("ending_at", &fmt(time::OffsetDateTime::from(cx.now)));
+            q.append_pair("starting_at", &start);
+            q.append_pair("ending_at", &end);
             q.append_pair("bucket_width", "1d");
             q.append_pair("limit", "31");
             for g in group_by {
@@ -167,16 +157,9 @@ impl Collector for Anthropic {
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
-        let mut url = self.url("/v1/organizations/cost_report", cx, &[]);
-        url.query_pairs_mut().clear();
-        let fmt = |t: time::OffsetDateTime| {
-            t.replace_nanosecond(0)
-                .unwrap_or(t)
-                .format(&Rfc3339)
-                .unwrap_or_default()
-        };
+        let mut url = join(&self.base, "/v1/organizations/cost_report");
         url.query_pairs_mut()
-            .append_pair("starting_at", &fmt(ai::month_start(cx.now)))
+            .append_pair("starting_at", &cx.month_window().0)
             .append_pair("limit", "1");
         cx.http
             .get(&url, Auth::Header("x-api-key", &self.key), &[VERSION])

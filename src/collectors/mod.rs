@@ -47,6 +47,24 @@ pub struct Context {
     pub now: SystemTime,
 }
 
+impl Context {
+    /// The first of the run's month, 00:00 UTC: where every month-to-date window starts.
+    pub fn month_start(&self) -> time::OffsetDateTime {
+        let now = time::OffsetDateTime::from(self.now);
+        now.replace_day(1)
+            .map(|d| d.replace_time(time::Time::MIDNIGHT))
+            .unwrap_or(now)
+    }
+
+    /// The month so far, `from` and `to` as RFC 3339 (whole seconds, UTC).
+    pub fn month_window(&self) -> (String, String) {
+        (
+            wire::rfc3339(self.month_start()),
+            wire::rfc3339(time::OffsetDateTime::from(self.now)),
+        )
+    }
+}
+
 /// Why a collection failed: the bounded `reason` label of `cost_collector_errors_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
@@ -146,6 +164,12 @@ impl CollectError {
             status: None,
         }
     }
+
+    /// The same error, its message prefixed with where it happened.
+    pub fn context(mut self, what: &str) -> CollectError {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
 }
 
 /// The collectors for one run, and the providers that are known but not collected.
@@ -216,5 +240,31 @@ pub fn build(settings: &Settings) -> Registry {
     Registry {
         collectors,
         unconfigured,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_month_window_starts_on_the_first_at_midnight_utc() {
+        let settings = crate::config::HttpSettings {
+            timeout: std::time::Duration::from_secs(1),
+            connect_timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+            max_retry_after: std::time::Duration::from_secs(1),
+        };
+        let http = ProviderHttp::new(
+            &settings,
+            crate::http::RetryPolicy::from_settings(&settings),
+        )
+        .unwrap();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_534_317);
+        let cx = Context { http, now };
+        let (from, to) = cx.month_window();
+        assert_eq!(from, "2026-11-01T00:00:00Z");
+        assert!(to.starts_with("2026-11-24T"), "{to}");
+        assert_eq!(cx.month_start().unix_timestamp(), 1_793_491_200);
     }
 }

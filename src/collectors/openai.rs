@@ -10,7 +10,7 @@ use super::prices::PriceTable;
 use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::Collection;
-use crate::http::Auth;
+use crate::http::{Auth, join};
 use crate::money::ConfigDecimal;
 use crate::secret::Secret;
 
@@ -34,12 +34,8 @@ impl OpenAi {
     }
 
     fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut segs) = url.path_segments_mut() {
-            segs.pop_if_empty()
-                .extend(path.trim_start_matches('/').split('/'));
-        }
-        let start = ai::month_start(cx.now).unix_timestamp();
+        let mut url = join(&self.base, path);
+        let start = cx.month_start().unix_timestamp();
         let end = time::OffsetDateTime::from(cx.now).unix_timestamp();
         {
             let mut q = url.query_pairs_mut();
@@ -145,10 +141,9 @@ impl Collector for OpenAi {
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
-        let mut url = self.url("/v1/organization/costs", cx, &[]);
-        let start = ai::month_start(cx.now).unix_timestamp().to_string();
+        let mut url = join(&self.base, "/v1/organization/costs");
+        let start = cx.month_start().unix_timestamp().to_string();
         url.query_pairs_mut()
-            .clear()
             .append_pair("start_time", &start)
             .append_pair("limit", "1");
         cx.http

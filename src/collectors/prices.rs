@@ -115,7 +115,8 @@ impl PriceTable {
     }
 }
 
-fn strip_date(model: &str) -> &str {
+/// `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`, `gpt-4o-mini-2024-07-18` → `gpt-4o-mini`.
+pub fn strip_date(model: &str) -> &str {
     // -YYYYMMDD
     if let Some((head, tail)) = model.rsplit_once('-')
         && tail.len() == 8

@@ -10,18 +10,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use url::Url;
 
-use super::wire::{self, Num};
+use super::wire;
 use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
-use crate::http::{Auth, ProviderHttp, describe, scrub};
+use crate::http::{Auth, ProviderHttp, describe, join, scrub};
 use crate::money::{Currency, Money};
 use crate::secret::Secret;
 
@@ -136,12 +135,7 @@ impl Supabase {
     }
 
     fn url(&self, path: &str) -> Url {
-        let mut url = self.base.clone();
-        if let Ok(mut segs) = url.path_segments_mut() {
-            segs.pop_if_empty()
-                .extend(path.trim_start_matches('/').split('/'));
-        }
-        url
+        join(&self.base, path)
     }
 
     fn http(&self, cx: &Context) -> ProviderHttp {
@@ -227,14 +221,14 @@ impl Supabase {
         let rows = self
             .sql(cx, r, summary_sql)
             .await
-            .map_err(|e| context(e, "summary query"))?;
+            .map_err(|e| e.context("summary query"))?;
         let row = rows.first().ok_or_else(|| {
             CollectError::new(Reason::Decode, "the summary query returned no row")
         })?;
         let field = |name: &str| -> Result<Option<f64>, CollectError> {
             match row.get(name) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => number(v).map(Some).map_err(|e| {
+                Some(v) => wire::non_negative(v).map(Some).map_err(|e| {
                     CollectError::new(Reason::Decode, format!("summary query: {name}: {e}"))
                 }),
             }
@@ -254,7 +248,7 @@ impl Supabase {
         for row in self
             .sql(cx, r, &tables_sql)
             .await
-            .map_err(|e| context(e, "table query"))?
+            .map_err(|e| e.context("table query"))?
         {
             let name = row
                 .get("table_name")
@@ -264,7 +258,7 @@ impl Supabase {
                 })?;
             let rows = row
                 .get("row_count")
-                .map(number)
+                .map(wire::non_negative)
                 .transpose()
                 .map_err(|e| {
                     CollectError::new(Reason::Decode, format!("table query: row_count: {e}"))
@@ -280,7 +274,7 @@ impl Supabase {
         let metric = |name: &str| -> Result<Option<f64>, CollectError> {
             match disk.get("metrics").and_then(|m| m.get(name)) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => number(v).map(Some).map_err(|e| {
+                Some(v) => wire::non_negative(v).map(Some).map_err(|e| {
                     CollectError::new(Reason::Decode, format!("disk/util: {name}: {e}"))
                 }),
             }
@@ -317,7 +311,7 @@ impl Supabase {
         r: &str,
         names: &HashMap<String, String>,
     ) -> Result<Vec<(String, f64)>, CollectError> {
-        let (start, end) = month_window(cx.now);
+        let (start, end) = cx.month_window();
         let sql = "select m.function_id as function_id, count(*) as count \
                    from function_edge_logs cross join unnest(metadata) as m \
                    group by m.function_id";
@@ -356,7 +350,7 @@ impl Supabase {
             let id = row.get("function_id").and_then(Value::as_str).unwrap_or("");
             let n = row
                 .get("count")
-                .map(number)
+                .map(wire::non_negative)
                 .transpose()
                 .map_err(|e| CollectError::new(Reason::Decode, format!("logs.all: count: {e}")))?
                 .unwrap_or(0.0);
@@ -397,7 +391,7 @@ impl Supabase {
         let body = wire::read_capped(resp, &what, BODY_LIMIT).await?;
         let text = String::from_utf8(body)
             .map_err(|_| CollectError::new(Reason::Decode, format!("{what}: not UTF-8 text")))?;
-        parse_metrics(&text).map_err(|e| prefixed(&what, e))
+        parse_metrics(&text).map_err(|e| e.context(&what))
     }
 }
 
@@ -470,14 +464,6 @@ struct Project {
     invocations: Option<Vec<(String, f64)>>,
 }
 
-fn number(v: &Value) -> Result<f64, String> {
-    let n: Num = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
-    if n.0 < 0.0 {
-        return Err(format!("{} is negative", n.0));
-    }
-    Ok(n.0)
-}
-
 fn not_found(e: CollectError, r: &str) -> CollectError {
     if e.status == Some(404) {
         let mut e = e;
@@ -495,32 +481,6 @@ fn not_found(e: CollectError, r: &str) -> CollectError {
     e
 }
 
-fn context(mut e: CollectError, what: &str) -> CollectError {
-    e.message = format!("{what}: {}", e.message);
-    e
-}
-
-fn prefixed(what: &str, mut e: CollectError) -> CollectError {
-    e.message = format!("{what}: {}", e.message);
-    e
-}
-
-/// The first of the month 00:00 UTC and now, RFC 3339.
-fn month_window(now: SystemTime) -> (String, String) {
-    let now = OffsetDateTime::from(now);
-    let start = now
-        .replace_day(1)
-        .map(|d| d.replace_time(time::Time::MIDNIGHT))
-        .unwrap_or(now);
-    let f = |t: OffsetDateTime| {
-        t.replace_nanosecond(0)
-            .unwrap_or(t)
-            .format(&Rfc3339)
-            .unwrap_or_default()
-    };
-    (f(start), f(now))
-}
-
 /// The elapsed share of the month (hours elapsed / hours in the month), for size overages
 /// that accrue by the hour.
 fn month_fraction(now: SystemTime) -> Decimal {
@@ -528,10 +488,6 @@ fn month_fraction(now: SystemTime) -> Decimal {
     let days = Decimal::from(t.month().length(t.year()));
     let elapsed = Decimal::from(t.day() - 1) + Decimal::from(t.hour()) / Decimal::from(24);
     (elapsed / days).min(Decimal::ONE)
-}
-
-fn dec(f: f64) -> Decimal {
-    Decimal::from_f64(f).unwrap_or(Decimal::ZERO)
 }
 
 #[async_trait::async_trait]
@@ -612,7 +568,7 @@ impl Collector for Supabase {
                 None => {}
             }
             if let (Some(size), Some(quota)) = (p.database_size, db_quota) {
-                db_excess_gb += dec((size - quota).max(0.0) / 1e9);
+                db_excess_gb += wire::decimal((size - quota).max(0.0) / 1e9);
             }
         }
 
@@ -638,7 +594,7 @@ impl Collector for Supabase {
                     .map(|l| l.value)
             };
             let excess = |name: &str| match (totals.get(name), quota(name)) {
-                (Some(used), Some(q)) => dec((used - q).max(0.0)),
+                (Some(used), Some(q)) => wire::decimal((used - q).max(0.0)),
                 _ => Decimal::ZERO,
             };
             let fraction = month_fraction(cx.now);

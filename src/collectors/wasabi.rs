@@ -10,16 +10,16 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use quick_xml::events::Event;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::Value;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::wire::{self, Num};
+use super::wire;
 use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
-use crate::http::{Auth, describe};
+use crate::http::{Auth, describe, join};
 use crate::money::{Currency, Money};
 use crate::secret::Secret;
 
@@ -193,6 +193,26 @@ impl Wasabi {
         url
     }
 
+    /// A SigV4-signed GET of `url`; S3 errors name the bucket and their code.
+    async fn signed_get(
+        &self,
+        cx: &Context,
+        url: &Url,
+        bucket: &str,
+    ) -> Result<reqwest::Response, CollectError> {
+        let headers = self.sign(url, SystemTime::now())?;
+        let refs: Vec<(&'static str, &str)> =
+            headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        cx.http
+            .get(
+                url,
+                Auth::Signed(&[&self.access_key, &self.secret_key]),
+                &refs,
+            )
+            .await
+            .map_err(|e| s3_error(e, bucket))
+    }
+
     /// Lists everything under `prefix`, page by page; with `delimiter`, only the top level
     /// (objects there, and the common prefixes below it).
     async fn list(
@@ -208,18 +228,7 @@ impl Wasabi {
         for _ in 0..MAX_PAGES {
             let url = self.list_url(bucket, prefix, delimiter, token.as_deref());
             let what = format!("GET {}", describe(&url));
-            let headers = self.sign(&url, SystemTime::now())?;
-            let refs: Vec<(&'static str, &str)> =
-                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            let resp = cx
-                .http
-                .get(
-                    &url,
-                    Auth::Signed(&[&self.access_key, &self.secret_key]),
-                    &refs,
-                )
-                .await
-                .map_err(|e| s3_error(e, bucket))?;
+            let resp = self.signed_get(cx, &url, bucket).await?;
             let body = wire::read_capped(resp, &what, PAGE_LIMIT).await?;
             let page = parse_page(&body)
                 .map_err(|e| CollectError::new(e.0, format!("{what}: {}", e.1)))?;
@@ -280,7 +289,11 @@ impl Wasabi {
         keys: &(Secret, Secret, Secret),
     ) -> Result<Stats, CollectError> {
         let (pair, key, secret) = keys;
-        let (from, to) = stats_window(cx.now);
+        // The 1st of the month to today: always within the Stats API's 60-day window.
+        let day = |t: OffsetDateTime| {
+            format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+        };
+        let (from, to) = (day(cx.month_start()), day(OffsetDateTime::from(cx.now)));
         let mut stats = Stats::default();
         for (path, per_bucket) in [
             ("/v1/standalone/utilizations/bucket", true),
@@ -289,11 +302,7 @@ impl Wasabi {
             let mut page_num = 0u64;
             let mut pages = 1u64;
             while page_num < pages {
-                let mut url = self.stats_url.clone();
-                if let Ok(mut segs) = url.path_segments_mut() {
-                    segs.pop_if_empty()
-                        .extend(path.trim_start_matches('/').split('/'));
-                }
+                let mut url = join(&self.stats_url, path);
                 url.query_pairs_mut()
                     .append_pair("pageNum", &page_num.to_string())
                     .append_pair("pageSize", "100")
@@ -503,14 +512,7 @@ impl Stats {
         let n = |k: &str| -> Result<f64, String> {
             match r.get(k) {
                 None | Some(Value::Null) => Ok(0.0),
-                Some(v) => {
-                    let n: Num =
-                        serde_json::from_value(v.clone()).map_err(|e| format!("{k}: {e}"))?;
-                    if n.0 < 0.0 {
-                        return Err(format!("{k} is negative"));
-                    }
-                    Ok(n.0)
-                }
+                Some(v) => wire::non_negative(v).map_err(|e| format!("{k}: {e}")),
             }
         };
         let day = r
@@ -552,22 +554,10 @@ impl Stats {
     }
 }
 
-/// The Stats API window: the 1st of the month to today (always within its 60 days).
-fn stats_window(now: SystemTime) -> (String, String) {
-    let t = OffsetDateTime::from(now);
-    let d =
-        |t: OffsetDateTime| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
-    (d(t.replace_day(1).unwrap_or(t)), d(t))
-}
-
-fn dec(f: f64) -> Decimal {
-    Decimal::from_f64(f).unwrap_or(Decimal::ZERO)
-}
-
 /// The cost of storing `bytes` for one day at `price` per TB-month, the 1 TB minimum applied:
 /// GB × price ÷ (30 × 1024), the $0.00022754 per GB-day of Wasabi's invoices at $6.99.
 pub fn day_cost(bytes: f64, price: Decimal) -> Decimal {
-    let gb = dec(bytes.max(TB) / (1024.0 * 1024.0 * 1024.0));
+    let gb = wire::decimal(bytes.max(TB) / (1024.0 * 1024.0 * 1024.0));
     gb * price / Decimal::from(PRICING_DAYS * 1024)
 }
 
@@ -699,17 +689,7 @@ impl Collector for Wasabi {
         })?;
         let mut url = self.list_url(bucket, None, false, None);
         url.set_query(Some("list-type=2&max-keys=1"));
-        let headers = self.sign(&url, SystemTime::now())?;
-        let refs: Vec<(&'static str, &str)> =
-            headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        cx.http
-            .get(
-                &url,
-                Auth::Signed(&[&self.access_key, &self.secret_key]),
-                &refs,
-            )
-            .await
-            .map_err(|e| s3_error(e, bucket))?;
+        self.signed_get(cx, &url, bucket).await?;
         Ok(format!(
             "the key lists bucket {bucket} ({} bucket(s) configured)",
             self.buckets.len()

@@ -116,6 +116,28 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|b| *b == needle)
 }
 
+/// RFC 3339 in whole seconds, as the providers' query parameters take it.
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A count or size from a JSON payload: a number or numeric string, finite and not negative.
+pub fn non_negative(v: &serde_json::Value) -> Result<f64, String> {
+    let n: Num = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
+    if n.0 < 0.0 {
+        return Err(format!("{} is negative", n.0));
+    }
+    Ok(n.0)
+}
+
+/// A float figure as a decimal, for money arithmetic (0 if it cannot be represented).
+pub fn decimal(f: f64) -> rust_decimal::Decimal {
+    rust_decimal::prelude::FromPrimitive::from_f64(f).unwrap_or_default()
+}
+
 /// A JSON number that may also arrive as a string (`"123"`); never NaN or infinite.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
 pub struct Num(pub f64);

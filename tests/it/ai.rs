@@ -19,32 +19,11 @@ fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(support::fixture(name)).unwrap()).unwrap()
 }
 
-fn month_start() -> time::OffsetDateTime {
-    let now = time::OffsetDateTime::now_utc();
-    time::Date::from_calendar_date(now.year(), now.month(), 1)
-        .unwrap()
-        .midnight()
-        .assume_utc()
-}
-
 fn config(pg: &str, provider: &str, mock: &str) -> tempfile::NamedTempFile {
     support::toml(&format!(
         "currency = \"USD\"\n[pushgateway]\nurl = \"{pg}\"\n[http]\nretries = 2\n\
          [providers.{provider}]\nbase_url = \"{mock}\"\nbudget = 200\n"
     ))
-}
-
-async fn push(
-    cfg: &tempfile::NamedTempFile,
-    env: Vec<(&'static str, &'static str)>,
-) -> (Option<i32>, String) {
-    let path = cfg.path().to_str().unwrap().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let out = support::run(&["push", "--config", &path], &env);
-        (out.status.code(), support::text(&out).1)
-    })
-    .await
-    .unwrap()
 }
 
 fn f(d: Decimal) -> f64 {
@@ -81,7 +60,7 @@ async fn mount_pages(
 }
 
 async fn mount_anthropic(mock: &MockServer) {
-    let start = month_start()
+    let start = support::month_start()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
     let common = vec![
@@ -130,7 +109,7 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
         .await;
     mount_anthropic(&mock).await;
     let cfg = config(&pg.url, "anthropic", &mock.uri());
-    let (code, stderr) = push(&cfg, vec![("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    let (code, stderr) = support::push(cfg.path(), &[("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
     assert_eq!(code, Some(0), "{stderr}");
 
     // Tokens by model and type, from the fixtures.
@@ -243,7 +222,7 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
 async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
     let pg = Pushgateway::start();
     let mock = MockServer::start().await;
-    let start = month_start().unix_timestamp().to_string();
+    let start = support::month_start().unix_timestamp().to_string();
     let common = vec![
         ("start_time", start),
         ("bucket_width", "1d".to_owned()),
@@ -279,7 +258,7 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
     )
     .await;
     let cfg = config(&pg.url, "openai", &mock.uri());
-    let (code, stderr) = push(&cfg, vec![("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
+    let (code, stderr) = support::push(cfg.path(), &[("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
     assert_eq!(code, Some(0), "{stderr}");
 
     let tok = |model: &str, kind: &str| {
@@ -372,7 +351,7 @@ async fn a_429_then_a_529_are_waited_out() {
         .await;
     mount_anthropic(&mock).await;
     let cfg = config(&pg.url, "anthropic", &mock.uri());
-    let (code, stderr) = push(&cfg, vec![("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    let (code, stderr) = support::push(cfg.path(), &[("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("429") && stderr.contains("529"), "{stderr}");
     assert_eq!(
@@ -397,7 +376,7 @@ async fn a_non_admin_key_is_told_an_admin_key_is_required() {
             .mount(&mock)
             .await;
         let cfg = config(&pg.url, provider, &mock.uri());
-        let (code, stderr) = push(&cfg, vec![(var, key)]).await;
+        let (code, stderr) = support::push(cfg.path(), &[(var, key)]).await;
         assert_eq!(code, Some(3), "{stderr}");
         assert!(
             stderr.to_lowercase().contains("admin key") && stderr.contains("is required"),
@@ -429,7 +408,7 @@ async fn a_repeating_cursor_stops_with_a_pagination_error() {
         .mount(&mock)
         .await;
     let cfg = config(&pg.url, "anthropic", &mock.uri());
-    let (code, stderr) = push(&cfg, vec![("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    let (code, stderr) = support::push(cfg.path(), &[("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("repeats"), "{stderr}");
     assert_eq!(

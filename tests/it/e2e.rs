@@ -41,19 +41,14 @@ fn alertmanager_config(webhook: &str) -> String {
     adapted
 }
 
-fn run_push(cfg: &std::path::Path) -> (Option<i32>, String) {
-    let out = support::run(
-        &["push", "--config", cfg.to_str().unwrap()],
-        &[
-            ("VERCEL_API_TOKEN", "vercel-e2e-token"),
-            ("SUPABASE_ACCESS_TOKEN", crate::supabase::TOKEN),
-            ("SUPABASE_PROJECT_REF", crate::supabase::REF),
-            ("WASABI_ACCESS_KEY", support::S3_ACCESS),
-            ("WASABI_SECRET_KEY", support::S3_SECRET),
-        ],
-    );
-    (out.status.code(), support::text(&out).1)
-}
+/// Credentials for the three mocked providers.
+const ENV: &[(&str, &str)] = &[
+    ("VERCEL_API_TOKEN", "vercel-e2e-token"),
+    ("SUPABASE_ACCESS_TOKEN", crate::supabase::TOKEN),
+    ("SUPABASE_PROJECT_REF", crate::supabase::REF),
+    ("WASABI_ACCESS_KEY", support::S3_ACCESS),
+    ("WASABI_SECRET_KEY", support::S3_SECRET),
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
@@ -98,13 +93,7 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
         supabase.uri(),
         s3.url
     ));
-    let cfg_path = cfg.path().to_path_buf();
-    let (code, stderr) = tokio::task::spawn_blocking({
-        let p = cfg_path.clone();
-        move || run_push(&p)
-    })
-    .await
-    .unwrap();
+    let (code, stderr) = support::push(cfg.path(), ENV).await;
     assert_eq!(code, Some(0), "{stderr}");
 
     // (1) Every panel query is valid; the Vercel, Supabase and Wasabi ones have this month's figures.
@@ -121,14 +110,7 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
             |v| v > 0.0,
             Duration::from_secs(30),
         );
-        let month_start = {
-            let now = time::OffsetDateTime::now_utc();
-            time::Date::from_calendar_date(now.year(), now.month(), 1)
-                .unwrap()
-                .midnight()
-                .assume_utc()
-                .unix_timestamp() as f64
-        };
+        let month_start = support::month_start().unix_timestamp() as f64;
         let last = p.wait_for(
             r#"min(cost_collector_last_success_timestamp_seconds{job="cost-exporter"})"#,
             |_| true,
@@ -224,9 +206,7 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
         )
         .mount(&vercel)
         .await;
-    let (code, stderr) = tokio::task::spawn_blocking(move || run_push(&cfg_path))
-        .await
-        .unwrap();
+    let (code, stderr) = support::push(cfg.path(), ENV).await;
     assert_eq!(code, Some(3), "{stderr}");
     let p = std::sync::Arc::clone(&prom);
     tokio::task::spawn_blocking(move || {

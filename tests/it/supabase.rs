@@ -182,18 +182,12 @@ async fn push(
     cfg: &tempfile::NamedTempFile,
     env: &[(&'static str, &'static str)],
 ) -> (Option<i32>, String) {
-    let path = cfg.path().to_str().unwrap().to_owned();
     let mut all = vec![
         ("SUPABASE_ACCESS_TOKEN", TOKEN),
         ("SUPABASE_PROJECT_REF", REF),
     ];
     all.extend_from_slice(env);
-    tokio::task::spawn_blocking(move || {
-        let out = support::run(&["push", "--config", &path], &all);
-        (out.status.code(), support::text(&out).1)
-    })
-    .await
-    .unwrap()
+    support::push(cfg.path(), &all).await
 }
 
 fn usage(pg: &Pushgateway, resource: &str, extra: &[(&str, &str)]) -> Option<f64> {

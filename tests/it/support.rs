@@ -587,3 +587,29 @@ fn spawn_on_free_port(what: &str, spawn: impl Fn(u16) -> Child) -> (Child, u16) 
     }
     panic!("{what} did not become ready on a loopback port");
 }
+
+/// `cost-exporter push --config <config>` with `env`, off the async runtime (the test's mock
+/// servers keep serving): the exit code and stderr.
+pub async fn push(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let path = config.to_str().expect("UTF-8 path").to_owned();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let out = run(&["push", "--config", &path], &env);
+        (out.status.code(), text(&out).1)
+    })
+    .await
+    .expect("the push thread")
+}
+
+/// The first of the current month, 00:00 UTC, computed without the code under test.
+pub fn month_start() -> time::OffsetDateTime {
+    let now = time::OffsetDateTime::now_utc();
+    time::Date::from_calendar_date(now.year(), now.month(), 1)
+        .expect("a date")
+        .midnight()
+        .assume_utc()
+}

@@ -24,13 +24,11 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// `YYYY-MM-01T00:00:00Z` of the current month, computed without the code under test.
-fn month_start() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-01T00:00:00Z",
-        now.year(),
-        u8::from(now.month())
-    )
+/// `YYYY-MM-01T00:00:00Z` of the current month.
+fn month_start_text() -> String {
+    support::month_start()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
 
 /// Checks what every request to Vercel must carry: the token, the team, a month window.
@@ -43,9 +41,9 @@ fn well_formed(req: &Request) -> bool {
         == Some(&format!("Bearer {TOKEN}"));
     auth_ok
         && q.get("teamId").map(String::as_str) == Some(TEAM)
-        && q.get("from") == Some(&month_start())
+        && q.get("from") == Some(&month_start_text())
         && q.get("to")
-            .is_some_and(|t| t.as_str() > month_start().as_str())
+            .is_some_and(|t| t.as_str() > month_start_text().as_str())
 }
 
 fn config(pg: &str, mock: &str, extra: &str) -> tempfile::NamedTempFile {
@@ -59,15 +57,9 @@ async fn push(
     config: &tempfile::NamedTempFile,
     extra_env: &[(&'static str, &'static str)],
 ) -> (Option<i32>, String) {
-    let path = config.path().to_str().unwrap().to_owned();
     let mut env = vec![("VERCEL_API_TOKEN", TOKEN), ("VERCEL_TEAM_ID", TEAM)];
     env.extend_from_slice(extra_env);
-    tokio::task::spawn_blocking(move || {
-        let out = support::run(&["push", "--config", &path], &env);
-        (out.status.code(), support::text(&out).1)
-    })
-    .await
-    .unwrap()
+    support::push(config.path(), &env).await
 }
 
 /// Expected sums from `charges.jsonl`, computed independently of the collector: usage per

@@ -48,19 +48,6 @@ fn config(pg: &str, s3: &str, extra: &str) -> tempfile::NamedTempFile {
     ))
 }
 
-async fn push(
-    cfg: &tempfile::NamedTempFile,
-    env: Vec<(&'static str, &'static str)>,
-) -> (Option<i32>, String) {
-    let path = cfg.path().to_str().unwrap().to_owned();
-    tokio::task::spawn_blocking(move || {
-        let out = support::run(&["push", "--config", &path], &env);
-        (out.status.code(), support::text(&out).1)
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test]
 async fn a_signed_listing_counts_exactly_what_was_stored_across_pages() {
     let root = tempfile::tempdir().unwrap();
@@ -72,9 +59,9 @@ async fn a_signed_listing_counts_exactly_what_was_stored_across_pages() {
         &s3.url,
         "[providers.wasabi.limits]\nstorage = 1_000_000\n",
     );
-    let (code, stderr) = push(
-        &cfg,
-        vec![
+    let (code, stderr) = support::push(
+        cfg.path(),
+        &[
             ("WASABI_ACCESS_KEY", support::S3_ACCESS),
             ("WASABI_SECRET_KEY", support::S3_SECRET),
         ],
@@ -130,9 +117,9 @@ async fn a_wrong_secret_fails_with_signature_does_not_match() {
     write_objects(root.path());
     let s3 = S3Server::start(root.path());
     let pg = Pushgateway::start();
-    let (code, stderr) = push(
-        &config(&pg.url, &s3.url, ""),
-        vec![
+    let (code, stderr) = support::push(
+        config(&pg.url, &s3.url, "").path(),
+        &[
             ("WASABI_ACCESS_KEY", support::S3_ACCESS),
             ("WASABI_SECRET_KEY", "not-the-secret"),
         ],
@@ -157,9 +144,9 @@ async fn a_missing_bucket_is_named() {
     std::fs::create_dir_all(root.path().join("ecotrans-backups")).unwrap();
     let s3 = S3Server::start(root.path());
     let pg = Pushgateway::start();
-    let (code, stderr) = push(
-        &config(&pg.url, &s3.url, ""),
-        vec![
+    let (code, stderr) = support::push(
+        config(&pg.url, &s3.url, "").path(),
+        &[
             ("WASABI_ACCESS_KEY", support::S3_ACCESS),
             ("WASABI_SECRET_KEY", support::S3_SECRET),
         ],
@@ -251,9 +238,9 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
         &s3.url,
         &format!("stats_url = \"{}\"\n", stats.uri()),
     );
-    let (code, stderr) = push(
-        &cfg,
-        vec![
+    let (code, stderr) = support::push(
+        cfg.path(),
+        &[
             ("WASABI_ACCESS_KEY", support::S3_ACCESS),
             ("WASABI_SECRET_KEY", support::S3_SECRET),
             ("WASABI_BILLING_ACCESS_KEY", "AKBILLING"),

@@ -64,6 +64,16 @@ fn failing(provider: &'static str, reason: Reason) -> Arc<dyn Collector> {
     })
 }
 
+/// A collector that would take a minute.
+fn slow() -> Arc<dyn Collector> {
+    Arc::new(Fake {
+        provider: "slow",
+        result: Ok(Collection::default()),
+        delay: Duration::from_secs(60),
+        panic: false,
+    })
+}
+
 fn registry(collectors: Vec<Arc<dyn Collector>>) -> Registry {
     Registry {
         collectors,
@@ -124,6 +134,20 @@ async fn push(settings: &Settings, collectors: Vec<Arc<dyn Collector>>) -> u8 {
 }
 
 const ERRORS: &str = "cost_collector_errors_total";
+
+/// The binary pushing the example configuration to `url`.
+fn push_example(url: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let config = support::repo("examples/cost-exporter.toml");
+    let mut all = vec![
+        "push",
+        "--config",
+        config.to_str().unwrap(),
+        "--pushgateway",
+        url,
+    ];
+    all.extend_from_slice(args);
+    support::run(&all, env)
+}
 
 #[tokio::test]
 async fn errors_counter_rises_across_runs_and_survives_a_success() {
@@ -321,12 +345,7 @@ async fn one_failing_provider_never_stops_the_others_and_money_is_converted() {
 async fn the_run_deadline_cancels_slow_collectors_and_still_pushes() {
     let pg = Pushgateway::start();
     let s = settings(&pg.url, "[run]\ntimeout = \"1s\"\n");
-    let slow = Arc::new(Fake {
-        provider: "slow",
-        result: Ok(Collection::default()),
-        delay: Duration::from_secs(60),
-        panic: false,
-    });
+    let slow = slow();
     let started = Instant::now();
     let code = push(&s, vec![slow, ok("fast", collection(vec![]))]).await;
     assert!(
@@ -347,12 +366,7 @@ async fn the_run_deadline_cancels_slow_collectors_and_still_pushes() {
 async fn a_shutdown_signal_cancels_collectors_and_still_pushes() {
     let pg = Pushgateway::start();
     let s = settings(&pg.url, "");
-    let slow = Arc::new(Fake {
-        provider: "slow",
-        result: Ok(Collection::default()),
-        delay: Duration::from_secs(60),
-        panic: false,
-    });
+    let slow = slow();
     let signal = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         "SIGTERM"
@@ -377,19 +391,7 @@ fn a_400_from_the_pushgateway_is_not_retried_and_exits_1() {
         "# TYPE cost_spend counter\ncost_spend 1\n",
     );
     assert_eq!(status, 200, "{body}");
-    let config = support::repo("examples/cost-exporter.toml");
-    let out = support::run(
-        &[
-            "push",
-            "--config",
-            config.to_str().unwrap(),
-            "--only",
-            "ovh",
-            "--pushgateway",
-            &pg.url,
-        ],
-        &[],
-    );
+    let out = push_example(&pg.url, &["--only", "ovh"], &[]);
     let (_, stderr) = support::text(&out);
     assert_eq!(
         out.status.code(),
@@ -415,17 +417,7 @@ fn a_pushgateway_that_answers_503_is_retried_then_exit_1() {
     let pg = Counter::start(Some(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\ndown",
     ));
-    let config = support::repo("examples/cost-exporter.toml");
-    let out = support::run(
-        &[
-            "push",
-            "--config",
-            config.to_str().unwrap(),
-            "--pushgateway",
-            &pg.url,
-        ],
-        &[("COST_EXPORTER_PUSHGATEWAY__RETRIES", "2")],
-    );
+    let out = push_example(&pg.url, &[], &[("COST_EXPORTER_PUSHGATEWAY__RETRIES", "2")]);
     let (_, stderr) = support::text(&out);
     assert_eq!(
         out.status.code(),
@@ -441,18 +433,8 @@ fn a_pushgateway_that_answers_503_is_retried_then_exit_1() {
 #[test]
 fn a_pushgateway_that_is_not_listening_is_retried_then_exit_1() {
     let port = support::free_port();
-    let config = support::repo("examples/cost-exporter.toml");
     let url = format!("http://127.0.0.1:{port}");
-    let out = support::run(
-        &[
-            "push",
-            "--config",
-            config.to_str().unwrap(),
-            "--pushgateway",
-            &url,
-        ],
-        &[("COST_EXPORTER_PUSHGATEWAY__RETRIES", "1")],
-    );
+    let out = push_example(&url, &[], &[("COST_EXPORTER_PUSHGATEWAY__RETRIES", "1")]);
     let (_, stderr) = support::text(&out);
     assert_eq!(
         out.status.code(),
@@ -466,17 +448,9 @@ fn a_pushgateway_that_is_not_listening_is_retried_then_exit_1() {
 #[test]
 fn basic_auth_works_and_the_credentials_never_reach_the_logs() {
     let pg = Pushgateway::start_with_auth();
-    let config = support::repo("examples/cost-exporter.toml");
-    let args = [
-        "push",
-        "--config",
-        config.to_str().unwrap(),
-        "--pushgateway",
+    let out = push_example(
         &pg.url,
-    ];
-
-    let out = support::run(
-        &args,
+        &[],
         &[
             ("PUSHGATEWAY_USERNAME", support::PG_USER),
             ("PUSHGATEWAY_PASSWORD", support::PG_PASSWORD),
@@ -499,7 +473,7 @@ fn basic_auth_works_and_the_credentials_never_reach_the_logs() {
     }
 
     // Without credentials: 401, not retried, and the message says what to set.
-    let out = support::run(&args, &[]);
+    let out = push_example(&pg.url, &[], &[]);
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("401"), "{stderr}");
@@ -509,17 +483,7 @@ fn basic_auth_works_and_the_credentials_never_reach_the_logs() {
 #[test]
 fn pushing_the_example_reports_the_fixed_costs_in_euro() {
     let pg = Pushgateway::start();
-    let config = support::repo("examples/cost-exporter.toml");
-    let out = support::run(
-        &[
-            "push",
-            "--config",
-            config.to_str().unwrap(),
-            "--pushgateway",
-            &pg.url,
-        ],
-        &[],
-    );
+    let out = push_example(&pg.url, &[], &[]);
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let ovh: f64 = pg

@@ -325,15 +325,12 @@ pub fn provider_group(
                     l.value,
                 );
             }
-            for (amount, labels) in &r.spend {
-                let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
-                ls.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
-                f.add(&SPEND, &ls, money(*amount));
-            }
-            for (amount, labels) in &r.effective_spend {
-                let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
-                ls.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
-                f.add(&EFFECTIVE_SPEND, &ls, money(*amount));
+            for (def, series) in [(&SPEND, &r.spend), (&EFFECTIVE_SPEND, &r.effective_spend)] {
+                for (amount, labels) in series {
+                    let mut ls: Vec<(&str, &str)> = vec![("currency", &cur)];
+                    ls.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
+                    f.add(def, &ls, money(*amount));
+                }
             }
             if let Some(source) = r.source {
                 f.add(&SOURCE, &[("source", source)], 1.0);

@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::collectors::{CollectError, Collector, Context, Reason, Registry};
 use crate::config::Settings;
-use crate::cost::{Collection, Labels, SpendKind, Usage, UsageLimit};
+use crate::cost::{Collection, Labels, Spend, SpendKind, Usage, UsageLimit};
 use crate::exit;
 use crate::http::{ProviderHttp, RetryPolicy};
 use crate::metrics::{self, Method, PreviousErrors};
@@ -289,9 +289,8 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
             ));
         }
     }
-    let mut spend = Vec::with_capacity(c.spend.len());
-    let (mut fixed, mut metered, mut any_metered) = (Decimal::ZERO, Decimal::ZERO, false);
-    for s in c.spend {
+    // Every money figure is checked and converted the same way, billed or effective.
+    let convert = |s: &Spend| -> Result<Decimal, CollectError> {
         if s.money.amount.is_sign_negative() && !s.money.amount.is_zero() {
             return Err(CollectError::new(
                 Reason::Decode,
@@ -301,9 +300,13 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
                 ),
             ));
         }
-        let amount = fx
-            .convert(s.money)
-            .map_err(|e| CollectError::new(Reason::Config, e))?;
+        fx.convert(s.money)
+            .map_err(|e| CollectError::new(Reason::Config, e))
+    };
+    let mut spend = Vec::with_capacity(c.spend.len());
+    let (mut fixed, mut metered, mut any_metered) = (Decimal::ZERO, Decimal::ZERO, false);
+    for s in c.spend {
+        let amount = convert(&s)?;
         match s.kind {
             SpendKind::Fixed => fixed += amount,
             SpendKind::Metered => {
@@ -313,13 +316,11 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
         }
         spend.push((amount, s.labels));
     }
-    let mut effective_spend = Vec::with_capacity(c.effective_spend.len());
-    for s in c.effective_spend {
-        let amount = fx
-            .convert(s.money)
-            .map_err(|e| CollectError::new(Reason::Config, e))?;
-        effective_spend.push((amount, s.labels));
-    }
+    let effective_spend = c
+        .effective_spend
+        .into_iter()
+        .map(|s| Ok((convert(&s)?, s.labels)))
+        .collect::<Result<Vec<_>, CollectError>>()?;
     Ok(Report {
         usage: c.usage,
         limits: c.limits,

@@ -3,7 +3,7 @@
 //! edge function invocations (logs), optionally the project's Prometheus metrics endpoint;
 //! organisation quotas per plan, and spend = plan fee + overage estimate.
 //!
-//! Requests are few (five per project) and paced under the Management API's 60 requests a
+//! Requests are few (at most five per project) and paced under the Management API's 60 requests a
 //! minute; every request is a GET except the SQL, which goes to the read-only endpoint.
 
 use std::collections::{BTreeMap, HashMap};

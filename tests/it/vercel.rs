@@ -62,6 +62,17 @@ async fn push(
     support::push(config.path(), &env).await
 }
 
+/// A Vercel mock whose billing charges answer `response`.
+async fn charges_server(response: ResponseTemplate) -> MockServer {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .respond_with(response)
+        .mount(&mock)
+        .await;
+    mock
+}
+
 /// Expected sums from `charges.jsonl`, computed independently of the collector: usage per
 /// (resource, unit, project) and billed/effective per project, with the projects outside the
 /// top 3 by billed cost (web, api, docs) summed as `other`.
@@ -373,12 +384,7 @@ async fn a_404_from_billing_falls_back_to_v2_usage() {
 #[tokio::test]
 async fn source_charges_does_not_fall_back_and_401_is_an_auth_error() {
     let pg = Pushgateway::start();
-    let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/billing/charges"))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&mock)
-        .await;
+    let mock = charges_server(ResponseTemplate::new(404)).await;
     let (code, stderr) = push(&config(&pg.url, &mock.uri(), "source = \"charges\"\n"), &[]).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert_eq!(
@@ -419,12 +425,7 @@ async fn source_charges_does_not_fall_back_and_401_is_an_auth_error() {
 #[tokio::test]
 async fn an_empty_month_reports_known_zeros_and_a_limit_of_1_trips_the_ratio() {
     let pg = Pushgateway::start();
-    let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/billing/charges"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(""))
-        .mount(&mock)
-        .await;
+    let mock = charges_server(ResponseTemplate::new(200).set_body_string("")).await;
     let cfg = config(
         &pg.url,
         &mock.uri(),
@@ -451,12 +452,8 @@ async fn an_empty_month_reports_known_zeros_and_a_limit_of_1_trips_the_ratio() {
     );
 
     // Now any invocation at all exceeds 80% of the limit of 1.
-    let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/billing/charges"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("charges.jsonl")))
-        .mount(&mock)
-        .await;
+    let mock =
+        charges_server(ResponseTemplate::new(200).set_body_bytes(fixture("charges.jsonl"))).await;
     let cfg = config(
         &pg.url,
         &mock.uri(),
@@ -482,12 +479,7 @@ async fn an_empty_month_reports_known_zeros_and_a_limit_of_1_trips_the_ratio() {
 
 #[tokio::test]
 async fn check_probe_says_whether_the_token_reads_billing() {
-    let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v1/billing/charges"))
-        .respond_with(ResponseTemplate::new(404))
-        .mount(&mock)
-        .await;
+    let mock = charges_server(ResponseTemplate::new(404)).await;
     Mock::given(method("GET"))
         .and(path("/v2/usage"))
         .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"data":[]}"#))

@@ -10,6 +10,12 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{self, Pushgateway, S3Server};
 
+/// The key pair the S3 server accepts.
+const S3_KEY: &[(&str, &str)] = &[
+    ("WASABI_ACCESS_KEY", support::S3_ACCESS),
+    ("WASABI_SECRET_KEY", support::S3_SECRET),
+];
+
 /// Writes the test's objects; returns (bytes, objects) per bucket.
 fn write_objects(root: &Path) -> Vec<(&'static str, f64, f64)> {
     let mut out = Vec::new();
@@ -59,14 +65,7 @@ async fn a_signed_listing_counts_exactly_what_was_stored_across_pages() {
         &s3.url,
         "[providers.wasabi.limits]\nstorage = 1_000_000\n",
     );
-    let (code, stderr) = support::push(
-        cfg.path(),
-        &[
-            ("WASABI_ACCESS_KEY", support::S3_ACCESS),
-            ("WASABI_SECRET_KEY", support::S3_SECRET),
-        ],
-    )
-    .await;
+    let (code, stderr) = support::push(cfg.path(), S3_KEY).await;
     assert_eq!(code, Some(0), "{stderr}");
     for (bucket, bytes, objects) in &expected {
         assert_eq!(
@@ -144,14 +143,7 @@ async fn a_missing_bucket_is_named() {
     std::fs::create_dir_all(root.path().join("ecotrans-backups")).unwrap();
     let s3 = S3Server::start(root.path());
     let pg = Pushgateway::start();
-    let (code, stderr) = support::push(
-        config(&pg.url, &s3.url, "").path(),
-        &[
-            ("WASABI_ACCESS_KEY", support::S3_ACCESS),
-            ("WASABI_SECRET_KEY", support::S3_SECRET),
-        ],
-    )
-    .await;
+    let (code, stderr) = support::push(config(&pg.url, &s3.url, "").path(), S3_KEY).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(
         stderr.contains("NoSuchBucket") && stderr.contains("ecotrans-monitoring"),

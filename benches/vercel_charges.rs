@@ -10,7 +10,7 @@
 use std::io::{BufWriter, Read, Write};
 use std::time::{Instant, SystemTime};
 
-use cost_exporter::collectors::vercel::ChargesParser;
+use cost_exporter::providers::vercel::ChargesParser;
 
 fn vm_hwm_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

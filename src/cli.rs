@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::collectors;
 use crate::config::{self, Overrides};
 use crate::exit;
 use crate::http::{ProviderHttp, RetryPolicy};
+use crate::providers;
 use crate::push::Pushgateway;
 use crate::run::{self, Mode};
 use crate::telemetry::{self, LogFormat};
@@ -123,7 +123,7 @@ pub fn main() -> u8 {
                     return exit::CONFIG;
                 }
             };
-            let registry = collectors::build(&settings);
+            let registry = providers::build(&settings);
             runtime.block_on(run::execute(&settings, registry, mode, shutdown_signal()))
         }
         (None, Command::Check { probe, .. }) => runtime.block_on(check(&overrides, &env, *probe)),
@@ -189,7 +189,7 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
             return exit::CONFIG;
         }
     };
-    let registry = collectors::build(&settings);
+    let registry = providers::build(&settings);
     let mut text = String::from("providers:\n");
     for (name, p) in &settings.providers {
         if settings.only.as_ref().is_some_and(|o| !o.contains(name)) {
@@ -257,7 +257,7 @@ async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: boo
             return exit::PUSH_FAILED;
         }
     };
-    let cx = collectors::Context {
+    let cx = providers::Context {
         http,
         now: std::time::SystemTime::now(),
     };

@@ -172,7 +172,7 @@ pub struct ApiSettings {
     /// Supabase: the metrics endpoint, `{ref}` standing for the project ref.
     pub metrics_url: Option<String>,
     /// Anthropic, OpenAI: a model price table read from `price_table` (else the pinned one).
-    pub prices: Option<crate::collectors::prices::PriceTable>,
+    pub prices: Option<crate::providers::ai::prices::PriceTable>,
     /// Wasabi: USD per TB-month.
     pub price: Option<Decimal>,
     /// Wasabi: prefixes listed at once.
@@ -1204,15 +1204,15 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     let mut limits = BTreeMap::new();
     for (k, v) in &raw.limits {
         let known: Vec<&str> = match name {
-            "vercel" => crate::collectors::vercel::RESOURCES
+            "vercel" => crate::providers::vercel::RESOURCES
                 .iter()
                 .map(|(n, _)| *n)
                 .collect(),
-            "supabase" => crate::collectors::supabase::RESOURCES
+            "supabase" => crate::providers::supabase::RESOURCES
                 .iter()
                 .map(|(n, _)| *n)
                 .collect(),
-            "wasabi" => crate::collectors::wasabi::RESOURCES
+            "wasabi" => crate::providers::wasabi::RESOURCES
                 .iter()
                 .map(|(n, _)| *n)
                 .collect(),
@@ -1234,7 +1234,7 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     }
     let source = raw.source.as_deref().map(str::trim).map(str::to_owned);
     if let Some(s) = &source
-        && crate::collectors::vercel::Source::parse(s).is_none()
+        && crate::providers::vercel::Source::parse(s).is_none()
     {
         c.fail(
             &format!("{key}.source"),
@@ -1266,7 +1266,7 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
     }
     let prices = match raw.price_table.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(path) => match crate::collectors::prices::PriceTable::from_file(Path::new(path)) {
+        Some(path) => match crate::providers::ai::prices::PriceTable::from_file(Path::new(path)) {
             Ok(t) => Some(t),
             Err(e) => {
                 c.fail(&format!("{key}.price_table"), e);

@@ -16,8 +16,8 @@ use reqwest::header::{
 use reqwest::{Response, StatusCode};
 use url::Url;
 
-use crate::collectors::{CollectError, Reason};
 use crate::config::HttpSettings;
+use crate::providers::{CollectError, Reason};
 use crate::secret::Secret;
 
 /// The `User-Agent` every request carries.

@@ -16,12 +16,13 @@
 //! See ARCHITECTURE.md for the invariants.
 
 pub mod cli;
-pub mod collectors;
 pub mod config;
 pub mod cost;
+pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod money;
+pub mod providers;
 pub mod push;
 pub mod run;
 pub mod secret;

@@ -13,8 +13,8 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
-use crate::collectors::Reason;
 use crate::money::Fx;
+use crate::providers::Reason;
 use crate::run::{ProviderOutcome, State};
 
 /// Gauge or counter.

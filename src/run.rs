@@ -12,13 +12,13 @@ use rust_decimal::Decimal;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::collectors::{CollectError, Collector, Context, Reason, Registry};
 use crate::config::Settings;
 use crate::cost::{Collection, Labels, Spend, SpendKind, Usage, UsageLimit};
 use crate::exit;
 use crate::http::{ProviderHttp, RetryPolicy};
 use crate::metrics::{self, Method, PreviousErrors};
 use crate::money::Fx;
+use crate::providers::{CollectError, Collector, Context, Reason, Registry};
 use crate::push::{PushError, Pushgateway};
 
 /// What happened to one provider this run.

@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cost_exporter::collectors::{CollectError, Collector, Context, Reason, Registry};
 use cost_exporter::config::{self, Overrides, Settings};
 use cost_exporter::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
 use cost_exporter::exit;
 use cost_exporter::money::{Currency, Money};
+use cost_exporter::providers::{CollectError, Collector, Context, Reason, Registry};
 use cost_exporter::run::{self, Mode};
 use rust_decimal::Decimal;
 

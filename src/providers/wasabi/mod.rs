@@ -15,12 +15,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use url::Url;
 
-use super::wire;
-use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::http::{Auth, describe, join};
 use crate::money::{Currency, Money};
+use crate::providers::wire;
+use crate::providers::{CollectError, Collector, Context, Reason};
 use crate::secret::Secret;
 
 /// Resources with a configurable cap (`[providers.wasabi.limits]`).

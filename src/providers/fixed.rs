@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::collectors::{CollectError, Collector, Context};
 use crate::config::FixedEntry;
 use crate::cost::{Collection, Spend, SpendKind};
+use crate::providers::{CollectError, Collector, Context};
 
 /// The fixed entries of one provider.
 pub struct Fixed {

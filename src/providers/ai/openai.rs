@@ -5,13 +5,13 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use url::Url;
 
-use super::ai::{self, AiTotals, TokenType};
-use super::prices::PriceTable;
-use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::Collection;
 use crate::http::{Auth, join};
 use crate::money::ConfigDecimal;
+use crate::providers::ai::prices::PriceTable;
+use crate::providers::ai::{self, AiTotals, TokenType};
+use crate::providers::{CollectError, Collector, Context, Reason};
 use crate::secret::Secret;
 
 /// The OpenAI collector.

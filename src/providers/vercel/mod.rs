@@ -15,12 +15,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
-use super::wire::{self, LineSplitter, Num};
-use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::http::{Auth, describe, join};
 use crate::money::{ConfigDecimal, Currency, Money};
+use crate::providers::wire::{self, LineSplitter, Num};
+use crate::providers::{CollectError, Collector, Context, Reason};
 use crate::secret::Secret;
 
 /// Every resource this collector names, with its unit: the keys `[providers.vercel.limits]`

@@ -7,8 +7,8 @@ use std::fmt;
 use reqwest::Response;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::{CollectError, Reason};
 use crate::http::error_chain;
+use crate::providers::{CollectError, Reason};
 
 /// The longest JSON line accepted: a FOCUS record is well under 4 KiB.
 pub const MAX_LINE: usize = 1 << 20;

@@ -2,18 +2,22 @@
 //! page cap and repeated-cursor detection, and turning tokens and reported costs into a
 //! collection, estimating from the price table what the provider reports without a cost.
 
+pub mod anthropic;
+pub mod openai;
+pub mod prices;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rust_decimal::Decimal;
 use serde_json::Value;
 use url::Url;
 
-use super::prices::PriceTable;
-use super::wire;
-use super::{CollectError, Context, Reason};
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
 use crate::http::{Auth, describe};
 use crate::money::{Currency, Money};
+use crate::providers::wire;
+use crate::providers::{CollectError, Context, Reason};
+use prices::PriceTable;
 
 /// Pages followed before giving up (`pagination`): a month of daily buckets is one page.
 pub const MAX_PAGES: usize = 50;
@@ -298,7 +302,7 @@ impl AiTotals {
 
 /// Model names compared without a trailing date, as the price table looks them up.
 fn normalise(m: &str) -> String {
-    super::prices::strip_date(&m.to_ascii_lowercase()).to_owned()
+    prices::strip_date(&m.to_ascii_lowercase()).to_owned()
 }
 
 #[cfg(test)]

@@ -16,12 +16,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use url::Url;
 
-use super::wire;
-use super::{CollectError, Collector, Context, Reason};
 use crate::config::ApiSettings;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::http::{Auth, ProviderHttp, describe, join, scrub};
 use crate::money::{Currency, Money};
+use crate::providers::wire;
+use crate::providers::{CollectError, Collector, Context, Reason};
 use crate::secret::Secret;
 
 /// Resources with a quota: the keys `[providers.supabase.limits]` accepts.

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::money::ConfigDecimal;
 
-const PINNED: &str = include_str!("../../data/model_prices.json");
+const PINNED: &str = include_str!("../../../data/model_prices.json");
 
 /// USD per token for each kind of token.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -94,6 +94,8 @@ pub struct CollectError {
     pub message: String,
     /// The HTTP status, when the provider answered with an error status.
     pub status: Option<u16>,
+    /// The provider's error code, when its error body carried one.
+    pub code: Option<String>,
 }
 
 impl CollectError {
@@ -103,6 +105,7 @@ impl CollectError {
             reason,
             message: message.into(),
             status: None,
+            code: None,
         }
     }
 

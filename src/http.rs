@@ -1,12 +1,16 @@
 //! The provider HTTP client: the only code that talks to provider APIs.
 //!
-//! It sends GET and nothing else, never follows redirects (credentials must not travel to
-//! another host), uses rustls, and applies the retry policy of `reliability.md` §5: 408, 429
-//! and 5xx (Anthropic's 529 included) and transport errors are retried with jittered
-//! exponential backoff; `Retry-After` is honoured as a minimum and clamped; 4xx are not
-//! retried. Errors carry a bounded [`Reason`] and a message with no query string and no
-//! credential in it.
+//! It sends GET and nothing else (one read-only POST aside), never follows redirects
+//! (credentials must not travel to another host), uses rustls, and retries what can succeed on
+//! a second attempt: 408, 429 and 5xx (Anthropic's 529 included) and transport errors, with
+//! jittered exponential backoff; `Retry-After` is honoured as a minimum and clamped; other
+//! 4xx are not retried.
+//!
+//! It owns its error type, [`HttpError`]: a kind, the status, the URL without its query, the
+//! provider's error code when the body carries one, and a message with no credential in it.
+//! It knows no provider: callers decide on those fields.
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -17,7 +21,6 @@ use reqwest::{Response, StatusCode};
 use url::Url;
 
 use crate::config::HttpSettings;
-use crate::providers::{CollectError, Reason};
 use crate::secret::Secret;
 
 /// The `User-Agent` every request carries.
@@ -25,6 +28,69 @@ pub const USER_AGENT: &str = concat!("cost-exporter/", env!("CARGO_PKG_VERSION")
 
 /// How many bytes of an error body are kept for the log.
 const ERROR_BODY_LIMIT: usize = 2048;
+
+/// What kind of failure a request met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpErrorKind {
+    /// 401 or 403: the credential is wrong or lacks a permission.
+    Auth,
+    /// 429 after the retries, or a wait longer than allowed.
+    RateLimited,
+    /// Another 4xx.
+    Client,
+    /// 5xx after the retries.
+    Server,
+    /// A redirect, which is never followed.
+    Redirect,
+    /// The request, its body or a 408: too slow.
+    Timeout,
+    /// Connection refused, reset, or cut mid-body.
+    Transport,
+    /// The body could not be decoded (gzip) or is larger than the caller accepts.
+    Body,
+    /// The request could not be built: a header value (or a credential) a header cannot hold.
+    Request,
+    /// The client refused to send it: a POST anywhere but the read-only query endpoint.
+    Refused,
+}
+
+/// A failed request. Its message never holds a secret: URLs have no query string, response
+/// bodies are truncated and scrubbed of every credential of the request.
+#[derive(Debug, Clone)]
+pub struct HttpError {
+    /// What kind of failure.
+    pub kind: HttpErrorKind,
+    /// The status, when the provider answered with an error status.
+    pub status: Option<u16>,
+    /// `host[:port]/path` of the request.
+    pub url: String,
+    /// The provider's error code, when the body carries one in a common shape (`error.code`,
+    /// `errorCode`, `code`, `error.type`, `errors[0].code`, a `message` opening with a code, or
+    /// an XML `<Code>`): a short token of letters, digits, `_`, `-` and `.`.
+    pub code: Option<String>,
+    /// What happened, for humans.
+    pub message: String,
+}
+
+impl HttpError {
+    fn new(kind: HttpErrorKind, url: &Url, message: impl Into<String>) -> HttpError {
+        HttpError {
+            kind,
+            status: None,
+            url: describe(url),
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
 
 /// Retry timing. The defaults follow reliability.md §5.2; tests shorten them.
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +178,7 @@ impl ProviderHttp {
         url: &Url,
         auth: Auth<'_>,
         headers: &[(&'static str, &str)],
-    ) -> Result<Response, CollectError> {
+    ) -> Result<Response, HttpError> {
         self.send(url, auth, headers, None).await
     }
 
@@ -124,10 +190,11 @@ impl ProviderHttp {
         url: &Url,
         auth: Auth<'_>,
         body: &serde_json::Value,
-    ) -> Result<Response, CollectError> {
+    ) -> Result<Response, HttpError> {
         if !url.path().ends_with("/database/query/read-only") {
-            return Err(CollectError::new(
-                Reason::Internal,
+            return Err(HttpError::new(
+                HttpErrorKind::Refused,
+                url,
                 format!(
                     "refusing a POST to {}: only the read-only query endpoint may be posted to",
                     describe(url)
@@ -135,7 +202,11 @@ impl ProviderHttp {
             ));
         }
         let body = serde_json::to_vec(body).map_err(|e| {
-            CollectError::new(Reason::Internal, format!("cannot encode the query: {e}"))
+            HttpError::new(
+                HttpErrorKind::Refused,
+                url,
+                format!("cannot encode the query: {e}"),
+            )
         })?;
         self.send(url, auth, &[], Some(body)).await
     }
@@ -154,12 +225,13 @@ impl ProviderHttp {
         auth: Auth<'_>,
         headers: &[(&'static str, &str)],
         body: Option<Vec<u8>>,
-    ) -> Result<Response, CollectError> {
+    ) -> Result<Response, HttpError> {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             let value = HeaderValue::from_str(value).map_err(|_| {
-                CollectError::new(
-                    Reason::Config,
+                HttpError::new(
+                    HttpErrorKind::Request,
+                    url,
                     format!("header {name} has an invalid value"),
                 )
             })?;
@@ -168,18 +240,21 @@ impl ProviderHttp {
         let secrets: Vec<&Secret> = match auth {
             Auth::None => Vec::new(),
             Auth::Bearer(s) => {
-                map.insert(AUTHORIZATION, sensitive(&format!("Bearer {}", s.expose()))?);
+                map.insert(
+                    AUTHORIZATION,
+                    sensitive(url, &format!("Bearer {}", s.expose()))?,
+                );
                 vec![s]
             }
             Auth::Header(name, s) => {
-                map.insert(HeaderName::from_static(name), sensitive(s.expose())?);
+                map.insert(HeaderName::from_static(name), sensitive(url, s.expose())?);
                 vec![s]
             }
             Auth::Basic(user, s) => {
                 use base64::Engine;
                 let token = base64::engine::general_purpose::STANDARD
                     .encode(format!("{user}:{}", s.expose()));
-                map.insert(AUTHORIZATION, sensitive(&format!("Basic {token}"))?);
+                map.insert(AUTHORIZATION, sensitive(url, &format!("Basic {token}"))?);
                 vec![s]
             }
             Auth::Signed(list) => {
@@ -213,7 +288,7 @@ impl ProviderHttp {
             )
             .notify(|e: &Attempt, wait: Duration| {
                 tracing::warn!(
-                    reason = %e.error.reason,
+                    kind = ?e.error.kind,
                     "{}; retrying in {}",
                     e.error.message,
                     humantime::format_duration(round_ms(wait))
@@ -228,10 +303,11 @@ fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
 }
 
-fn sensitive(value: &str) -> Result<HeaderValue, CollectError> {
+fn sensitive(url: &Url, value: &str) -> Result<HeaderValue, HttpError> {
     let mut v = HeaderValue::from_str(value).map_err(|_| {
-        CollectError::new(
-            Reason::Config,
+        HttpError::new(
+            HttpErrorKind::Request,
+            url,
             "the credential has characters a header cannot hold",
         )
     })?;
@@ -241,7 +317,7 @@ fn sensitive(value: &str) -> Result<HeaderValue, CollectError> {
 
 /// One failed attempt and whether to try again.
 struct Attempt {
-    error: CollectError,
+    error: HttpError,
     retry: bool,
     retry_after: Option<Duration>,
 }
@@ -277,14 +353,15 @@ async fn classify(
     let resp = match result {
         Ok(r) => r,
         Err(e) => {
-            let reason = if e.is_timeout() {
-                Reason::Timeout
+            let kind = if e.is_timeout() {
+                HttpErrorKind::Timeout
             } else {
-                Reason::Transport
+                HttpErrorKind::Transport
             };
             return Err(Attempt {
-                error: CollectError::new(
-                    reason,
+                error: HttpError::new(
+                    kind,
+                    url,
                     format!("{what} failed: {}", error_chain(&e.without_url())),
                 ),
                 retry: true,
@@ -297,7 +374,7 @@ async fn classify(
         return Ok(resp);
     }
     let retry_after = parse_retry_after(resp.headers(), SystemTime::now());
-    let body = body_excerpt(resp, secrets).await;
+    let (body, code) = body_excerpt(resp, secrets).await;
     let message = |extra: &str| {
         if body.is_empty() {
             format!("{what} answered {status}{extra}")
@@ -305,55 +382,51 @@ async fn classify(
             format!("{what} answered {status}{extra}: {body}")
         }
     };
-    let code = status.as_u16();
-    let mut attempt = match status {
+    let (kind, extra, retry, retry_after) = match status {
         StatusCode::TOO_MANY_REQUESTS => match retry_after {
-            Some(wait) if wait > policy.max_retry_after => Attempt {
-                error: CollectError::new(
-                    Reason::RateLimited,
-                    message(&format!(
-                        " and asks to wait {}, longer than http.max_retry_after ({})",
-                        humantime::format_duration(wait),
-                        humantime::format_duration(policy.max_retry_after)
-                    )),
+            Some(wait) if wait > policy.max_retry_after => (
+                HttpErrorKind::RateLimited,
+                format!(
+                    " and asks to wait {}, longer than http.max_retry_after ({})",
+                    humantime::format_duration(wait),
+                    humantime::format_duration(policy.max_retry_after)
                 ),
-                retry: false,
-                retry_after: None,
-            },
-            _ => Attempt {
-                error: CollectError::new(Reason::RateLimited, message("")),
-                retry: true,
-                retry_after: retry_after.or(policy.rate_limit_wait),
-            },
+                false,
+                None,
+            ),
+            _ => (
+                HttpErrorKind::RateLimited,
+                String::new(),
+                true,
+                retry_after.or(policy.rate_limit_wait),
+            ),
         },
-        StatusCode::REQUEST_TIMEOUT => Attempt {
-            error: CollectError::new(Reason::Timeout, message("")),
-            retry: true,
-            retry_after: None,
-        },
-        s if s.is_server_error() => Attempt {
-            error: CollectError::new(Reason::Http5xx, message("")),
-            retry: true,
-            retry_after: retry_after.filter(|w| *w <= policy.max_retry_after),
-        },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt {
-            error: CollectError::new(Reason::Auth, message("")),
-            retry: false,
-            retry_after: None,
-        },
-        s if s.is_redirection() => Attempt {
-            error: CollectError::new(Reason::Redirect, message(" (redirects are not followed)")),
-            retry: false,
-            retry_after: None,
-        },
-        _ => Attempt {
-            error: CollectError::new(Reason::Http4xx, message("")),
-            retry: false,
-            retry_after: None,
-        },
+        StatusCode::REQUEST_TIMEOUT => (HttpErrorKind::Timeout, String::new(), true, None),
+        s if s.is_server_error() => (
+            HttpErrorKind::Server,
+            String::new(),
+            true,
+            retry_after.filter(|w| *w <= policy.max_retry_after),
+        ),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            (HttpErrorKind::Auth, String::new(), false, None)
+        }
+        s if s.is_redirection() => (
+            HttpErrorKind::Redirect,
+            " (redirects are not followed)".to_owned(),
+            false,
+            None,
+        ),
+        _ => (HttpErrorKind::Client, String::new(), false, None),
     };
-    attempt.error.status = Some(code);
-    Err(attempt)
+    let mut error = HttpError::new(kind, url, message(&extra));
+    error.status = Some(status.as_u16());
+    error.code = code;
+    Err(Attempt {
+        error,
+        retry,
+        retry_after,
+    })
 }
 
 /// How long a provider asks to wait: `Retry-After` as delay-seconds or an HTTP-date (RFC 9110
@@ -386,8 +459,8 @@ pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duratio
 }
 
 /// The start of an error body: at most [`ERROR_BODY_LIMIT`] bytes, one line, the request's
-/// credential replaced by `***`, cut to 300 characters.
-async fn body_excerpt(mut resp: Response, secrets: &[&Secret]) -> String {
+/// credential replaced by `***`, cut to 300 characters; and the provider's error code in it.
+async fn body_excerpt(mut resp: Response, secrets: &[&Secret]) -> (String, Option<String>) {
     let mut buf = Vec::new();
     while buf.len() < ERROR_BODY_LIMIT {
         match resp.chunk().await {
@@ -396,7 +469,102 @@ async fn body_excerpt(mut resp: Response, secrets: &[&Secret]) -> String {
         }
     }
     buf.truncate(ERROR_BODY_LIMIT);
-    scrub_all(&String::from_utf8_lossy(&buf), secrets)
+    let text = String::from_utf8_lossy(&buf);
+    let code = error_code(&text).filter(|c| {
+        !secrets
+            .iter()
+            .any(|s| !s.expose().is_empty() && c.contains(s.expose()))
+    });
+    (scrub_all(&text, secrets), code)
+}
+
+/// The provider's error code in an error body, in the shapes APIs commonly use: JSON
+/// `error.code`, `errorCode`, `code`, `error.type`, `errors[0].code`, `error` as a string, a
+/// `message` that opens with a snake_case code and a colon (`"missing_permissions: …"`), or
+/// an XML `<Code>` (S3). Only a short token is taken: letters, digits, `_`, `-`, `.`.
+pub fn error_code(body: &str) -> Option<String> {
+    let token = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()
+            && s.len() <= 64
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .then(|| s.to_owned())
+    };
+    let trimmed = body.trim_start();
+    if trimmed.starts_with('<') {
+        let start = trimmed.find("<Code>")? + "<Code>".len();
+        let len = trimmed[start..].find("</Code>")?;
+        return token(&trimmed[start..start + len]);
+    }
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => token(s),
+        serde_json::Value::Number(n) => token(&n.to_string()),
+        _ => None,
+    };
+    let candidates = [
+        &v["error"]["code"],
+        &v["errorCode"],
+        &v["code"],
+        &v["error"]["type"],
+        &v["errors"][0]["code"],
+        &v["error"],
+    ];
+    if let Some(code) = candidates.into_iter().find_map(text) {
+        return Some(code);
+    }
+    let message = v["message"].as_str()?;
+    let (head, _) = message.split_once(':')?;
+    (head.contains('_') && head.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .then(|| head.to_owned())
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes; `what` names the request in
+/// messages (`GET host/path (page 2)`).
+pub async fn read_capped(
+    mut resp: Response,
+    what: &str,
+    limit: usize,
+) -> Result<Vec<u8>, HttpError> {
+    let url = resp.url().clone();
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| body_error(&url, what, e))? {
+        if buf.len() + chunk.len() > limit {
+            return Err(HttpError::new(
+                HttpErrorKind::Body,
+                &url,
+                format!("{what}: the body is larger than {limit} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// The next chunk of a streamed body.
+pub async fn chunk(resp: &mut Response, what: &str) -> Result<Option<bytes::Bytes>, HttpError> {
+    let url = resp.url().clone();
+    resp.chunk().await.map_err(|e| body_error(&url, what, e))
+}
+
+/// A body read error (mid-stream): a timeout, a cut connection, or a body that does not inflate.
+fn body_error(url: &Url, what: &str, e: reqwest::Error) -> HttpError {
+    let kind = if e.is_timeout() {
+        HttpErrorKind::Timeout
+    } else if e.is_decode() {
+        HttpErrorKind::Body
+    } else {
+        HttpErrorKind::Transport
+    };
+    HttpError::new(
+        kind,
+        url,
+        format!(
+            "{what}: reading the body failed: {}",
+            error_chain(&e.without_url())
+        ),
+    )
 }
 
 /// Makes provider text safe for a log line: the credential replaced, control characters
@@ -479,7 +647,7 @@ mod tests {
             .get(&url(&server, "/x"), Auth::None, &[])
             .await
             .unwrap_err();
-        assert_eq!(err.reason, Reason::Http5xx);
+        assert_eq!(err.kind, HttpErrorKind::Server);
         assert!(
             err.message.contains("503") && err.message.contains("busy"),
             "{}",
@@ -524,7 +692,7 @@ mod tests {
             .get(&url(&server, "/x"), Auth::None, &[])
             .await
             .unwrap_err();
-        assert_eq!(err.reason, Reason::RateLimited);
+        assert_eq!(err.kind, HttpErrorKind::RateLimited);
     }
 
     #[tokio::test]
@@ -540,7 +708,7 @@ mod tests {
             .get(&url(&server, "/x"), Auth::Bearer(&secret), &[])
             .await
             .unwrap_err();
-        assert_eq!(err.reason, Reason::Auth);
+        assert_eq!(err.kind, HttpErrorKind::Auth);
         assert!(!err.message.contains("SENTINEL"), "{}", err.message);
         let reqs = server.received_requests().await.unwrap();
         assert_eq!(reqs[0].method, wiremock::http::Method::GET);
@@ -568,7 +736,7 @@ mod tests {
             .get(&url(&server, "/x"), Auth::Header("x-api-key", &secret), &[])
             .await
             .unwrap_err();
-        assert_eq!(err.reason, Reason::Redirect);
+        assert_eq!(err.kind, HttpErrorKind::Redirect);
         assert!(other.received_requests().await.unwrap().is_empty());
     }
 
@@ -579,7 +747,7 @@ mod tests {
         drop(listener);
         let u = Url::parse(&format!("http://127.0.0.1:{port}/x?secret=1")).unwrap();
         let err = client(1).get(&u, Auth::None, &[]).await.unwrap_err();
-        assert_eq!(err.reason, Reason::Transport);
+        assert_eq!(err.kind, HttpErrorKind::Transport);
         assert!(!err.message.contains("secret=1"), "{}", err.message);
     }
 
@@ -599,7 +767,7 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert_eq!(err.reason, Reason::Internal);
+        assert_eq!(err.kind, HttpErrorKind::Refused);
         assert!(
             server.received_requests().await.unwrap().is_empty(),
             "nothing was sent"
@@ -612,6 +780,76 @@ mod tests {
             )
             .await
             .unwrap();
+    }
+
+    #[test]
+    fn error_codes_are_read_from_the_common_shapes() {
+        let code = |b: &str| error_code(b);
+        assert_eq!(
+            code(r#"{"error":{"code":"forbidden","message":"Not authorized"}}"#).as_deref(),
+            Some("forbidden")
+        );
+        assert_eq!(
+            code(r#"{"type":"error","error":{"type":"authentication_error","message":"x"}}"#)
+                .as_deref(),
+            Some("authentication_error")
+        );
+        assert_eq!(
+            code(r#"{"error":{"message":"m","type":"invalid_request_error","code":null}}"#)
+                .as_deref(),
+            Some("invalid_request_error")
+        );
+        assert_eq!(
+            code(r#"{"errorCode":"NOT_GRANTED_CALL","httpCode":"403 Forbidden"}"#).as_deref(),
+            Some("NOT_GRANTED_CALL")
+        );
+        assert_eq!(
+            code(r#"{"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}"#)
+                .as_deref(),
+            Some("10000")
+        );
+        assert_eq!(
+            code(r#"{"message":"missing_permissions: database_read"}"#).as_deref(),
+            Some("missing_permissions")
+        );
+        assert_eq!(
+            code("<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>m</Message></Error>")
+                .as_deref(),
+            Some("NoSuchBucket")
+        );
+        // Free text is not a code.
+        assert_eq!(code(r#"{"message":"Access denied"}"#), None);
+        assert_eq!(code(r#"{"error":"bad token with spaces"}"#), None);
+        assert_eq!(code("busy"), None);
+    }
+
+    #[tokio::test]
+    async fn the_error_code_travels_but_never_a_credential() {
+        let server = MockServer::start().await;
+        Mock::given(path("/x"))
+            .respond_with(
+                ResponseTemplate::new(403)
+                    .set_body_string(r#"{"message":"missing_permissions: database_read"}"#),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(path("/y"))
+            .respond_with(ResponseTemplate::new(403).set_body_string(r#"{"code":"SENTINEL-9"}"#))
+            .mount(&server)
+            .await;
+        let secret = Secret::clean("SENTINEL-9").unwrap().unwrap();
+        let err = client(0)
+            .get(&url(&server, "/x"), Auth::Bearer(&secret), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, Some(403));
+        assert_eq!(err.code.as_deref(), Some("missing_permissions"));
+        let err = client(0)
+            .get(&url(&server, "/y"), Auth::Bearer(&secret), &[])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, None);
+        assert!(!err.message.contains("SENTINEL"), "{}", err.message);
     }
 
     #[test]

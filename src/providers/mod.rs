@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use crate::config::Settings;
 use crate::cost::Collection;
-use crate::http::ProviderHttp;
+use crate::http::{HttpError, HttpErrorKind, ProviderHttp};
 
 /// A source of figures for one provider.
 #[async_trait::async_trait]
@@ -61,6 +61,30 @@ impl Context {
             wire::rfc3339(self.month_start()),
             wire::rfc3339(time::OffsetDateTime::from(self.now)),
         )
+    }
+}
+
+impl From<HttpError> for CollectError {
+    /// The bounded reason of a failed request; status and provider error code kept as fields.
+    fn from(e: HttpError) -> CollectError {
+        let reason = match e.kind {
+            HttpErrorKind::Auth => Reason::Auth,
+            HttpErrorKind::RateLimited => Reason::RateLimited,
+            HttpErrorKind::Client => Reason::Http4xx,
+            HttpErrorKind::Server => Reason::Http5xx,
+            HttpErrorKind::Redirect => Reason::Redirect,
+            HttpErrorKind::Timeout => Reason::Timeout,
+            HttpErrorKind::Transport => Reason::Transport,
+            HttpErrorKind::Body => Reason::Decode,
+            HttpErrorKind::Request => Reason::Config,
+            HttpErrorKind::Refused => Reason::Internal,
+        };
+        CollectError {
+            reason,
+            message: e.message,
+            status: e.status,
+            code: e.code,
+        }
     }
 }
 

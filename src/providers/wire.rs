@@ -1,54 +1,14 @@
-//! Reading provider payloads safely: bodies read with a size cap, JSON Lines split as they
-//! arrive (memory bounded by the longest line, not the body), numbers that may arrive as
-//! strings.
+//! Reading provider payloads safely: JSON Lines split as they arrive (memory bounded by the
+//! longest line, not the body), numbers that may arrive as strings, RFC 3339 timestamps.
 
 use std::fmt;
 
-use reqwest::Response;
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::http::error_chain;
 use crate::providers::{CollectError, Reason};
 
 /// The longest JSON line accepted: a FOCUS record is well under 4 KiB.
 pub const MAX_LINE: usize = 1 << 20;
-
-/// A body read error (mid-stream): a timeout or a cut connection.
-pub fn body_error(what: &str, e: reqwest::Error) -> CollectError {
-    let reason = if e.is_timeout() {
-        Reason::Timeout
-    } else if e.is_decode() {
-        Reason::Decode
-    } else {
-        Reason::Transport
-    };
-    CollectError::new(
-        reason,
-        format!(
-            "{what}: reading the body failed: {}",
-            error_chain(&e.without_url())
-        ),
-    )
-}
-
-/// Reads a whole (small) body, refusing more than `limit` bytes.
-pub async fn read_capped(
-    mut resp: Response,
-    what: &str,
-    limit: usize,
-) -> Result<Vec<u8>, CollectError> {
-    let mut buf = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| body_error(what, e))? {
-        if buf.len() + chunk.len() > limit {
-            return Err(CollectError::new(
-                Reason::Decode,
-                format!("{what}: the body is larger than {limit} bytes"),
-            ));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
 
 /// Splits a byte stream into lines as chunks arrive. Blank lines (and a final line without a
 /// newline) are handled; a line longer than [`MAX_LINE`] is an error.

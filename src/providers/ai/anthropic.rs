@@ -164,7 +164,7 @@ impl Collector for Anthropic {
         cx.http
             .get(&url, Auth::Header("x-api-key", &self.key), &[VERSION])
             .await
-            .map_err(admin_hint)?;
+            .map_err(|e| admin_hint(e.into()))?;
         Ok("the Admin key reads the cost report".into())
     }
 }

@@ -67,7 +67,7 @@ pub async fn paginate(
     for page in 1..=MAX_PAGES {
         let what = format!("GET {} (page {page})", describe(&url));
         let resp = cx.http.get(&url, auth, headers).await?;
-        let body = wire::read_capped(resp, &what, PAGE_LIMIT).await?;
+        let body = crate::http::read_capped(resp, &what, PAGE_LIMIT).await?;
         let json: Value = serde_json::from_slice(&body)
             .map_err(|e| CollectError::new(Reason::Decode, format!("{what}: not JSON ({e})")))?;
         if !json.get("data").is_some_and(Value::is_array) {

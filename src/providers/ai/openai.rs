@@ -149,7 +149,7 @@ impl Collector for OpenAi {
         cx.http
             .get(&url, Auth::Bearer(&self.key), &[])
             .await
-            .map_err(admin_hint)?;
+            .map_err(|e| admin_hint(e.into()))?;
         Ok("the admin key reads organization costs".into())
     }
 }

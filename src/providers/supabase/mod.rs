@@ -156,8 +156,8 @@ impl Supabase {
                 &json!({ "query": query, "parameters": [] }),
             )
             .await
-            .map_err(|e| not_found(e, r))?;
-        let body = wire::read_capped(resp, &what, BODY_LIMIT).await?;
+            .map_err(|e| not_found(e.into(), r))?;
+        let body = crate::http::read_capped(resp, &what, BODY_LIMIT).await?;
         match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Array(rows)) => Ok(rows),
             Ok(other) => {
@@ -197,7 +197,7 @@ impl Supabase {
             .http(cx)
             .get(&url, Auth::Bearer(&self.token), &[])
             .await?;
-        let body = wire::read_capped(resp, &what, BODY_LIMIT).await?;
+        let body = crate::http::read_capped(resp, &what, BODY_LIMIT).await?;
         serde_json::from_slice(&body)
             .map_err(|e| CollectError::new(Reason::Decode, format!("{what}: not JSON ({e})")))
     }
@@ -388,7 +388,7 @@ impl Supabase {
             .http
             .get(&url, Auth::Basic("service_role", key), &[])
             .await?;
-        let body = wire::read_capped(resp, &what, BODY_LIMIT).await?;
+        let body = crate::http::read_capped(resp, &what, BODY_LIMIT).await?;
         let text = String::from_utf8(body)
             .map_err(|_| CollectError::new(Reason::Decode, format!("{what}: not UTF-8 text")))?;
         parse_metrics(&text).map_err(|e| e.context(&what))
@@ -470,7 +470,7 @@ fn not_found(e: CollectError, r: &str) -> CollectError {
         e.message = format!("project ref {r:?} is unknown to this token: {}", e.message);
         return e;
     }
-    if e.status == Some(403) && e.message.contains("missing_permissions") {
+    if e.status == Some(403) && e.code.as_deref() == Some("missing_permissions") {
         let mut e = e;
         e.message = format!(
             "the token lacks a permission this collector needs: {}",

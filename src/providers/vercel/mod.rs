@@ -176,7 +176,7 @@ impl Vercel {
             )
             .await?;
         let mut parser = ChargesParser::default();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| wire::body_error(&what, e))? {
+        while let Some(chunk) = crate::http::chunk(&mut resp, &what).await? {
             parser.feed(&chunk).map_err(|e| e.context(&what))?;
         }
         let totals = parser.finish().map_err(|e| e.context(&what))?;
@@ -202,9 +202,9 @@ impl Vercel {
                     );
                     continue;
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
-            let body = wire::read_capped(resp, &what, USAGE_BODY_LIMIT).await?;
+            let body = crate::http::read_capped(resp, &what, USAGE_BODY_LIMIT).await?;
             days.add(kind, &body).map_err(|e| e.context(&what))?;
         }
         let mut c = Collection {
@@ -264,7 +264,7 @@ impl Collector for Vercel {
                     e.status.unwrap_or_default()
                 ))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 }

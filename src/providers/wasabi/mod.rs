@@ -210,7 +210,7 @@ impl Wasabi {
                 &refs,
             )
             .await
-            .map_err(|e| s3_error(e, bucket))
+            .map_err(|e| s3_error(e.into(), bucket))
     }
 
     /// Lists everything under `prefix`, page by page; with `delimiter`, only the top level
@@ -229,7 +229,7 @@ impl Wasabi {
             let url = self.list_url(bucket, prefix, delimiter, token.as_deref());
             let what = format!("GET {}", describe(&url));
             let resp = self.signed_get(cx, &url, bucket).await?;
-            let body = wire::read_capped(resp, &what, PAGE_LIMIT).await?;
+            let body = crate::http::read_capped(resp, &what, PAGE_LIMIT).await?;
             let page = parse_page(&body)
                 .map_err(|e| CollectError::new(e.0, format!("{what}: {}", e.1)))?;
             total.bytes += page.bytes;
@@ -317,7 +317,7 @@ impl Wasabi {
                         &[("authorization", pair.expose())],
                     )
                     .await?;
-                let body = wire::read_capped(resp, &what, PAGE_LIMIT).await?;
+                let body = crate::http::read_capped(resp, &what, PAGE_LIMIT).await?;
                 let json: Value = serde_json::from_slice(&body).map_err(|e| {
                     CollectError::new(Reason::Decode, format!("{what}: not JSON ({e})"))
                 })?;
@@ -361,19 +361,10 @@ impl Wasabi {
 
 /// Maps an S3 error answer to a message that names the S3 error code and the bucket.
 fn s3_error(mut e: CollectError, bucket: &str) -> CollectError {
-    for code in [
-        "SignatureDoesNotMatch",
-        "AccessDenied",
-        "InvalidAccessKeyId",
-        "NoSuchBucket",
-        "SlowDown",
-    ] {
-        if e.message.contains(&format!("<Code>{code}</Code>")) {
-            e.message = format!("bucket {bucket}: S3 error {code}: {}", e.message);
-            return e;
-        }
-    }
-    e.message = format!("bucket {bucket}: {}", e.message);
+    e.message = match e.code.as_deref() {
+        Some(code) => format!("bucket {bucket}: S3 error {code}: {}", e.message),
+        None => format!("bucket {bucket}: {}", e.message),
+    };
     e
 }
 

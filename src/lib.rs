@@ -8,7 +8,8 @@
 //! - [`collectors`]: the `Collector` trait and the registry; one module per provider.
 //! - [`http`]: the one provider HTTP client (GET only, no redirects, retries).
 //! - [`cost`]: the plain data collectors return.
-//! - [`run`]: concurrent collection under a deadline, money conversion, forecast, exit code.
+//! - [`outcome`]: the pure outcome model: figures checked and converted, the forecast.
+//! - [`run`]: concurrent collection under a deadline, push order, exit code.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
 //! - [`push`]: the Pushgateway client.
 //! - [`telemetry`]: log setup.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod money;
+pub mod outcome;
 pub mod providers;
 pub mod push;
 pub mod run;

@@ -14,8 +14,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::money::Fx;
-use crate::providers::Reason;
-use crate::run::{ProviderOutcome, State};
+use crate::outcome::{ProviderOutcome, State};
+use crate::error::Reason;
 
 /// Gauge or counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

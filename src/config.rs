@@ -1265,6 +1265,15 @@ fn validate_api(c: &mut Checker<'_>, name: &str, key: &str) -> Option<ProviderSe
         );
     }
     let prices = match raw.price_table.as_deref().map(str::trim) {
+        None | Some("") if matches!(name, "anthropic" | "openai") => {
+            match crate::providers::ai::prices::PriceTable::pinned() {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    c.fail(key, e);
+                    None
+                }
+            }
+        }
         None | Some("") => None,
         Some(path) => match crate::providers::ai::prices::PriceTable::from_file(Path::new(path)) {
             Ok(t) => Some(t),

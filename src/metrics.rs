@@ -13,9 +13,9 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use crate::error::Reason;
 use crate::money::Fx;
 use crate::outcome::{ProviderOutcome, State};
-use crate::error::Reason;
 
 /// Gauge or counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

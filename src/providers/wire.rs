@@ -93,9 +93,15 @@ pub fn non_negative(v: &serde_json::Value) -> Result<f64, String> {
     Ok(n.0)
 }
 
-/// A float figure as a decimal, for money arithmetic (0 if it cannot be represented).
-pub fn decimal(f: f64) -> rust_decimal::Decimal {
-    rust_decimal::prelude::FromPrimitive::from_f64(f).unwrap_or_default()
+/// A float figure as a decimal, for money arithmetic. A figure a decimal cannot hold (NaN,
+/// infinite, beyond 7.9e28) is a `decode` error naming `what`, never 0.
+pub fn decimal(f: f64, what: &str) -> Result<rust_decimal::Decimal, CollectError> {
+    rust_decimal::prelude::FromPrimitive::from_f64(f).ok_or_else(|| {
+        CollectError::new(
+            Reason::Decode,
+            format!("{what}: {f} cannot be represented as a decimal"),
+        )
+    })
 }
 
 /// A JSON number that may also arrive as a string (`"123"`); never NaN or infinite.
@@ -173,6 +179,19 @@ mod tests {
         let big = vec![b'x'; MAX_LINE + 1];
         let err = split(&[&big]).unwrap_err();
         assert_eq!(err.reason, Reason::Decode);
+    }
+
+    #[test]
+    fn a_figure_a_decimal_cannot_hold_is_an_error_not_zero() {
+        assert_eq!(
+            decimal(1.5, "x").unwrap(),
+            rust_decimal::Decimal::new(15, 1)
+        );
+        for bad in [1e30, f64::NAN, f64::INFINITY] {
+            let err = decimal(bad, "storage").unwrap_err();
+            assert_eq!(err.reason, Reason::Decode);
+            assert!(err.message.starts_with("storage: "), "{}", err.message);
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl Anthropic {
         Some(Anthropic {
             base: api.base_url.clone(),
             key: api.credentials.as_ref()?.first()?.clone(),
-            prices: api.prices.clone().unwrap_or_else(PriceTable::pinned),
+            prices: api.prices.clone()?,
             top_workspaces: api.top_n.unwrap_or(10),
         })
     }
@@ -147,13 +147,13 @@ impl Collector for Anthropic {
         })
         .await
         .map_err(admin_hint)?;
-        Ok(totals.into_collection(
+        totals.into_collection(
             "anthropic",
             &self.prices,
             "workspace",
             self.top_workspaces,
             cx.now,
-        ))
+        )
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

@@ -166,7 +166,7 @@ impl AiTotals {
         group_label: &'static str,
         top_groups: usize,
         now: std::time::SystemTime,
-    ) -> Collection {
+    ) -> Result<Collection, CollectError> {
         // Bound the model labels: the most-used models keep their names.
         let mut by_use: BTreeMap<String, f64> = BTreeMap::new();
         for ((m, _), n) in &self.tokens {
@@ -242,7 +242,7 @@ impl AiTotals {
                         TokenType::CacheWrite => r.cache_write,
                         TokenType::CacheWrite1h => r.cache_write_1h,
                     };
-                    let tokens = Decimal::from_f64_retain(*n).unwrap_or_default().round();
+                    let tokens = wire::decimal(*n, "a token count")?.round();
                     *spend_map
                         .entry((model_label(m), "unattributed".to_owned(), "estimated"))
                         .or_default() += tokens * rate;
@@ -291,12 +291,12 @@ impl AiTotals {
                 labels: vec![],
             });
         }
-        Collection {
+        Ok(Collection {
             usage,
             spend,
             data_as_of: Some(now),
             ..Collection::default()
-        }
+        })
     }
 }
 
@@ -324,13 +324,15 @@ mod tests {
         t.add_tokens("mystery-model", TokenType::Input, 42.0);
         t.add_tokens("claude-opus-4-1", TokenType::Input, 10.0);
         t.add_cost("claude-opus-4-1", "default", Decimal::new(123, 2));
-        let c = t.into_collection(
-            "anthropic",
-            &PriceTable::pinned(),
-            "workspace",
-            10,
-            std::time::SystemTime::now(),
-        );
+        let c = t
+            .into_collection(
+                "anthropic",
+                &PriceTable::pinned().unwrap(),
+                "workspace",
+                10,
+                std::time::SystemTime::now(),
+            )
+            .unwrap();
         let est: Vec<&Spend> = c
             .spend
             .iter()

@@ -28,7 +28,7 @@ impl OpenAi {
         Some(OpenAi {
             base: api.base_url.clone(),
             key: api.credentials.as_ref()?.first()?.clone(),
-            prices: api.prices.clone().unwrap_or_else(PriceTable::pinned),
+            prices: api.prices.clone()?,
             top_projects: api.top_n.unwrap_or(10),
         })
     }
@@ -137,7 +137,7 @@ impl Collector for OpenAi {
         })
         .await
         .map_err(admin_hint)?;
-        Ok(totals.into_collection("openai", &self.prices, "project", self.top_projects, cx.now))
+        totals.into_collection("openai", &self.prices, "project", self.top_projects, cx.now)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

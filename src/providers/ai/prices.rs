@@ -43,10 +43,10 @@ pub struct PriceTable {
 }
 
 impl PriceTable {
-    /// The table shipped with this build.
-    pub fn pinned() -> PriceTable {
-        // The pinned file is tested to parse; an empty table would only make estimates absent.
-        PriceTable::parse(PINNED).unwrap_or_default()
+    /// The table shipped with this build (`data/model_prices.json`, compiled in). A test
+    /// proves it parses; were it not to, the error says so instead of estimating nothing.
+    pub fn pinned() -> Result<PriceTable, String> {
+        PriceTable::parse(PINNED).map_err(|e| format!("the pinned price table: {e}"))
     }
 
     /// Reads a table in LiteLLM's format.
@@ -148,7 +148,7 @@ mod tests {
 
     #[test]
     fn the_pinned_table_parses_and_finds_dated_model_names() {
-        let t = PriceTable::pinned();
+        let t = PriceTable::pinned().expect("the pinned table parses");
         assert!(t.len() >= 10);
         let sonnet = t.rates("anthropic", "claude-sonnet-4-5-20250929").unwrap();
         assert_eq!(sonnet.input, Decimal::new(3, 6));

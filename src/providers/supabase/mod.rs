@@ -256,14 +256,17 @@ impl Supabase {
                 .ok_or_else(|| {
                     CollectError::new(Reason::Decode, "table query: a row has no table_name")
                 })?;
-            let rows = row
-                .get("row_count")
-                .map(wire::non_negative)
-                .transpose()
-                .map_err(|e| {
+            let rows = match row.get("row_count") {
+                None | Some(Value::Null) => {
+                    return Err(CollectError::new(
+                        Reason::Decode,
+                        format!("table query: the row of {name} has no row_count"),
+                    ));
+                }
+                Some(v) => wire::non_negative(v).map_err(|e| {
                     CollectError::new(Reason::Decode, format!("table query: row_count: {e}"))
-                })?
-                .unwrap_or(0.0);
+                })?,
+            };
             p.tables.push((name.chars().take(128).collect(), rows));
         }
 
@@ -348,12 +351,17 @@ impl Supabase {
         let mut counts: BTreeMap<String, f64> = BTreeMap::new();
         for row in parsed.result.unwrap_or_default() {
             let id = row.get("function_id").and_then(Value::as_str).unwrap_or("");
-            let n = row
-                .get("count")
-                .map(wire::non_negative)
-                .transpose()
-                .map_err(|e| CollectError::new(Reason::Decode, format!("logs.all: count: {e}")))?
-                .unwrap_or(0.0);
+            let n = match row.get("count") {
+                None | Some(Value::Null) => {
+                    return Err(CollectError::new(
+                        Reason::Decode,
+                        "logs.all: a row has no count",
+                    ));
+                }
+                Some(v) => wire::non_negative(v).map_err(|e| {
+                    CollectError::new(Reason::Decode, format!("logs.all: count: {e}"))
+                })?,
+            };
             let name = names.get(id).cloned().unwrap_or_else(|| "unknown".into());
             *counts.entry(name).or_default() += n;
         }
@@ -568,7 +576,7 @@ impl Collector for Supabase {
                 None => {}
             }
             if let (Some(size), Some(quota)) = (p.database_size, db_quota) {
-                db_excess_gb += wire::decimal((size - quota).max(0.0) / 1e9);
+                db_excess_gb += wire::decimal((size - quota).max(0.0) / 1e9, "database size")?;
             }
         }
 
@@ -594,8 +602,8 @@ impl Collector for Supabase {
                     .map(|l| l.value)
             };
             let excess = |name: &str| match (totals.get(name), quota(name)) {
-                (Some(used), Some(q)) => wire::decimal((used - q).max(0.0)),
-                _ => Decimal::ZERO,
+                (Some(used), Some(q)) => wire::decimal((used - q).max(0.0), name),
+                _ => Ok(Decimal::ZERO),
             };
             let fraction = month_fraction(cx.now);
             spend.push(usd(
@@ -604,17 +612,19 @@ impl Collector for Supabase {
                 "database_size",
             ));
             spend.push(usd(
-                excess("storage_size") / Decimal::from(1_000_000_000) * STORAGE_GB_MONTH * fraction,
+                excess("storage_size")? / Decimal::from(1_000_000_000)
+                    * STORAGE_GB_MONTH
+                    * fraction,
                 SpendKind::Metered,
                 "storage_size",
             ));
             spend.push(usd(
-                excess("monthly_active_users") * PER_MAU,
+                excess("monthly_active_users")? * PER_MAU,
                 SpendKind::Metered,
                 "monthly_active_users",
             ));
             spend.push(usd(
-                excess("edge_function_invocations") / Decimal::from(1_000_000)
+                excess("edge_function_invocations")? / Decimal::from(1_000_000)
                     * PER_MILLION_INVOCATIONS,
                 SpendKind::Metered,
                 "edge_function_invocations",

@@ -547,14 +547,14 @@ impl Stats {
 
 /// The cost of storing `bytes` for one day at `price` per TB-month, the 1 TB minimum applied:
 /// GB × price ÷ (30 × 1024), the $0.00022754 per GB-day of Wasabi's invoices at $6.99.
-pub fn day_cost(bytes: f64, price: Decimal) -> Decimal {
-    let gb = wire::decimal(bytes.max(TB) / (1024.0 * 1024.0 * 1024.0));
-    gb * price / Decimal::from(PRICING_DAYS * 1024)
+pub fn day_cost(bytes: f64, price: Decimal) -> Result<Decimal, CollectError> {
+    let gb = wire::decimal(bytes.max(TB) / (1024.0 * 1024.0 * 1024.0), "stored GB")?;
+    Ok(gb * price / Decimal::from(PRICING_DAYS * 1024))
 }
 
 /// Month-to-date cost of `bytes` stored every elapsed day (today counted).
-pub fn listing_cost(bytes: f64, days: u8, price: Decimal) -> Decimal {
-    day_cost(bytes, price) * Decimal::from(days)
+pub fn listing_cost(bytes: f64, days: u8, price: Decimal) -> Result<Decimal, CollectError> {
+    Ok(day_cost(bytes, price)? * Decimal::from(days))
 }
 
 #[async_trait::async_trait]
@@ -640,15 +640,16 @@ impl Collector for Wasabi {
                 }
                 if s.account_days.is_empty() {
                     // No account record yet this month: estimate from the listing.
-                    listing_cost(stored, day, self.price_per_tb_month)
+                    listing_cost(stored, day, self.price_per_tb_month)?
                 } else {
-                    s.account_days
-                        .values()
-                        .map(|b| day_cost(*b, self.price_per_tb_month))
-                        .sum()
+                    let mut sum = Decimal::ZERO;
+                    for b in s.account_days.values() {
+                        sum += day_cost(*b, self.price_per_tb_month)?;
+                    }
+                    sum
                 }
             }
-            None => listing_cost(stored, day, self.price_per_tb_month),
+            None => listing_cost(stored, day, self.price_per_tb_month)?,
         };
         Ok(Collection {
             usage,
@@ -736,11 +737,11 @@ mod tests {
     fn the_1_tb_minimum_applies_to_each_day() {
         let per_gb_day = Decimal::new(699, 2);
         // 10 GB for 3 days costs what 1 TB does.
-        assert_eq!(
-            listing_cost(10e9, 3, per_gb_day),
-            listing_cost(TB, 3, per_gb_day)
-        );
-        assert_eq!(listing_cost(TB, 30, per_gb_day), Decimal::new(699, 2));
-        assert!(listing_cost(2.0 * TB, 1, per_gb_day) > listing_cost(TB, 1, per_gb_day));
+        let cost = |bytes: f64, days: u8| listing_cost(bytes, days, per_gb_day).unwrap();
+        assert_eq!(cost(10e9, 3), cost(TB, 3));
+        assert_eq!(cost(TB, 30), Decimal::new(699, 2));
+        assert!(cost(2.0 * TB, 1) > cost(TB, 1));
+        // A size no decimal can hold is an error, not a cost of 0.
+        assert!(listing_cost(1e40, 1, per_gb_day).is_err());
     }
 }

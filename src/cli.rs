@@ -1,17 +1,16 @@
 //! The command line: `push`, `collect`, `check`, their flags and help, and the mapping of
-//! outcomes to exit codes.
+//! outcomes to exit codes. The help's list of environment variables comes from the provider
+//! registry.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use crate::config::{self, Overrides};
+use crate::config::Overrides;
 use crate::exit;
-use crate::http::{ProviderHttp, RetryPolicy};
 use crate::providers;
-use crate::push::Pushgateway;
 use crate::run::{self, Mode};
 use crate::telemetry::{self, LogFormat};
 
@@ -20,39 +19,64 @@ Exit codes:
   0  every enabled provider was collected (and, for push, the push succeeded)
   1  the push failed: nothing, or only part, reached the Pushgateway
   2  configuration error, found before any network I/O
-  3  output printed or pushed, but at least one provider failed (its error is in the metrics)
+  3  output printed or pushed, but at least one provider failed (its error is in the metrics)";
 
-Configuration: defaults < TOML file < COST_EXPORTER_<SECTION>__<KEY> < conventional variables
-(VERCEL_API_TOKEN, SUPABASE_ACCESS_TOKEN, WASABI_ACCESS_KEY, ANTHROPIC_ADMIN_KEY,
-PUSHGATEWAY_PASSWORD, … and each with _FILE) < flags. `cost-exporter check` shows where every
-value came from.";
+/// The text after `--help`: exit codes, then the configuration layers with every conventional
+/// variable the registry knows.
+fn after_help() -> String {
+    let names: Vec<&str> = providers::schema()
+        .variables()
+        .iter()
+        .map(|v| v.var.name)
+        .collect();
+    let mut text = format!(
+        "{EXIT_CODES}\n\nConfiguration: defaults < TOML file < COST_EXPORTER_<SECTION>__<KEY> < conventional\nvariables, each also as <NAME>_FILE (a file holding the value) < flags:\n "
+    );
+    let mut width = 1;
+    for (i, name) in names.iter().enumerate() {
+        let item = if i + 1 < names.len() {
+            format!(" {name},")
+        } else {
+            format!(" {name}")
+        };
+        if width + item.len() > 92 {
+            text.push_str("\n ");
+            width = 1;
+        }
+        width += item.len();
+        text.push_str(&item);
+    }
+    text.push_str("\n`cost-exporter check` shows where every value came from.");
+    text
+}
 
 /// Collects what SaaS accounts and servers cost this month and pushes it to a Prometheus
 /// Pushgateway (job `cost-exporter`, one group per provider).
 #[derive(Debug, Parser)]
-#[command(name = "cost-exporter", version, about, after_help = EXIT_CODES)]
-pub struct Cli {
+#[command(name = "cost-exporter", version, about)]
+pub(crate) struct Cli {
     /// Config file [default: ./cost-exporter.toml if present, else /etc/cost-exporter/config.toml
     /// if present, else built-in defaults and the environment]. A file named here must exist.
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
-    /// Only these providers (comma-separated names, as in the config: vercel,ovh).
+    /// Only these providers (comma-separated names as the configuration spells them: a
+    /// providers section's name, or a fixed entry's provider).
     #[arg(long, global = true, value_delimiter = ',', value_name = "PROVIDER,…")]
-    pub only: Option<Vec<String>>,
+    pub(crate) only: Option<Vec<String>>,
 
     /// Log format on stderr; RUST_LOG sets the level (default info).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Collect from every enabled provider and push to the Pushgateway (the scheduled entry point).
     Push {
         /// Collect and print instead of pushing (same as `collect`).
@@ -73,11 +97,19 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         pushgateway: Option<String>,
     },
+    /// Print every conventional environment variable: name, key it sets, whether it is a
+    /// secret, and what to put in it (tab-separated; for deployment files and their checks).
+    #[command(name = "env-vars", hide = true)]
+    EnvVars,
 }
 
 /// Parses the command line, runs, and returns the exit code.
 pub fn main() -> u8 {
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::command()
+        .after_help(after_help())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
@@ -88,6 +120,9 @@ pub fn main() -> u8 {
             };
         }
     };
+    if let Command::EnvVars = cli.command {
+        return env_vars();
+    }
     telemetry::init(cli.log_format);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (pushgateway, mode) = match &cli.command {
@@ -98,6 +133,7 @@ pub fn main() -> u8 {
         Command::Push { pushgateway, .. } => (pushgateway.clone(), Some(Mode::Push)),
         Command::Collect => (None, Some(Mode::Print)),
         Command::Check { pushgateway, .. } => (pushgateway.clone(), None),
+        Command::EnvVars => (None, None),
     };
     let overrides = Overrides {
         config: cli.config.clone(),
@@ -116,17 +152,18 @@ pub fn main() -> u8 {
     };
     match (mode, &cli.command) {
         (Some(mode), _) => {
-            let settings = match config::load(&overrides, &env) {
-                Ok((_, s)) => s,
+            let (settings, plan) = match providers::load(&overrides, &env) {
+                Ok(loaded) => loaded,
                 Err(e) => {
                     tracing::error!("{}", e.to_string().trim_end());
                     return exit::CONFIG;
                 }
             };
-            let registry = providers::build(&settings);
-            runtime.block_on(run::execute(&settings, registry, mode, shutdown_signal()))
+            runtime.block_on(run::execute(&settings, plan, mode, shutdown_signal()))
         }
-        (None, Command::Check { probe, .. }) => runtime.block_on(check(&overrides, &env, *probe)),
+        (None, Command::Check { probe, .. }) => {
+            runtime.block_on(crate::check::run(&overrides, &env, *probe))
+        }
         (None, _) => exit::CONFIG,
     }
 }
@@ -154,134 +191,20 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-/// `check`: the effective settings with origins, then validation, then optional probes.
-async fn check(overrides: &Overrides, env: &BTreeMap<String, String>, probe: bool) -> u8 {
-    let mut out = std::io::stdout().lock();
-    let loaded = match config::layer(overrides, env) {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("{}", e.to_string().trim_end());
-            return exit::CONFIG;
-        }
-    };
+/// `env-vars`: one line per conventional variable, tab-separated: name, key, `secret` or
+/// `value`, help.
+fn env_vars() -> u8 {
     let mut text = String::new();
-    match &loaded.file {
-        Some(p) => text.push_str(&format!("config file: {}\n", p.display())),
-        None => text.push_str("config file: none (built-in defaults and the environment only)\n"),
-    }
-    text.push_str("effective settings (secrets shown as ***):\n");
-    let rows = loaded.effective();
-    let width = rows
-        .iter()
-        .map(|(k, v, _)| k.len() + v.len() + 3)
-        .max()
-        .unwrap_or(0);
-    for (k, v, origin) in &rows {
-        let kv = format!("{k} = {v}");
-        text.push_str(&format!("  {kv:<width$}  # {origin}\n"));
-    }
-    let _ = out.write_all(text.as_bytes());
-    let settings = match loaded.settings(overrides.only.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = out.flush();
-            tracing::error!("{}", e.to_string().trim_end());
-            return exit::CONFIG;
-        }
-    };
-    let registry = providers::build(&settings);
-    let mut text = String::from("providers:\n");
-    for (name, p) in &settings.providers {
-        if settings.only.as_ref().is_some_and(|o| !o.contains(name)) {
-            continue;
-        }
-        let sources: Vec<&str> = registry
-            .collectors
-            .iter()
-            .filter(|c| c.provider() == name)
-            .map(|c| c.source())
-            .collect();
-        let api_missing = p.api.as_ref().is_some_and(|a| !a.has_credentials());
-        let status = if !sources.is_empty() && api_missing {
-            format!(
-                "collected ({}); API not collected: no credentials",
-                sources.join(", ")
-            )
-        } else if !sources.is_empty() {
-            format!("collected ({})", sources.join(", "))
-        } else if p.api.as_ref().is_some_and(|a| a.has_credentials()) {
-            "credentials set, no collector in this build: not configured".to_owned()
-        } else {
-            "not configured (no credentials)".to_owned()
-        };
-        let budget = p
-            .budget
-            .map(|b| format!("; budget {b} {}", settings.fx.reporting()))
-            .unwrap_or_default();
-        text.push_str(&format!("  {name:<12} {status}{budget}\n"));
-    }
-    for f in &settings.fixed {
+    for v in providers::schema().variables() {
+        let kind = if v.secret { "secret" } else { "value" };
         text.push_str(&format!(
-            "  fixed: {}/{} = {} {} a month\n",
-            f.provider,
-            f.name,
-            f.monthly.amount.round_dp(2),
-            f.monthly.currency
+            "{}\t{}\t{kind}\t{}\n",
+            v.var.name, v.key, v.var.help
         ));
     }
-    text.push_str("configuration is valid\n");
-    let _ = out.write_all(text.as_bytes());
-    if !probe {
-        return exit::OK;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(_) => exit::PUSH_FAILED,
     }
-
-    let mut failed = false;
-    let mut text = String::from("probes:\n");
-    match Pushgateway::new(&settings.pushgateway) {
-        Ok(pg) => match pg.probe().await {
-            Ok(s) => text.push_str(&format!("  pushgateway  ok: {s}\n")),
-            Err(e) => {
-                failed = true;
-                text.push_str(&format!("  pushgateway  FAILED: {e}\n"));
-            }
-        },
-        Err(e) => {
-            failed = true;
-            text.push_str(&format!("  pushgateway  FAILED: {e}\n"));
-        }
-    }
-    let http = match ProviderHttp::new(&settings.http, RetryPolicy::from_settings(&settings.http)) {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!("{e}");
-            return exit::PUSH_FAILED;
-        }
-    };
-    let cx = providers::Context {
-        http,
-        now: std::time::SystemTime::now(),
-    };
-    for c in &registry.collectors {
-        match c.probe(&cx).await {
-            Ok(s) => text.push_str(&format!(
-                "  {:<12} ok ({}): {s}\n",
-                c.provider(),
-                c.source()
-            )),
-            Err(e) => {
-                failed = true;
-                text.push_str(&format!(
-                    "  {:<12} FAILED ({}): {e}\n",
-                    c.provider(),
-                    c.source()
-                ));
-            }
-        }
-    }
-    for name in &registry.unconfigured {
-        text.push_str(&format!("  {name:<12} skipped: not configured\n"));
-    }
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
-    if failed { exit::PUSH_FAILED } else { exit::OK }
 }

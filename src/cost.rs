@@ -28,7 +28,7 @@ pub enum Unit {
     Rows,
     /// Users.
     Users,
-    /// Gigabyte-hours of provisioned memory (Vercel's own unit; no smaller base unit exists).
+    /// Gigabyte-hours of provisioned memory (a provider's own unit; no smaller base unit exists).
     GigabyteHours,
     /// A plain count of things (builds, or a provider unit this build does not know).
     Count,
@@ -36,7 +36,7 @@ pub enum Unit {
 
 impl Unit {
     /// The `unit` label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Unit::Bytes => "bytes",
             Unit::Seconds => "seconds",
@@ -111,13 +111,14 @@ pub struct Collection {
     pub effective_spend: Vec<Spend>,
     /// End of the billing window the provider actually returned, when it says so.
     pub data_as_of: Option<SystemTime>,
-    /// Which of a collector's sources answered (`charges` or `usage` for Vercel).
+    /// Which of a collector's sources answered, for a provider with several (`charges` or
+    /// `usage`, say).
     pub source: Option<&'static str>,
 }
 
 impl Collection {
     /// Adds another source's figures for the same provider.
-    pub fn merge(&mut self, other: Collection) {
+    pub(crate) fn merge(&mut self, other: Collection) {
         self.usage.extend(other.usage);
         self.limits.extend(other.limits);
         self.spend.extend(other.spend);

@@ -33,7 +33,7 @@ pub enum Reason {
     Cancelled,
     /// The collector panicked: a bug.
     Internal,
-    /// The provider ran a query and reported an error in it (Supabase SQL, logs queries).
+    /// The provider ran a query and reported an error in it (an SQL or a logs query).
     Query,
 }
 
@@ -56,7 +56,7 @@ impl Reason {
     ];
 
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Auth => "auth",
             Reason::RateLimited => "http_429",
@@ -110,7 +110,7 @@ impl CollectError {
     }
 
     /// The same error, its message prefixed with where it happened.
-    pub fn context(mut self, what: &str) -> CollectError {
+    pub(crate) fn context(mut self, what: &str) -> CollectError {
         self.message = format!("{what}: {}", self.message);
         self
     }

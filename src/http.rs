@@ -2,7 +2,7 @@
 //!
 //! It sends GET and nothing else (one read-only POST aside), never follows redirects
 //! (credentials must not travel to another host), uses rustls, and retries what can succeed on
-//! a second attempt: 408, 429 and 5xx (Anthropic's 529 included) and transport errors, with
+//! a second attempt: 408, 429 and 5xx (a nonstandard 529 "overloaded" included) and transport errors, with
 //! jittered exponential backoff; `Retry-After` is honoured as a minimum and clamped; other
 //! 4xx are not retried.
 //!
@@ -24,7 +24,7 @@ use crate::config::HttpSettings;
 use crate::secret::Secret;
 
 /// The `User-Agent` every request carries.
-pub const USER_AGENT: &str = concat!("cost-exporter/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("cost-exporter/", env!("CARGO_PKG_VERSION"));
 
 /// How many bytes of an error body are kept for the log.
 const ERROR_BODY_LIMIT: usize = 2048;
@@ -92,9 +92,9 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
-/// Retry timing. The defaults follow reliability.md §5.2; tests shorten them.
+/// Retry timing: 1 s to 30 s of jittered exponential backoff by default; tests shorten them.
 #[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
+pub(crate) struct RetryPolicy {
     /// Retries after the first attempt.
     pub retries: u32,
     /// First backoff delay.
@@ -109,7 +109,7 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The policy from `[http]`, with 1 s to 30 s backoff.
-    pub fn from_settings(s: &HttpSettings) -> RetryPolicy {
+    pub(crate) fn from_settings(s: &HttpSettings) -> RetryPolicy {
         RetryPolicy {
             retries: s.retries,
             min_delay: Duration::from_secs(1),
@@ -130,9 +130,7 @@ impl RetryPolicy {
 
 /// How a request authenticates. The secret is exposed only into a header marked sensitive.
 #[derive(Clone, Copy)]
-pub enum Auth<'a> {
-    /// No credentials.
-    None,
+pub(crate) enum Auth<'a> {
     /// `Authorization: Bearer <token>`.
     Bearer(&'a Secret),
     /// A named header holding the secret as is (`x-api-key`).
@@ -146,20 +144,28 @@ pub enum Auth<'a> {
 
 /// The shared provider client.
 #[derive(Clone)]
-pub struct ProviderHttp {
+pub(crate) struct ProviderHttp {
     client: reqwest::Client,
     policy: RetryPolicy,
+    /// Path endings a POST may go to: the read-only query endpoints the provider modules
+    /// declare. Any other POST is refused without a request.
+    posts: &'static [&'static str],
 }
 
 /// Installs rustls' ring provider once per process (reqwest is built without one, to avoid
 /// compiling aws-lc).
-pub fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 impl ProviderHttp {
-    /// Builds the client: rustls, timeouts, user agent, no redirects.
-    pub fn new(settings: &HttpSettings, policy: RetryPolicy) -> Result<ProviderHttp, String> {
+    /// Builds the client: rustls, timeouts, user agent, no redirects; POSTs allowed only to
+    /// paths ending in one of `posts`.
+    pub(crate) fn new(
+        settings: &HttpSettings,
+        policy: RetryPolicy,
+        posts: &'static [&'static str],
+    ) -> Result<ProviderHttp, String> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -168,12 +174,16 @@ impl ProviderHttp {
             .connect_timeout(settings.connect_timeout)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        Ok(ProviderHttp { client, policy })
+        Ok(ProviderHttp {
+            client,
+            policy,
+            posts,
+        })
     }
 
     /// GETs `url`, retrying per the policy; returns the 2xx response with its body unread, so
     /// that callers can stream it.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         url: &Url,
         auth: Auth<'_>,
@@ -182,22 +192,23 @@ impl ProviderHttp {
         self.send(url, auth, headers, None).await
     }
 
-    /// The one exception to GET-only: a POST to Supabase's read-only SQL endpoint
-    /// (`…/database/query/read-only`), which runs the query as a read-only database user. Any
-    /// other path is refused without a request.
-    pub async fn post_read_only_query(
+    /// The one exception to GET-only: a POST of a JSON body to a read-only query endpoint
+    /// (one whose path ends in one of the declared `posts`). Any other path is refused without
+    /// a request.
+    pub(crate) async fn post_read_only_query(
         &self,
         url: &Url,
         auth: Auth<'_>,
         body: &serde_json::Value,
     ) -> Result<Response, HttpError> {
-        if !url.path().ends_with("/database/query/read-only") {
+        if !self.posts.iter().any(|p| url.path().ends_with(p)) {
             return Err(HttpError::new(
                 HttpErrorKind::Refused,
                 url,
                 format!(
-                    "refusing a POST to {}: only the read-only query endpoint may be posted to",
-                    describe(url)
+                    "refusing a POST to {}: only the read-only query endpoints the providers declare may be posted to ({})",
+                    describe(url),
+                    self.posts.join(", ")
                 ),
             ));
         }
@@ -211,9 +222,9 @@ impl ProviderHttp {
         self.send(url, auth, &[], Some(body)).await
     }
 
-    /// A client that waits `wait` after a 429 that does not say how long to wait (Supabase
-    /// blocks every call for a minute after its limit).
-    pub fn with_rate_limit_wait(&self, wait: Duration) -> ProviderHttp {
+    /// A client that waits `wait` after a 429 that does not say how long to wait (for an API
+    /// that documents a fixed block after its limit).
+    pub(crate) fn with_rate_limit_wait(&self, wait: Duration) -> ProviderHttp {
         let mut c = self.clone();
         c.policy.rate_limit_wait = Some(wait);
         c
@@ -238,7 +249,6 @@ impl ProviderHttp {
             map.insert(HeaderName::from_static(name), value);
         }
         let secrets: Vec<&Secret> = match auth {
-            Auth::None => Vec::new(),
             Auth::Bearer(s) => {
                 map.insert(
                     AUTHORIZATION,
@@ -323,7 +333,7 @@ struct Attempt {
 }
 
 /// `base` with `path` appended to its path (a base with a path prefix keeps it).
-pub fn join(base: &Url, path: &str) -> Url {
+pub(crate) fn join(base: &Url, path: &str) -> Url {
     let mut url = base.clone();
     if let Ok(mut segs) = url.path_segments_mut() {
         segs.pop_if_empty()
@@ -334,7 +344,7 @@ pub fn join(base: &Url, path: &str) -> Url {
 
 /// `host/path` of a URL: what messages name (the query may hold ids; never credentials, but
 /// keeping it out is simplest).
-pub fn describe(url: &Url) -> String {
+pub(crate) fn describe(url: &Url) -> String {
     let host = url.host_str().unwrap_or("?");
     match url.port() {
         Some(p) => format!("{host}:{p}{}", url.path()),
@@ -430,8 +440,8 @@ async fn classify(
 }
 
 /// How long a provider asks to wait: `Retry-After` as delay-seconds or an HTTP-date (RFC 9110
-/// §10.2.3), else `X-RateLimit-Reset` as Unix seconds (Vercel, GitHub style); garbage is `None`.
-pub fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+/// §10.2.3), else `X-RateLimit-Reset` as Unix seconds (GitHub style); garbage is `None`.
+pub(crate) fn parse_retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if let Some(text) = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()) {
         let text = text.trim();
         if let Ok(secs) = text.parse::<u64>() {
@@ -482,7 +492,7 @@ async fn body_excerpt(mut resp: Response, secrets: &[&Secret]) -> (String, Optio
 /// `error.code`, `errorCode`, `code`, `error.type`, `errors[0].code`, `error` as a string, a
 /// `message` that opens with a snake_case code and a colon (`"missing_permissions: …"`), or
 /// an XML `<Code>` (S3). Only a short token is taken: letters, digits, `_`, `-`, `.`.
-pub fn error_code(body: &str) -> Option<String> {
+pub(crate) fn error_code(body: &str) -> Option<String> {
     let token = |s: &str| {
         let s = s.trim();
         (!s.is_empty()
@@ -522,7 +532,7 @@ pub fn error_code(body: &str) -> Option<String> {
 
 /// Reads a whole (small) body, refusing more than `limit` bytes; `what` names the request in
 /// messages (`GET host/path (page 2)`).
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut resp: Response,
     what: &str,
     limit: usize,
@@ -543,7 +553,10 @@ pub async fn read_capped(
 }
 
 /// The next chunk of a streamed body.
-pub async fn chunk(resp: &mut Response, what: &str) -> Result<Option<bytes::Bytes>, HttpError> {
+pub(crate) async fn chunk(
+    resp: &mut Response,
+    what: &str,
+) -> Result<Option<bytes::Bytes>, HttpError> {
     let url = resp.url().clone();
     resp.chunk().await.map_err(|e| body_error(&url, what, e))
 }
@@ -569,12 +582,12 @@ fn body_error(url: &Url, what: &str, e: reqwest::Error) -> HttpError {
 
 /// Makes provider text safe for a log line: the credential replaced, control characters
 /// folded, at most 300 characters.
-pub fn scrub(text: &str, secret: Option<&Secret>) -> String {
+pub(crate) fn scrub(text: &str, secret: Option<&Secret>) -> String {
     scrub_all(text, secret.as_slice())
 }
 
 /// [`scrub`] with several secrets (a key pair).
-pub fn scrub_all(text: &str, secrets: &[&Secret]) -> String {
+pub(crate) fn scrub_all(text: &str, secrets: &[&Secret]) -> String {
     let mut s = text.to_owned();
     for secret in secrets {
         if !secret.expose().is_empty() {
@@ -594,7 +607,7 @@ pub fn scrub_all(text: &str, secrets: &[&Secret]) -> String {
 
 /// An error and its sources on one line: hyper's `IncompleteMessage` is in the chain, not in
 /// reqwest's own Display.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {
@@ -628,7 +641,7 @@ mod tests {
             max_retry_after: settings.max_retry_after,
             rate_limit_wait: None,
         };
-        ProviderHttp::new(&settings, policy).unwrap()
+        ProviderHttp::new(&settings, policy, &["/query/read-only"]).unwrap()
     }
 
     fn url(server: &MockServer, p: &str) -> Url {
@@ -644,7 +657,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = client(2)
-            .get(&url(&server, "/x"), Auth::None, &[])
+            .get(&url(&server, "/x"), Auth::Signed(&[]), &[])
             .await
             .unwrap_err();
         assert_eq!(err.kind, HttpErrorKind::Server);
@@ -669,7 +682,7 @@ mod tests {
             .await;
         let t0 = std::time::Instant::now();
         let resp = client(2)
-            .get(&url(&server, "/x"), Auth::None, &[])
+            .get(&url(&server, "/x"), Auth::Signed(&[]), &[])
             .await
             .unwrap();
         assert_eq!(resp.text().await.unwrap(), "ok");
@@ -689,7 +702,7 @@ mod tests {
             .mount(&server)
             .await;
         let err = client(3)
-            .get(&url(&server, "/x"), Auth::None, &[])
+            .get(&url(&server, "/x"), Auth::Signed(&[]), &[])
             .await
             .unwrap_err();
         assert_eq!(err.kind, HttpErrorKind::RateLimited);
@@ -746,7 +759,7 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let u = Url::parse(&format!("http://127.0.0.1:{port}/x?secret=1")).unwrap();
-        let err = client(1).get(&u, Auth::None, &[]).await.unwrap_err();
+        let err = client(1).get(&u, Auth::Signed(&[]), &[]).await.unwrap_err();
         assert_eq!(err.kind, HttpErrorKind::Transport);
         assert!(!err.message.contains("secret=1"), "{}", err.message);
     }
@@ -762,7 +775,7 @@ mod tests {
         let err = client(0)
             .post_read_only_query(
                 &url(&server, "/v1/projects/x/database/query"),
-                Auth::None,
+                Auth::Signed(&[]),
                 &body,
             )
             .await
@@ -775,7 +788,7 @@ mod tests {
         client(0)
             .post_read_only_query(
                 &url(&server, "/v1/projects/x/database/query/read-only"),
-                Auth::None,
+                Auth::Signed(&[]),
                 &body,
             )
             .await

@@ -2,33 +2,38 @@
 //! month and pushes it to a Prometheus Pushgateway.
 //!
 //! Layout, in the order data flows:
-//! - [`cli`]: commands, flags, exit codes.
-//! - [`config`]: figment layers and validation into [`config::Settings`]; [`secret`] and
-//!   [`money`] are its value types.
-//! - [`collectors`]: the `Collector` trait and the registry; one module per provider.
-//! - [`http`]: the one provider HTTP client (GET only, no redirects, retries).
-//! - [`cost`]: the plain data collectors return.
-//! - [`outcome`]: the pure outcome model: figures checked and converted, the forecast.
+//! - [`cli`]: commands, flags, exit codes; `check`: the `check` command.
+//! - [`config`]: the configuration core: layers, global sections, validation that collects
+//!   every problem; names no provider. `secret` and [`money`] are its value types.
+//! - [`providers`]: the registry ([`providers::PROVIDERS`]), the [`providers::Collector`]
+//!   trait, and one module per provider, each owning its section and building its collector.
+//! - `http`: the one provider HTTP client (GET only, no redirects, retries) and its error.
+//! - [`cost`]: the plain data collectors return; [`error`]: why a collection failed.
+//! - `outcome`: the pure outcome model: figures checked and converted, the forecast.
 //! - [`run`]: concurrent collection under a deadline, push order, exit code.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
 //! - [`push`]: the Pushgateway client.
-//! - [`telemetry`]: log setup.
+//! - `telemetry`: log setup.
 //!
-//! See ARCHITECTURE.md for the invariants.
+//! The public surface is what the binary, the integration tests and the benchmarks use;
+//! everything else is `pub(crate)`. See ARCHITECTURE.md for the invariants.
 
+#![warn(missing_docs, unreachable_pub)]
+
+mod check;
 pub mod cli;
 pub mod config;
 pub mod cost;
 pub mod error;
-pub mod http;
+mod http;
 pub mod metrics;
 pub mod money;
-pub mod outcome;
+mod outcome;
 pub mod providers;
 pub mod push;
 pub mod run;
-pub mod secret;
-pub mod telemetry;
+mod secret;
+mod telemetry;
 
 /// Exit codes, as the README documents them.
 pub mod exit {

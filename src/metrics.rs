@@ -3,7 +3,7 @@
 //!
 //! Families are built by hand (`prometheus::proto`) rather than through a `Registry`, because
 //! one metric may carry different breakdown labels per provider (`name` for fixed entries,
-//! `project` for Vercel). The crate's `TextEncoder` does the escaping.
+//! `project` for another). The crate's `TextEncoder` does the escaping.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -103,7 +103,7 @@ defs! {
 
 /// Metric families under construction, in first-use order.
 #[derive(Debug, Default, Clone)]
-pub struct Families {
+pub(crate) struct Families {
     fams: Vec<MetricFamily>,
 }
 
@@ -111,7 +111,7 @@ impl Families {
     /// Adds a sample. Labels are sorted; a sample whose labels repeat an existing one is added
     /// to it (collectors pre-aggregate, so this only merges true duplicates). A non-finite
     /// value is dropped with an error log: NaN and infinity are never exported.
-    pub fn add(&mut self, def: &Def, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn add(&mut self, def: &Def, labels: &[(&str, &str)], value: f64) {
         if !value.is_finite() {
             tracing::error!(metric = def.name, "dropping a non-finite value");
             return;
@@ -191,7 +191,7 @@ impl Families {
     }
 
     /// Adds `name="value"` to every sample (the grouping label, for printed output).
-    pub fn with_label(mut self, name: &str, value: &str) -> Families {
+    pub(crate) fn with_label(mut self, name: &str, value: &str) -> Families {
         for fam in &mut self.fams {
             let mut metrics = fam.take_metric();
             for m in &mut metrics {
@@ -210,7 +210,7 @@ impl Families {
 
     /// Appends another set's samples (for printing several groups as one exposition, where
     /// each family may appear only once).
-    pub fn extend(&mut self, other: Families) {
+    pub(crate) fn extend(&mut self, other: Families) {
         for mut fam in other.fams {
             match self.fams.iter_mut().find(|f| f.name() == fam.name()) {
                 Some(mine) => {
@@ -224,7 +224,7 @@ impl Families {
     }
 
     /// The text exposition format (LF line endings, no timestamps), families in table order.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut fams = self.fams.clone();
         fams.sort_by_key(|f| {
             ALL.iter()
@@ -241,19 +241,19 @@ impl Families {
 }
 
 /// A decimal as a sample value.
-pub fn money(d: Decimal) -> f64 {
+pub(crate) fn money(d: Decimal) -> f64 {
     d.to_f64().unwrap_or(f64::NAN)
 }
 
 /// Seconds since the epoch.
-pub fn unix(t: SystemTime) -> f64 {
+pub(crate) fn unix(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
 }
 
 /// Counter values read back from the Pushgateway: (provider, reason) → value.
-pub type PreviousErrors = BTreeMap<(String, String), f64>;
+pub(crate) type PreviousErrors = BTreeMap<(String, String), f64>;
 
 /// Whether a provider group is replaced (PUT) or only its status names are (POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +266,7 @@ pub enum Method {
 
 /// The samples of one provider's group, without the `provider` label (the grouping key
 /// carries it), and how to push them.
-pub fn provider_group(
+pub(crate) fn provider_group(
     o: &ProviderOutcome,
     fx: &Fx,
     previous: &PreviousErrors,
@@ -348,7 +348,7 @@ pub fn provider_group(
 }
 
 /// The run-level group (`/metrics/job/cost-exporter`).
-pub fn run_group(fx: &Fx, finished: SystemTime, took: Duration) -> Families {
+pub(crate) fn run_group(fx: &Fx, finished: SystemTime, took: Duration) -> Families {
     let mut f = Families::default();
     f.add(&BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     f.add(&LAST_RUN, &[], unix(finished));

@@ -1,7 +1,8 @@
 //! Money: ISO 4217 currencies, decimal amounts, and conversion to the reporting currency.
 //!
 //! Amounts are `rust_decimal::Decimal` from parse to conversion; they become `f64` only when
-//! the exposition is rendered. A parse never yields NaN, infinity or a negative amount.
+//! the exposition is rendered. A parse never yields NaN or infinity; negative amounts are
+//! refused by configuration validation and the outcome model.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,7 +38,7 @@ impl Currency {
     pub const EUR: Currency = Currency(*b"EUR");
 
     /// The three-letter code.
-    pub fn code(&self) -> &str {
+    pub(crate) fn code(&self) -> &str {
         // The bytes come from ISO_4217, which is ASCII.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
@@ -75,28 +76,16 @@ impl fmt::Debug for Currency {
 /// An amount in a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Money {
-    /// Never negative (see [`parse_amount`]).
+    /// The amount; a negative one is refused where figures are checked (configuration
+    /// validation, the outcome model), never rendered.
     pub amount: Decimal,
     /// The currency the amount is in.
     pub currency: Currency,
 }
 
-/// Parses a decimal amount as providers and users write it: `"62.5"`, `"123.78912"`, `"0"`.
-///
-/// Refuses exponents, `NaN`, `inf`, empty strings and negative values, with a message that
-/// quotes the (non-secret) input.
-pub fn parse_amount(s: &str) -> Result<Decimal, String> {
-    let t = s.trim();
-    let d = Decimal::from_str(t).map_err(|_| format!("{s:?} is not a decimal amount"))?;
-    if d.is_sign_negative() && !d.is_zero() {
-        return Err(format!("{s:?} is negative"));
-    }
-    Ok(d)
-}
-
 /// A decimal amount in the configuration: TOML may give `62.5`, `62` or `"62.50"`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct ConfigDecimal(pub Decimal);
+pub(crate) struct ConfigDecimal(pub(crate) Decimal);
 
 impl serde::Serialize for ConfigDecimal {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -139,7 +128,7 @@ impl<'de> serde::Deserialize<'de> for ConfigDecimal {
 
 /// Conversion rates into the reporting currency.
 #[derive(Debug, Clone)]
-pub struct Fx {
+pub(crate) struct Fx {
     reporting: Currency,
     /// 1 unit of the key currency = N reporting-currency units.
     rates: BTreeMap<Currency, Decimal>,
@@ -147,17 +136,17 @@ pub struct Fx {
 
 impl Fx {
     /// Rates as configured; the reporting currency converts to itself at 1.
-    pub fn new(reporting: Currency, rates: BTreeMap<Currency, Decimal>) -> Fx {
+    pub(crate) fn new(reporting: Currency, rates: BTreeMap<Currency, Decimal>) -> Fx {
         Fx { reporting, rates }
     }
 
     /// The reporting currency.
-    pub fn reporting(&self) -> Currency {
+    pub(crate) fn reporting(&self) -> Currency {
         self.reporting
     }
 
     /// The configured rates, reporting currency excluded, for `cost_fx_rate`.
-    pub fn rates(&self) -> impl Iterator<Item = (Currency, Decimal)> + '_ {
+    pub(crate) fn rates(&self) -> impl Iterator<Item = (Currency, Decimal)> + '_ {
         self.rates
             .iter()
             .filter(|(c, _)| **c != self.reporting)
@@ -165,12 +154,12 @@ impl Fx {
     }
 
     /// Whether an amount in `c` can be converted.
-    pub fn has(&self, c: Currency) -> bool {
+    pub(crate) fn has(&self, c: Currency) -> bool {
         c == self.reporting || self.rates.contains_key(&c)
     }
 
     /// Converts into the reporting currency.
-    pub fn convert(&self, m: Money) -> Result<Decimal, String> {
+    pub(crate) fn convert(&self, m: Money) -> Result<Decimal, String> {
         if m.currency == self.reporting {
             return Ok(m.amount);
         }
@@ -198,12 +187,21 @@ mod tests {
     }
 
     #[test]
-    fn amounts_are_exact_decimals_and_never_nan_or_negative() {
-        assert_eq!(parse_amount("123.78912").unwrap().to_string(), "123.78912");
-        for bad in ["NaN", "inf", "1e309", "-5", "", "12,5"] {
-            assert!(parse_amount(bad).is_err(), "{bad} accepted");
+    fn amounts_are_exact_decimals_and_never_nan_or_infinite() {
+        let parse = |text: &str| serde_json::from_str::<ConfigDecimal>(text).map(|d| d.0);
+        assert_eq!(parse("\"123.78912\"").unwrap().to_string(), "123.78912");
+        assert_eq!(parse("62.5").unwrap().to_string(), "62.5");
+        assert_eq!(parse("\"1_000\"").unwrap(), Decimal::from(1000));
+        for bad in [
+            "\"NaN\"",
+            "\"inf\"",
+            "\"1e309\"",
+            "\"\"",
+            "\"12,5\"",
+            "true",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} accepted");
         }
-        assert!(parse_amount("-0").is_ok());
     }
 
     #[test]

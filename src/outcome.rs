@@ -15,11 +15,11 @@ use crate::money::Fx;
 
 /// One source's result: the provider it belongs to, the collection or its error, the time it
 /// took.
-pub type SourceResult = (String, Result<Collection, CollectError>, Duration);
+pub(crate) type SourceResult = (String, Result<Collection, CollectError>, Duration);
 
 /// What happened to one provider this run.
 #[derive(Debug)]
-pub struct ProviderOutcome {
+pub(crate) struct ProviderOutcome {
     /// The provider (grouping label).
     pub provider: String,
     /// Collected, failed, or not configured.
@@ -32,7 +32,7 @@ pub struct ProviderOutcome {
 
 /// The result for a provider.
 #[derive(Debug)]
-pub enum State {
+pub(crate) enum State {
     /// Every source succeeded.
     Collected(Report),
     /// At least one source failed; the errors, one per failed source.
@@ -43,7 +43,7 @@ pub enum State {
 
 /// A provider's figures, ready to render.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     /// Usage.
     pub usage: Vec<Usage>,
     /// Limits.
@@ -61,7 +61,7 @@ pub struct Report {
 }
 
 /// Groups source results by provider, validates the figures, converts money and forecasts.
-pub fn assess(
+pub(crate) fn assess(
     results: Vec<SourceResult>,
     unconfigured: &BTreeSet<String>,
     budget: impl Fn(&str) -> Option<Decimal>,
@@ -178,7 +178,11 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
 /// Month-end forecast: fixed amounts plus metered month-to-date × days in month / days
 /// elapsed (today counted). With metered spend it exists from the 3rd day of the month on;
 /// with only fixed amounts it is exactly their sum every day.
-pub fn forecast(fixed: Decimal, metered: Option<Decimal>, now: SystemTime) -> Option<Decimal> {
+pub(crate) fn forecast(
+    fixed: Decimal,
+    metered: Option<Decimal>,
+    now: SystemTime,
+) -> Option<Decimal> {
     let Some(metered) = metered else {
         return Some(fixed);
     };
@@ -190,7 +194,7 @@ pub fn forecast(fixed: Decimal, metered: Option<Decimal>, now: SystemTime) -> Op
 }
 
 /// (day of month, days in month), in UTC.
-pub fn day_of_month(now: SystemTime) -> (u8, u8) {
+pub(crate) fn day_of_month(now: SystemTime) -> (u8, u8) {
     let t = time::OffsetDateTime::from(now);
     (t.day(), t.month().length(t.year()))
 }

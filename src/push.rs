@@ -49,7 +49,7 @@ pub enum PushError {
 
 impl PushError {
     /// 5xx or a transport error: another attempt could succeed.
-    pub fn retryable(&self) -> bool {
+    pub(crate) fn retryable(&self) -> bool {
         matches!(
             self,
             PushError::Failed {
@@ -92,7 +92,7 @@ impl Pushgateway {
 
     /// `<base>/metrics/job/cost-exporter/<label>/<value>…`, with `@base64` for values that are
     /// empty or hold a `/`.
-    pub fn group_url(&self, labels: &[(&str, &str)]) -> Url {
+    pub(crate) fn group_url(&self, labels: &[(&str, &str)]) -> Url {
         group_url(&self.base, labels)
     }
 
@@ -186,7 +186,7 @@ impl Pushgateway {
 
     /// Reads `metric` from every `provider` group of this job through `/api/v1/metrics`, so
     /// that a counter can continue from where the last run left it.
-    pub async fn read_counters(&self, metric: &str) -> Result<PreviousErrors, PushError> {
+    pub(crate) async fn read_counters(&self, metric: &str) -> Result<PreviousErrors, PushError> {
         let url = join(&self.base, "/api/v1/metrics");
         let what = format!("GET {}", url.path());
         let attempt = || async {
@@ -211,7 +211,7 @@ impl Pushgateway {
     }
 
     /// `check --probe`: one GET of `/api/v1/status` (authenticated when credentials are set).
-    pub async fn probe(&self) -> Result<String, PushError> {
+    pub(crate) async fn probe(&self) -> Result<String, PushError> {
         let url = join(&self.base, "/api/v1/status");
         let what = format!("GET {}", url.path());
         let result = self.request(reqwest::Method::GET, url).send().await;
@@ -244,7 +244,7 @@ fn notify_retry(e: &PushError, wait: Duration) {
 }
 
 /// Builds a grouping-key URL under `base` (which may have a path prefix).
-pub fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
+pub(crate) fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
     let mut url = base.clone();
     if let Ok(mut segs) = url.path_segments_mut() {
         segs.pop_if_empty().extend(["metrics", "job", JOB]);
@@ -282,7 +282,7 @@ struct ApiSample {
 
 /// Parses `/api/v1/metrics` into (provider, reason) → value for `metric`, keeping only this
 /// job's provider groups and finite, non-negative values.
-pub fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors, String> {
+pub(crate) fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors, String> {
     let api: ApiMetrics = serde_json::from_str(text)
         .map_err(|e| format!("the Pushgateway's /api/v1/metrics is not the expected JSON ({e})"))?;
     let mut out = PreviousErrors::new();

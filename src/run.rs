@@ -13,11 +13,12 @@ use tracing::Instrument;
 
 use crate::config::Settings;
 use crate::cost::Collection;
+use crate::error::{CollectError, Reason};
 use crate::exit;
 use crate::http::{ProviderHttp, RetryPolicy};
 use crate::metrics::{self, Method, PreviousErrors};
 use crate::outcome::{self, ProviderOutcome, SourceResult, State};
-use crate::providers::{CollectError, Collector, Context, Reason, Registry};
+use crate::providers::{self, Collector, Context, Plan};
 use crate::push::{PushError, Pushgateway};
 
 /// Print or push.
@@ -35,13 +36,17 @@ pub enum Mode {
 /// still running are then cancelled, and the statuses are still pushed.
 pub async fn execute(
     settings: &Settings,
-    registry: Registry,
+    plan: Plan,
     mode: Mode,
     shutdown: impl Future<Output = &'static str>,
 ) -> u8 {
     let started = Instant::now();
     let now = SystemTime::now();
-    let http = match ProviderHttp::new(&settings.http, RetryPolicy::from_settings(&settings.http)) {
+    let http = match ProviderHttp::new(
+        &settings.http,
+        RetryPolicy::from_settings(&settings.http),
+        providers::read_only_posts(),
+    ) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("{e}");
@@ -49,12 +54,12 @@ pub async fn execute(
         }
     };
     let cx = Arc::new(Context { http, now });
-    let results = collect_all(&registry.collectors, cx, settings.run.timeout, shutdown).await;
+    let results = collect_all(&plan.collectors, cx, settings.run.timeout, shutdown).await;
     let took = started.elapsed();
     let outcomes = outcome::assess(
         results,
-        &registry.unconfigured,
-        |p| settings.providers.get(p).and_then(|s| s.budget),
+        &plan.unconfigured,
+        |p| plan.budget(p),
         &settings.fx,
         now,
     );

@@ -11,11 +11,11 @@ use serde::de::{self, Deserializer, Visitor};
 
 /// A credential. Cloning is cheap enough for the handful the job holds.
 #[derive(Clone)]
-pub struct Secret(SecretString);
+pub(crate) struct Secret(SecretString);
 
 /// Why a raw credential was refused. Never carries the value itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretProblem {
+pub(crate) enum SecretProblem {
     /// Whitespace or a control character inside the value (after trimming both ends).
     InnerWhitespace,
 }
@@ -34,7 +34,7 @@ impl Secret {
     /// Cleans a raw value: surrounding whitespace (spaces, tabs, CR, LF) is trimmed; an empty
     /// result means "not set" (`Ok(None)`); whitespace or control characters left inside are an
     /// error, since no provider issues such tokens and they usually mean a pasting mistake.
-    pub fn clean(raw: &str) -> Result<Option<Secret>, SecretProblem> {
+    pub(crate) fn clean(raw: &str) -> Result<Option<Secret>, SecretProblem> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
             return Ok(None);
@@ -46,7 +46,7 @@ impl Secret {
     }
 
     /// The value, for building a request header. Call nowhere else.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         self.0.expose_secret()
     }
 }
@@ -63,11 +63,11 @@ impl fmt::Debug for Secret {
 /// (`password = 12345`) is taken as the text `12345` instead of failing with an error message
 /// that would quote it.
 #[derive(Clone, Default)]
-pub struct RawSecret(Option<SecretString>);
+pub(crate) struct RawSecret(Option<SecretString>);
 
 impl RawSecret {
     /// The raw text, if any was given.
-    pub fn expose(&self) -> Option<&str> {
+    pub(crate) fn expose(&self) -> Option<&str> {
         self.0.as_ref().map(|s| s.expose_secret())
     }
 }

@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// Human-readable lines.
     Text,
     /// One JSON object per line.
@@ -17,7 +17,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber. Call once.
-pub fn init(format: LogFormat) {
+pub(crate) fn init(format: LogFormat) {
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     for directive in [
         "hyper=warn",

@@ -7,23 +7,24 @@ use std::collections::BTreeMap;
 
 use crate::config::FixedEntry;
 use crate::cost::{Collection, Spend, SpendKind};
-use crate::providers::{CollectError, Collector, Context};
+use crate::error::CollectError;
+use crate::providers::{Collector, Context};
 
 /// The fixed entries of one provider.
-pub struct Fixed {
+pub(crate) struct Fixed {
     provider: String,
     entries: Vec<FixedEntry>,
 }
 
 impl Fixed {
     /// A collector for `entries`, which all belong to `provider`.
-    pub fn new(provider: String, entries: Vec<FixedEntry>) -> Fixed {
+    pub(crate) fn new(provider: String, entries: Vec<FixedEntry>) -> Fixed {
         Fixed { provider, entries }
     }
 }
 
 /// Groups entries by provider, keeping their configured order within each.
-pub fn by_provider(entries: &[FixedEntry]) -> BTreeMap<String, Vec<FixedEntry>> {
+pub(crate) fn by_provider(entries: &[FixedEntry]) -> BTreeMap<String, Vec<FixedEntry>> {
     let mut out: BTreeMap<String, Vec<FixedEntry>> = BTreeMap::new();
     for e in entries {
         out.entry(e.provider.clone()).or_default().push(e.clone());

@@ -1,186 +1,318 @@
-//! The collector seam: the `Collector` trait, its `Context`, `CollectError`, and `build`, the
-//! one place that knows every collector.
+//! The providers: one module per provider, and [`PROVIDERS`], the registry that lists them.
 //!
-//! A collector fetches and parses one source of figures for one provider and returns plain
-//! data ([`Collection`]). It never touches Prometheus types or the Pushgateway.
+//! A provider module owns everything about its provider: its configuration struct (read with
+//! `deny_unknown_fields`), defaults, plans and sources, credentials, the conventional
+//! environment variables it reads, the validation of its section, and its collector(s), which
+//! validating the section builds. Nothing outside this directory names a provider: the
+//! configuration core, the HTTP client, the runner, metrics and push see only the registry's
+//! descriptions and the [`Collector`] trait.
+//!
+//! Shared by the modules: `fixed` (`[[fixed]]` entries of any provider), `wire` (payload
+//! helpers), and `collector` (the trait, its context, what a section yields).
 
-pub mod ai;
-pub mod fixed;
-pub mod supabase;
+mod ai;
+mod collector;
+mod fixed;
+mod supabase;
 pub mod vercel;
-pub mod wasabi;
-pub mod wire;
+mod wasabi;
+mod wire;
 
-pub use crate::error::{CollectError, Reason};
-pub use ai::{anthropic, openai};
-
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use crate::config::Settings;
-use crate::cost::Collection;
-use crate::http::{HttpError, HttpErrorKind, ProviderHttp};
+use serde::Deserialize;
 
-/// A source of figures for one provider.
-#[async_trait::async_trait]
-pub trait Collector: Send + Sync {
-    /// The provider the figures belong to: the `provider` grouping label.
-    fn provider(&self) -> &str;
+use crate::config::{
+    self, ConfigError, Loaded, Overrides, Schema, Section, SectionSchema, Settings,
+};
+use crate::money::ConfigDecimal;
 
-    /// The kind of source, for logs: `fixed`, `vercel`, …
-    fn source(&self) -> &'static str;
+pub(crate) use collector::{Api, Configured, Planned};
+pub use collector::{Collector, Context, Plan};
 
-    /// Fetches the current month-to-date figures.
-    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError>;
-
-    /// Makes one cheap read-only call and says what it found (`check --probe`).
-    async fn probe(&self, cx: &Context) -> Result<String, CollectError>;
+/// A provider module's description: the one thing the registry holds about it.
+#[derive(Debug)]
+pub struct Provider {
+    /// Its section, conventional variables and secret keys; `schema.name` is the provider's
+    /// name (`[providers.<name>]`, the `provider` label, an `--only` value).
+    pub schema: SectionSchema,
+    /// Path endings of the read-only query endpoints its collector POSTs to (a query that
+    /// only reads); the HTTP client refuses every other POST. Empty for GET-only providers.
+    pub posts: &'static [&'static str],
+    /// Validates the section: its problems go into the [`Section`]; a valid section yields
+    /// its budget and its collector (or why it is not collected).
+    pub(crate) configure: fn(&mut Section<'_>) -> Option<Configured>,
 }
 
-/// What the runner hands every collector.
-pub struct Context {
-    /// The shared provider client (GET only, no redirects, timeouts, retries).
-    pub http: ProviderHttp,
-    /// The run's clock: the billing month and every timestamp derive from it.
-    pub now: SystemTime,
+/// Every provider with a module, in the order help and documentation list them.
+pub static PROVIDERS: &[&Provider] = &[
+    &vercel::PROVIDER,
+    &supabase::PROVIDER,
+    &wasabi::PROVIDER,
+    &ai::anthropic::PROVIDER,
+    &ai::openai::PROVIDER,
+];
+
+/// Every path ending a provider may POST a read-only query to, for the HTTP client.
+pub(crate) fn read_only_posts() -> &'static [&'static str] {
+    static POSTS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    POSTS.get_or_init(|| {
+        PROVIDERS
+            .iter()
+            .flat_map(|p| p.posts.iter().copied())
+            .collect()
+    })
 }
 
-impl Context {
-    /// The first of the run's month, 00:00 UTC: where every month-to-date window starts.
-    pub fn month_start(&self) -> time::OffsetDateTime {
-        let now = time::OffsetDateTime::from(self.now);
-        now.replace_day(1)
-            .map(|d| d.replace_time(time::Time::MIDNIGHT))
-            .unwrap_or(now)
+/// The sections the configuration core layers: every provider's schema.
+pub fn schema() -> Schema {
+    Schema {
+        providers: PROVIDERS.iter().map(|p| &p.schema).collect(),
     }
-
-    /// The month so far, `from` and `to` as RFC 3339 (whole seconds, UTC).
-    pub fn month_window(&self) -> (String, String) {
-        (
-            wire::rfc3339(self.month_start()),
-            wire::rfc3339(time::OffsetDateTime::from(self.now)),
-        )
-    }
 }
 
-impl From<HttpError> for CollectError {
-    /// The bounded reason of a failed request; status and provider error code kept as fields.
-    fn from(e: HttpError) -> CollectError {
-        let reason = match e.kind {
-            HttpErrorKind::Auth => Reason::Auth,
-            HttpErrorKind::RateLimited => Reason::RateLimited,
-            HttpErrorKind::Client => Reason::Http4xx,
-            HttpErrorKind::Server => Reason::Http5xx,
-            HttpErrorKind::Redirect => Reason::Redirect,
-            HttpErrorKind::Timeout => Reason::Timeout,
-            HttpErrorKind::Transport => Reason::Transport,
-            HttpErrorKind::Body => Reason::Decode,
-            HttpErrorKind::Request => Reason::Config,
-            HttpErrorKind::Refused => Reason::Internal,
-        };
-        CollectError {
-            reason,
-            message: e.message,
-            status: e.status,
-            code: e.code,
+/// Layers and validates the configuration, every provider section included: what `push` and
+/// `collect` call. Every problem is reported at once; no network I/O happens here.
+pub fn load(
+    overrides: &Overrides,
+    env: &BTreeMap<String, String>,
+) -> Result<(Settings, Plan), ConfigError> {
+    let loaded = config::layer(overrides, env, &schema())?;
+    configure(&loaded, overrides.only.as_deref())
+}
+
+/// Validates layered configuration: the global sections by the core, each provider section by
+/// its module (a name no module has is a budget-only section), then the run's [`Plan`].
+pub(crate) fn configure(
+    loaded: &Loaded,
+    only: Option<&[String]>,
+) -> Result<(Settings, Plan), ConfigError> {
+    let (settings, sections) = config::validate(loaded, only, |section| {
+        match PROVIDERS.iter().find(|p| p.schema.name == section.name()) {
+            Some(p) => (p.configure)(section),
+            None => plain(section),
         }
-    }
+    })?;
+    let plan = plan(&settings, sections);
+    Ok((settings, plan))
 }
 
-/// The collectors for one run, and the providers that are known but not collected.
-pub struct Registry {
-    /// One entry per source; several may share a provider.
-    pub collectors: Vec<Arc<dyn Collector>>,
-    /// Providers with a config section but no credentials: exported as not configured.
-    pub unconfigured: BTreeSet<String>,
+/// `[providers.<name>]` for a provider without a module: a budget only.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plain {
+    budget: Option<ConfigDecimal>,
 }
 
-/// The API collector of a provider with credentials, where this build has one.
-fn api_collector(
+fn plain(section: &mut Section<'_>) -> Option<Configured> {
+    let raw: Plain = section.extract()?;
+    Some(Configured {
+        budget: section.budget(raw.budget),
+        api: Api::None,
+    })
+}
+
+/// Logs why a provider's API is not collected and, without `[[fixed]]` entries to report,
+/// marks it not configured.
+fn unconfigured_api(
     name: &str,
-    api: &crate::config::ApiSettings,
-    settings: &Settings,
-) -> Option<Arc<dyn Collector>> {
-    match name {
-        "vercel" => vercel::Vercel::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
-        "anthropic" => anthropic::Anthropic::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
-        "openai" => openai::OpenAi::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
-        "wasabi" => wasabi::Wasabi::new(api).map(|c| Arc::new(c) as Arc<dyn Collector>),
-        "supabase" => {
-            let fee_in_fixed = settings.fixed.iter().any(|f| f.provider == "supabase");
-            supabase::Supabase::new(api, fee_in_fixed).map(|c| Arc::new(c) as Arc<dyn Collector>)
-        }
-        _ => None,
+    why: &str,
+    wanted: bool,
+    fixed: &BTreeMap<String, Vec<config::FixedEntry>>,
+    unconfigured: &mut BTreeSet<String>,
+) {
+    if !wanted {
+        return;
+    }
+    if fixed.contains_key(name) {
+        tracing::info!(provider = %name, "{why}; only its [[fixed]] entries are reported");
+    } else {
+        tracing::info!(provider = %name, "{why}; exporting it as not configured");
+        unconfigured.insert(name.to_owned());
     }
 }
 
-/// Builds the collectors the settings enable, restricted to `settings.only` when set.
-pub fn build(settings: &Settings) -> Registry {
-    let wanted = |p: &str| settings.only.as_ref().is_none_or(|o| o.contains(p));
+/// The run: `[[fixed]]` collectors and API collectors, restricted to `--only`.
+fn plan(settings: &Settings, sections: BTreeMap<String, Configured>) -> Plan {
     let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
-    for (provider, entries) in fixed::by_provider(&settings.fixed) {
-        if wanted(&provider) {
-            collectors.push(Arc::new(fixed::Fixed::new(provider, entries)));
+    let mut providers = BTreeMap::new();
+    let fixed = fixed::by_provider(&settings.fixed);
+    for (provider, entries) in &fixed {
+        if settings.wanted(provider) {
+            collectors.push(Arc::new(fixed::Fixed::new(
+                provider.clone(),
+                entries.clone(),
+            )));
         }
+        providers.insert(
+            provider.clone(),
+            Planned {
+                budget: None,
+                unconfigured: None,
+            },
+        );
     }
     let mut unconfigured = BTreeSet::new();
-    for (name, p) in &settings.providers {
-        if !wanted(name) {
-            continue;
-        }
-        if let Some(api) = &p.api {
-            if let Some(c) = api_collector(name, api, settings) {
-                collectors.push(c);
-                continue;
+    for (name, c) in sections {
+        let wanted = settings.wanted(&name);
+        let why = match c.api {
+            Api::None => None,
+            Api::Collector(collector) => {
+                if wanted {
+                    collectors.push(collector);
+                }
+                None
             }
-            let has_fixed = collectors.iter().any(|c| c.provider() == name);
-            let what = if has_fixed {
-                "only its [[fixed]] entries are reported"
-            } else {
-                "exporting it as not configured"
-            };
-            if api.has_credentials() {
-                tracing::warn!(
-                    provider = %name,
-                    "credentials are set, but this build has no {name} collector yet; {what}"
+            Api::NoCredentials => {
+                unconfigured_api(
+                    &name,
+                    "no API credentials set",
+                    wanted,
+                    &fixed,
+                    &mut unconfigured,
                 );
-            } else {
-                tracing::info!(provider = %name, "no API credentials set; {what}");
+                Some("no credentials".to_owned())
             }
-            if !collectors.iter().any(|c| c.provider() == name) {
-                unconfigured.insert(name.clone());
+            Api::Incomplete(why) => {
+                unconfigured_api(&name, &why, wanted, &fixed, &mut unconfigured);
+                Some(why)
             }
-        }
+        };
+        providers.insert(
+            name,
+            Planned {
+                budget: c.budget,
+                unconfigured: why,
+            },
+        );
     }
-    Registry {
+    Plan {
         collectors,
         unconfigured,
+        providers,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use rust_decimal::Decimal;
+
     use super::*;
 
-    #[tokio::test]
-    async fn the_month_window_starts_on_the_first_at_midnight_utc() {
-        let settings = crate::config::HttpSettings {
-            timeout: std::time::Duration::from_secs(1),
-            connect_timeout: std::time::Duration::from_secs(1),
-            retries: 0,
-            max_retry_after: std::time::Duration::from_secs(1),
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn load_text(text: &str, e: &[(&str, &str)]) -> Result<(Settings, Plan), ConfigError> {
+        let f = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
+        std::fs::write(f.path(), text).expect("write");
+        let o = Overrides {
+            config: Some(f.path().to_path_buf()),
+            ..Overrides::default()
         };
-        let http = ProviderHttp::new(
-            &settings,
-            crate::http::RetryPolicy::from_settings(&settings),
+        load(&o, &env(e))
+    }
+
+    #[test]
+    fn env_beats_file_and_conventional_beats_prefixed() {
+        let (_, plan) = load_text(
+            "currency = \"EUR\"\n[fx]\nUSD = 0.92\n[providers.vercel]\nbudget = 5\n",
+            &[
+                ("COST_EXPORTER_PROVIDERS__VERCEL__BUDGET", "7"),
+                ("COST_EXPORTER_PROVIDERS__VERCEL__TOKEN", "from-prefixed"),
+                ("VERCEL_API_TOKEN", "  0123  "),
+            ],
         )
         .unwrap();
-        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_534_317);
-        let cx = Context { http, now };
-        let (from, to) = cx.month_window();
-        assert_eq!(from, "2026-11-01T00:00:00Z");
-        assert!(to.starts_with("2026-11-24T"), "{to}");
-        assert_eq!(cx.month_start().unix_timestamp(), 1_793_491_200);
+        assert_eq!(plan.budget("vercel"), Some(Decimal::from(7)));
+        assert_eq!(plan.collectors.len(), 1, "the token builds the collector");
+    }
+
+    #[test]
+    fn yearly_amounts_become_monthly_and_toml_numbers_work_as_secrets() {
+        let (s, plan) = load_text(
+            "[[fixed]]\nprovider = \"ovh\"\nname = \"domain\"\namount = 18\ncurrency = \"EUR\"\nperiod = \"yearly\"\n\
+             [fx]\nEUR = 1.1\n[providers.anthropic]\nadmin_key = 12345\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(s.fixed[0].monthly.amount, Decimal::new(15, 1));
+        assert!(
+            plan.collectors.iter().any(|c| c.provider() == "anthropic"),
+            "a numeric admin_key is a key"
+        );
+        assert_eq!(s.run.timeout, Duration::from_secs(300));
+        assert_eq!(s.pushgateway.url.as_str(), "http://localhost:9091/");
+    }
+
+    #[test]
+    fn errors_name_key_and_origin() {
+        let err = load_text("[pushgateway]\ntimeout = \"soon\"\n", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("pushgateway.timeout"), "{text}");
+        assert!(text.contains("TOML file"), "{text}");
+
+        let err = load_text("", &[("COST_EXPORTER_RUN__TIMEOUT", "-3")]).unwrap_err();
+        assert!(
+            err.to_string().contains("COST_EXPORTER_RUN__TIMEOUT"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_unknown_key_of_a_section_is_named_with_the_keys_it_takes() {
+        let err = load_text(
+            "[providers.vercel]\nbudgett = 3\ntokn = \"x\"\n[providers.ovh]\nbudgett = 1\n",
+            &[("COST_EXPORTER_PROVIDERS__WASABI__BUCKET", "b")],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "`providers.vercel.budgett`",
+            "`providers.vercel.tokn`",
+            "unknown key `budgett` for provider vercel (expected one of: budget, base_url, plan",
+            "`providers.ovh.budgett`",
+            "unknown key `budgett` for provider ovh (expected one of: budget)",
+            "environment variable COST_EXPORTER_PROVIDERS__WASABI__BUCKET: unknown key `bucket` for provider wasabi",
+        ] {
+            assert!(text.contains(needle), "{needle} not in {text}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_every_variable_sets_a_key_of_its_section() {
+        let mut names = std::collections::BTreeSet::new();
+        let mut vars = std::collections::BTreeSet::new();
+        for p in PROVIDERS {
+            assert!(names.insert(p.schema.name), "{} twice", p.schema.name);
+            for v in p.schema.env {
+                assert!(vars.insert(v.name), "{} twice", v.name);
+            }
+        }
+        // Each variable's key is one the section takes: setting it alone never yields an
+        // unknown-key error.
+        for p in PROVIDERS {
+            for v in p.schema.env {
+                let result = load_text("", &[(v.name, "abc")]);
+                if let Err(e) = result {
+                    assert!(!e.to_string().contains("unknown key"), "{}: {e}", v.name);
+                }
+            }
+            for secret in p.schema.secrets {
+                let text = format!("[providers.{}]\n{secret} = \"abc\"\n", p.schema.name);
+                if let Err(e) = load_text(&text, &[]) {
+                    assert!(!e.to_string().contains("unknown key"), "{secret}: {e}");
+                }
+            }
+        }
     }
 }

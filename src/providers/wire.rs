@@ -5,22 +5,22 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 
-use crate::providers::{CollectError, Reason};
+use crate::error::{CollectError, Reason};
 
 /// The longest JSON line accepted: a FOCUS record is well under 4 KiB.
-pub const MAX_LINE: usize = 1 << 20;
+pub(super) const MAX_LINE: usize = 1 << 20;
 
 /// Splits a byte stream into lines as chunks arrive. Blank lines (and a final line without a
 /// newline) are handled; a line longer than [`MAX_LINE`] is an error.
 #[derive(Debug, Default)]
-pub struct LineSplitter {
+pub(super) struct LineSplitter {
     pending: Vec<u8>,
     line: usize,
 }
 
 impl LineSplitter {
     /// Feeds one chunk; calls `each(line_number, line)` for every complete, non-blank line.
-    pub fn feed<F>(&mut self, chunk: &[u8], mut each: F) -> Result<(), CollectError>
+    pub(super) fn feed<F>(&mut self, chunk: &[u8], mut each: F) -> Result<(), CollectError>
     where
         F: FnMut(usize, &[u8]) -> Result<(), CollectError>,
     {
@@ -48,7 +48,7 @@ impl LineSplitter {
     }
 
     /// Ends the stream: a last line without a newline is still a line.
-    pub fn finish<F>(&mut self, mut each: F) -> Result<(), CollectError>
+    pub(super) fn finish<F>(&mut self, mut each: F) -> Result<(), CollectError>
     where
         F: FnMut(usize, &[u8]) -> Result<(), CollectError>,
     {
@@ -77,7 +77,7 @@ fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
 }
 
 /// RFC 3339 in whole seconds, as the providers' query parameters take it.
-pub fn rfc3339(t: time::OffsetDateTime) -> String {
+pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
     t.replace_nanosecond(0)
         .unwrap_or(t)
         .format(&time::format_description::well_known::Rfc3339)
@@ -85,7 +85,7 @@ pub fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 /// A count or size from a JSON payload: a number or numeric string, finite and not negative.
-pub fn non_negative(v: &serde_json::Value) -> Result<f64, String> {
+pub(super) fn non_negative(v: &serde_json::Value) -> Result<f64, String> {
     let n: Num = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
     if n.0 < 0.0 {
         return Err(format!("{} is negative", n.0));
@@ -95,7 +95,7 @@ pub fn non_negative(v: &serde_json::Value) -> Result<f64, String> {
 
 /// A float figure as a decimal, for money arithmetic. A figure a decimal cannot hold (NaN,
 /// infinite, beyond 7.9e28) is a `decode` error naming `what`, never 0.
-pub fn decimal(f: f64, what: &str) -> Result<rust_decimal::Decimal, CollectError> {
+pub(super) fn decimal(f: f64, what: &str) -> Result<rust_decimal::Decimal, CollectError> {
     rust_decimal::prelude::FromPrimitive::from_f64(f).ok_or_else(|| {
         CollectError::new(
             Reason::Decode,
@@ -106,7 +106,7 @@ pub fn decimal(f: f64, what: &str) -> Result<rust_decimal::Decimal, CollectError
 
 /// A JSON number that may also arrive as a string (`"123"`); never NaN or infinite.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Num(pub f64);
+pub(super) struct Num(pub f64);
 
 impl<'de> serde::Deserialize<'de> for Num {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

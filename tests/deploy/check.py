@@ -9,8 +9,13 @@
   `.env.example` lists every variable with a comment.
 - Dockerfile, crontab line and systemd units: the properties the README promises.
 
+The list of conventional environment variables comes from the binary's registry
+(`cost-exporter env-vars`), never from reading Rust source: pass the binary with `--binary PATH`
+(tests/it/deploy.rs does), else `target/debug/cost-exporter` is used.
+
 Prints one line per problem and exits 1 if there is any.
 """
+import argparse
 import re
 import shutil
 import subprocess
@@ -123,9 +128,11 @@ def check_k8s():
 
 
 def conventional_env():
-    src = (ROOT / "src/config.rs").read_text()
-    block = src.split("pub const CONVENTIONAL_ENV", 1)[1].split("];", 1)[0]
-    return re.findall(r'"([A-Z][A-Z0-9_]+)",\s*"', block)
+    out = run([str(BINARY), "env-vars"])
+    if out.returncode != 0:
+        print(f"`{BINARY} env-vars` failed: {out.stderr.strip()}")
+        sys.exit(1)
+    return [line.split("\t", 1)[0] for line in out.stdout.splitlines() if line.strip()]
 
 
 def check_compose():
@@ -263,6 +270,14 @@ def check_dockerfile():
     if "target/" not in ignore:
         problem(".dockerignore does not exclude target/")
 
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--binary", type=Path, default=ROOT / "target/debug/cost-exporter",
+                    help="the cost-exporter binary whose `env-vars` lists the variables")
+BINARY = parser.parse_args().binary
+if not BINARY.is_file():
+    print(f"{BINARY} does not exist; build it (cargo build) or pass --binary")
+    sys.exit(1)
 
 check_k8s()
 check_compose()

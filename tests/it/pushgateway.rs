@@ -2,17 +2,18 @@
 //! status on failure, counters kept across runs, stale series removed, the run deadline and
 //! cancellation, 400 not retried, a down gateway retried then exit 1.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cost_exporter::config::{self, Overrides, Settings};
+use cost_exporter::config::{Overrides, Settings};
 use cost_exporter::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
+use cost_exporter::error::{CollectError, Reason};
 use cost_exporter::exit;
 use cost_exporter::money::{Currency, Money};
-use cost_exporter::providers::{CollectError, Collector, Context, Reason, Registry};
+use cost_exporter::providers::{self, Collector, Context, Plan};
 use cost_exporter::run::{self, Mode};
 use rust_decimal::Decimal;
 
@@ -74,13 +75,6 @@ fn slow() -> Arc<dyn Collector> {
     })
 }
 
-fn registry(collectors: Vec<Arc<dyn Collector>>) -> Registry {
-    Registry {
-        collectors,
-        unconfigured: BTreeSet::new(),
-    }
-}
-
 fn usd(amount: &str, labels: &[(&'static str, &str)]) -> Spend {
     Spend {
         money: Money {
@@ -118,15 +112,15 @@ fn settings(pg: &str, extra: &str) -> Settings {
         config: Some(file.path().to_path_buf()),
         ..Overrides::default()
     };
-    config::load(&overrides, &BTreeMap::new())
+    providers::load(&overrides, &BTreeMap::new())
         .expect("valid test config")
-        .1
+        .0
 }
 
 async fn push(settings: &Settings, collectors: Vec<Arc<dyn Collector>>) -> u8 {
     run::execute(
         settings,
-        registry(collectors),
+        Plan::of(collectors),
         Mode::Push,
         std::future::pending(),
     )
@@ -372,7 +366,7 @@ async fn a_shutdown_signal_cancels_collectors_and_still_pushes() {
         "SIGTERM"
     };
     let started = Instant::now();
-    let code = run::execute(&s, registry(vec![slow]), Mode::Push, signal).await;
+    let code = run::execute(&s, Plan::of(vec![slow]), Mode::Push, signal).await;
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(code, exit::PARTIAL);
     assert_eq!(

@@ -7,18 +7,73 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::ApiSettings;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::config::{EnvVar, Section, SectionSchema};
 use crate::cost::Collection;
+use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
+use crate::money::{ConfigDecimal, Currency};
 use crate::providers::ai::prices::PriceTable;
 use crate::providers::ai::{self, AiTotals, TokenType};
-use crate::providers::{CollectError, Collector, Context, Reason};
-use crate::secret::Secret;
+use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::secret::{RawSecret, Secret};
 
+const NAME: &str = "anthropic";
+const BASE_URL: &str = "https://api.anthropic.com";
 const VERSION: (&str, &str) = ("anthropic-version", "2023-06-01");
 
+/// The registry's description of Anthropic.
+pub(crate) static PROVIDER: Provider = Provider {
+    schema: SectionSchema {
+        name: NAME,
+        env: &[EnvVar {
+            name: "ANTHROPIC_ADMIN_KEY",
+            key: "admin_key",
+            help: "Anthropic Admin API key (sk-ant-admin...): not read-only, keep it to this job.",
+        }],
+        secrets: &["admin_key"],
+    },
+    posts: &[],
+    configure,
+};
+
+/// `[providers.anthropic]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    budget: Option<ConfigDecimal>,
+    base_url: Option<String>,
+    admin_key: RawSecret,
+    price_table: Option<String>,
+    top_workspaces: Option<u32>,
+}
+
+fn configure(s: &mut Section<'_>) -> Option<Configured> {
+    let raw: Config = s.extract()?;
+    let budget = s.budget(raw.budget);
+    let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
+    let prices = ai::price_table(s, raw.price_table.as_deref());
+    let top_workspaces = s.count("top_workspaces", raw.top_workspaces, 10);
+    let api = match s.secret("admin_key", &raw.admin_key) {
+        None => Api::NoCredentials,
+        Some(key) => {
+            s.bills_in(Currency::USD);
+            Api::Collector(Arc::new(Anthropic {
+                base: base?,
+                key,
+                prices: prices?,
+                top_workspaces,
+            }))
+        }
+    };
+    Some(Configured { budget, api })
+}
+
 /// The Anthropic collector.
-pub struct Anthropic {
+struct Anthropic {
     base: Url,
     key: Secret,
     prices: PriceTable,
@@ -26,16 +81,6 @@ pub struct Anthropic {
 }
 
 impl Anthropic {
-    /// A collector for the validated settings, or `None` without an Admin key.
-    pub fn new(api: &ApiSettings) -> Option<Anthropic> {
-        Some(Anthropic {
-            base: api.base_url.clone(),
-            key: api.credentials.as_ref()?.first()?.clone(),
-            prices: api.prices.clone()?,
-            top_workspaces: api.top_n.unwrap_or(10),
-        })
-    }
-
     fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
         let mut url = join(&self.base, path);
         let (start, end) = cx.month_window();
@@ -65,7 +110,7 @@ fn admin_hint(mut e: CollectError) -> CollectError {
 }
 
 /// Cents as a decimal string (`"123.78912"`) → dollars, exactly.
-pub fn cents_to_usd(v: Option<&Value>) -> Result<Decimal, CollectError> {
+fn cents_to_usd(v: Option<&Value>) -> Result<Decimal, CollectError> {
     let text = match v {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -88,11 +133,11 @@ pub fn cents_to_usd(v: Option<&Value>) -> Result<Decimal, CollectError> {
 #[async_trait::async_trait]
 impl Collector for Anthropic {
     fn provider(&self) -> &str {
-        "anthropic"
+        NAME
     }
 
     fn source(&self) -> &'static str {
-        "anthropic"
+        NAME
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
@@ -147,13 +192,7 @@ impl Collector for Anthropic {
         })
         .await
         .map_err(admin_hint)?;
-        totals.into_collection(
-            "anthropic",
-            &self.prices,
-            "workspace",
-            self.top_workspaces,
-            cx.now,
-        )
+        totals.into_collection(NAME, &self.prices, "workspace", self.top_workspaces, cx.now)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

@@ -1,10 +1,11 @@
-//! What the Anthropic and OpenAI collectors share: the `has_more`/`next_page` pagination with a
-//! page cap and repeated-cursor detection, and turning tokens and reported costs into a
-//! collection, estimating from the price table what the provider reports without a cost.
+//! The AI providers, one module each ([`anthropic`], [`openai`]), and what they share: the
+//! `has_more`/`next_page` pagination with a page cap and repeated-cursor detection, the model
+//! price table (`prices`), and turning tokens and reported costs into a collection,
+//! estimating from the price table what the provider reports without a cost.
 
-pub mod anthropic;
-pub mod openai;
-pub mod prices;
+pub(super) mod anthropic;
+pub(super) mod openai;
+mod prices;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -12,15 +13,19 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use url::Url;
 
+use std::path::Path;
+
+use crate::config::Section;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
+use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{Currency, Money};
+use crate::providers::Context;
 use crate::providers::wire;
-use crate::providers::{CollectError, Context, Reason};
 use prices::PriceTable;
 
 /// Pages followed before giving up (`pagination`): a month of daily buckets is one page.
-pub const MAX_PAGES: usize = 50;
+pub(super) const MAX_PAGES: usize = 50;
 /// Largest page body read.
 const PAGE_LIMIT: usize = 16 << 20;
 /// Distinct models kept before the rest are `other`.
@@ -28,7 +33,7 @@ const MAX_MODELS: usize = 50;
 
 /// The kinds of token reported (`token_type` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TokenType {
+pub(super) enum TokenType {
     /// Uncached input.
     Input,
     /// Output.
@@ -43,7 +48,7 @@ pub enum TokenType {
 
 impl TokenType {
     /// The label value.
-    pub fn label(self) -> &'static str {
+    pub(super) fn label(self) -> &'static str {
         match self {
             TokenType::Input => "input",
             TokenType::Output => "output",
@@ -53,9 +58,29 @@ impl TokenType {
     }
 }
 
+/// The price table: the file `price_table` names, else the pinned one. A table that cannot be
+/// read or parsed is a problem of the section.
+fn price_table(s: &mut Section<'_>, path: Option<&str>) -> Option<PriceTable> {
+    let loaded = match path.map(str::trim) {
+        None | Some("") => PriceTable::pinned(),
+        Some(path) => PriceTable::from_file(Path::new(path)),
+    };
+    match loaded {
+        Ok(t) => Some(t),
+        Err(e) if path.is_some_and(|p| !p.trim().is_empty()) => {
+            s.fail("price_table", e);
+            None
+        }
+        Err(e) => {
+            s.fail_section(e);
+            None
+        }
+    }
+}
+
 /// Follows `has_more`/`next_page` from the first page, sending the cursor as `page`. Calls
 /// `each` with every page's JSON.
-pub async fn paginate(
+pub(super) async fn paginate(
     cx: &Context,
     first: Url,
     auth: Auth<'_>,
@@ -109,7 +134,7 @@ pub async fn paginate(
 }
 
 /// Every bucket's `results` of a page.
-pub fn results(page: &Value) -> impl Iterator<Item = &Value> {
+pub(super) fn results(page: &Value) -> impl Iterator<Item = &Value> {
     page.get("data")
         .and_then(Value::as_array)
         .into_iter()
@@ -119,7 +144,7 @@ pub fn results(page: &Value) -> impl Iterator<Item = &Value> {
 }
 
 /// A non-negative token count: a JSON number (or numeric string); null or absent is 0.
-pub fn tokens(v: Option<&Value>) -> Result<f64, CollectError> {
+pub(super) fn tokens(v: Option<&Value>) -> Result<f64, CollectError> {
     match v {
         None | Some(Value::Null) => Ok(0.0),
         Some(v) => wire::non_negative(v)
@@ -128,7 +153,7 @@ pub fn tokens(v: Option<&Value>) -> Result<f64, CollectError> {
 }
 
 /// A label value from a nullable dimension.
-pub fn dimension(v: Option<&Value>, null: &str) -> String {
+pub(super) fn dimension(v: Option<&Value>, null: &str) -> String {
     match v.and_then(Value::as_str).map(str::trim) {
         Some(s) if !s.is_empty() => s.chars().take(80).collect(),
         _ => null.to_owned(),
@@ -137,19 +162,19 @@ pub fn dimension(v: Option<&Value>, null: &str) -> String {
 
 /// Month-to-date tokens and reported costs of one provider.
 #[derive(Debug, Default)]
-pub struct AiTotals {
+pub(super) struct AiTotals {
     tokens: BTreeMap<(String, TokenType), f64>,
     cost: BTreeMap<(String, String), Decimal>,
 }
 
 impl AiTotals {
     /// Adds tokens of a model.
-    pub fn add_tokens(&mut self, model: &str, kind: TokenType, n: f64) {
+    pub(super) fn add_tokens(&mut self, model: &str, kind: TokenType, n: f64) {
         *self.tokens.entry((model.to_owned(), kind)).or_default() += n;
     }
 
     /// Adds a reported cost in USD for a model and group (workspace or project).
-    pub fn add_cost(&mut self, model: &str, group: &str, usd: Decimal) {
+    pub(super) fn add_cost(&mut self, model: &str, group: &str, usd: Decimal) {
         *self
             .cost
             .entry((model.to_owned(), group.to_owned()))
@@ -159,7 +184,7 @@ impl AiTotals {
     /// The collection: tokens by model and type; reported spend by model and group (the
     /// top `top_groups` groups by spend, the rest `other`); estimated spend for the models with
     /// tokens but no reported cost; and `unpriced_tokens` for those the table cannot price.
-    pub fn into_collection(
+    pub(super) fn into_collection(
         self,
         provider: &str,
         prices: &PriceTable,

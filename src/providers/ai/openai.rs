@@ -5,17 +5,72 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use url::Url;
 
-use crate::config::ApiSettings;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::config::{EnvVar, Section, SectionSchema};
 use crate::cost::Collection;
+use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
-use crate::money::ConfigDecimal;
+use crate::money::{ConfigDecimal, Currency};
 use crate::providers::ai::prices::PriceTable;
 use crate::providers::ai::{self, AiTotals, TokenType};
-use crate::providers::{CollectError, Collector, Context, Reason};
-use crate::secret::Secret;
+use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::secret::{RawSecret, Secret};
+
+const NAME: &str = "openai";
+const BASE_URL: &str = "https://api.openai.com";
+
+/// The registry's description of OpenAI.
+pub(crate) static PROVIDER: Provider = Provider {
+    schema: SectionSchema {
+        name: NAME,
+        env: &[EnvVar {
+            name: "OPENAI_ADMIN_KEY",
+            key: "admin_key",
+            help: "OpenAI admin key, for the organization usage and costs API.",
+        }],
+        secrets: &["admin_key"],
+    },
+    posts: &[],
+    configure,
+};
+
+/// `[providers.openai]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    budget: Option<ConfigDecimal>,
+    base_url: Option<String>,
+    admin_key: RawSecret,
+    price_table: Option<String>,
+    top_projects: Option<u32>,
+}
+
+fn configure(s: &mut Section<'_>) -> Option<Configured> {
+    let raw: Config = s.extract()?;
+    let budget = s.budget(raw.budget);
+    let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
+    let prices = ai::price_table(s, raw.price_table.as_deref());
+    let top_projects = s.count("top_projects", raw.top_projects, 10);
+    let api = match s.secret("admin_key", &raw.admin_key) {
+        None => Api::NoCredentials,
+        Some(key) => {
+            s.bills_in(Currency::USD);
+            Api::Collector(Arc::new(OpenAi {
+                base: base?,
+                key,
+                prices: prices?,
+                top_projects,
+            }))
+        }
+    };
+    Some(Configured { budget, api })
+}
 
 /// The OpenAI collector.
-pub struct OpenAi {
+struct OpenAi {
     base: Url,
     key: Secret,
     prices: PriceTable,
@@ -23,16 +78,6 @@ pub struct OpenAi {
 }
 
 impl OpenAi {
-    /// A collector for the validated settings, or `None` without an admin key.
-    pub fn new(api: &ApiSettings) -> Option<OpenAi> {
-        Some(OpenAi {
-            base: api.base_url.clone(),
-            key: api.credentials.as_ref()?.first()?.clone(),
-            prices: api.prices.clone()?,
-            top_projects: api.top_n.unwrap_or(10),
-        })
-    }
-
     fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
         let mut url = join(&self.base, path);
         let start = cx.month_start().unix_timestamp();
@@ -69,11 +114,11 @@ fn line_item_model(line_item: &str) -> &str {
 #[async_trait::async_trait]
 impl Collector for OpenAi {
     fn provider(&self) -> &str {
-        "openai"
+        NAME
     }
 
     fn source(&self) -> &'static str {
-        "openai"
+        NAME
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
@@ -137,7 +182,7 @@ impl Collector for OpenAi {
         })
         .await
         .map_err(admin_hint)?;
-        totals.into_collection("openai", &self.prices, "project", self.top_projects, cx.now)
+        totals.into_collection(NAME, &self.prices, "project", self.top_projects, cx.now)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

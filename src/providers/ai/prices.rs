@@ -14,7 +14,7 @@ const PINNED: &str = include_str!("../../../data/model_prices.json");
 
 /// USD per token for each kind of token.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rates {
+pub(crate) struct Rates {
     /// Uncached input.
     pub input: Decimal,
     /// Output.
@@ -38,19 +38,19 @@ struct Entry {
 
 /// Model name → rates.
 #[derive(Debug, Clone, Default)]
-pub struct PriceTable {
+pub(crate) struct PriceTable {
     models: HashMap<String, Rates>,
 }
 
 impl PriceTable {
     /// The table shipped with this build (`data/model_prices.json`, compiled in). A test
     /// proves it parses; were it not to, the error says so instead of estimating nothing.
-    pub fn pinned() -> Result<PriceTable, String> {
+    pub(crate) fn pinned() -> Result<PriceTable, String> {
         PriceTable::parse(PINNED).map_err(|e| format!("the pinned price table: {e}"))
     }
 
     /// Reads a table in LiteLLM's format.
-    pub fn from_file(path: &Path) -> Result<PriceTable, String> {
+    pub(crate) fn from_file(path: &Path) -> Result<PriceTable, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         PriceTable::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -58,7 +58,7 @@ impl PriceTable {
 
     /// Parses the JSON. Entries without both an input and an output price (images, audio,
     /// `sample_spec`) are skipped; an entry that is not an object is an error.
-    pub fn parse(text: &str) -> Result<PriceTable, String> {
+    pub(crate) fn parse(text: &str) -> Result<PriceTable, String> {
         let raw: HashMap<String, serde_json::Value> = serde_json::from_str(text)
             .map_err(|e| format!("not a LiteLLM model price table ({e})"))?;
         let mut models = HashMap::new();
@@ -93,18 +93,14 @@ impl PriceTable {
     }
 
     /// Models priced.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.models.len()
-    }
-
-    /// Whether no model is priced.
-    pub fn is_empty(&self) -> bool {
-        self.models.is_empty()
     }
 
     /// The rates of `model`: the exact name, the provider-prefixed name, then the name without
     /// a trailing date (`claude-sonnet-4-5-20250929`, `gpt-4o-mini-2024-07-18`).
-    pub fn rates(&self, provider: &str, model: &str) -> Option<Rates> {
+    pub(crate) fn rates(&self, provider: &str, model: &str) -> Option<Rates> {
         let candidates = [
             model.to_owned(),
             format!("{provider}/{model}"),
@@ -116,7 +112,7 @@ impl PriceTable {
 }
 
 /// `claude-sonnet-4-5-20250929` → `claude-sonnet-4-5`, `gpt-4o-mini-2024-07-18` → `gpt-4o-mini`.
-pub fn strip_date(model: &str) -> &str {
+pub(super) fn strip_date(model: &str) -> &str {
     // -YYYYMMDD
     if let Some((head, tail)) = model.rsplit_once('-')
         && tail.len() == 8

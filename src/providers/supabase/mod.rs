@@ -5,9 +5,16 @@
 //!
 //! Requests are few (at most five per project) and paced under the Management API's 60 requests a
 //! minute; every request is a GET except the SQL, which goes to the read-only endpoint.
+//!
+//! Parts: this file (the section, its validation, the collector), `metrics` (the project's
+//! metrics endpoint), `pacer` (the request pacing).
+
+mod metrics;
+mod pacer;
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -16,33 +23,99 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::config::ApiSettings;
+use crate::config::{EnvVar, Section, SectionSchema, StringList};
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::error::{CollectError, Reason};
 use crate::http::{Auth, ProviderHttp, describe, join, scrub};
-use crate::money::{Currency, Money};
+use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire;
-use crate::providers::{CollectError, Collector, Context, Reason};
-use crate::secret::Secret;
+use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::secret::{RawSecret, Secret};
+
+use metrics::{MetricsFigures, parse_metrics};
+use pacer::Pacer;
+
+const NAME: &str = "supabase";
+const BASE_URL: &str = "https://api.supabase.com";
+
+/// The registry's description of Supabase.
+pub(super) static PROVIDER: Provider = Provider {
+    schema: SectionSchema {
+        name: NAME,
+        env: &[
+            EnvVar {
+                name: "SUPABASE_ACCESS_TOKEN",
+                key: "token",
+                help: "Supabase personal access token (read-only where offered).",
+            },
+            EnvVar {
+                name: "SUPABASE_PROJECT_REF",
+                key: "project_refs",
+                help: "Supabase project refs to collect, comma-separated (the id in the project URL).",
+            },
+            EnvVar {
+                name: "SUPABASE_SERVICE_ROLE_KEY",
+                key: "service_role_key",
+                help: "Optional: the project's service-role key, to read sizes from its metrics endpoint (one project).",
+            },
+        ],
+        secrets: &["token", "service_role_key"],
+    },
+    // The SQL runs as `supabase_read_only_user` on this endpoint.
+    posts: &["/database/query/read-only"],
+    configure,
+};
+
+/// `[providers.supabase]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    budget: Option<ConfigDecimal>,
+    base_url: Option<String>,
+    plan: Option<String>,
+    limits: BTreeMap<String, ConfigDecimal>,
+    token: RawSecret,
+    project_refs: StringList,
+    top_tables: Option<u32>,
+    top_functions: Option<u32>,
+    service_role_key: RawSecret,
+    metrics_url: Option<String>,
+}
+
+/// The organisation's plan: quotas, fee, and whether overage is billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Free,
+    Pro,
+    Team,
+}
+
+const PLANS: &[(&str, Plan)] = &[
+    ("free", Plan::Free),
+    ("pro", Plan::Pro),
+    ("team", Plan::Team),
+];
 
 /// Resources with a quota: the keys `[providers.supabase.limits]` accepts.
-pub const RESOURCES: &[(&str, Unit)] = &[
+const RESOURCES: &[(&str, Unit)] = &[
     ("database_size", Unit::Bytes),
     ("storage_size", Unit::Bytes),
     ("monthly_active_users", Unit::Users),
     ("edge_function_invocations", Unit::Requests),
 ];
 
-/// Included quotas per plan (providers.md §2.3; GB decimal). `database_size` is per project,
-/// the others per organisation.
-pub fn plan_quotas(plan: &str) -> [(&'static str, f64); 4] {
+/// Included quotas per plan, GB decimal
+/// (<https://supabase.com/docs/guides/platform/org-based-billing>). `database_size` is per
+/// project, the others per organisation.
+fn plan_quotas(plan: Plan) -> [(&'static str, f64); 4] {
     match plan {
-        "free" => [
+        Plan::Free => [
             ("database_size", 500e6),
             ("storage_size", 1e9),
             ("monthly_active_users", 50_000.0),
             ("edge_function_invocations", 500_000.0),
         ],
-        _ => [
+        Plan::Pro | Plan::Team => [
             ("database_size", 8e9),
             ("storage_size", 100e9),
             ("monthly_active_users", 100_000.0),
@@ -51,12 +124,12 @@ pub fn plan_quotas(plan: &str) -> [(&'static str, f64); 4] {
     }
 }
 
-/// Monthly base fee per plan, in USD (design.md).
-pub fn plan_fee(plan: &str) -> Decimal {
+/// Monthly base fee per plan, in USD (<https://supabase.com/pricing>).
+fn plan_fee(plan: Plan) -> Decimal {
     match plan {
-        "pro" => Decimal::from(25),
-        "team" => Decimal::from(599),
-        _ => Decimal::ZERO,
+        Plan::Free => Decimal::ZERO,
+        Plan::Pro => Decimal::from(25),
+        Plan::Team => Decimal::from(599),
     }
 }
 
@@ -70,14 +143,106 @@ const PER_MILLION_INVOCATIONS: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
 /// Largest body read from any Supabase endpoint.
 const BODY_LIMIT: usize = 8 << 20;
 /// The metrics endpoint, unless configured.
-pub const DEFAULT_METRICS_URL: &str = "https://{ref}.supabase.co/customer/v1/privileged/metrics";
+const DEFAULT_METRICS_URL: &str = "https://{ref}.supabase.co/customer/v1/privileged/metrics";
+
+fn configure(s: &mut Section<'_>) -> Option<Configured> {
+    let raw: Config = s.extract()?;
+    let budget = s.budget(raw.budget);
+    let plan = s
+        .choice("plan", raw.plan.as_deref(), PLANS)
+        .unwrap_or(Plan::Free);
+    let names: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
+    let overrides = s.limits(&raw.limits, &names);
+    let mut quotas: BTreeMap<&str, f64> = plan_quotas(plan).into_iter().collect();
+    for (name, v) in &overrides {
+        match v.to_f64() {
+            Some(f) => {
+                quotas.insert(name.as_str(), f);
+            }
+            None => s.fail(
+                &format!("limits.{name}"),
+                format!("{v} is not a usable number"),
+            ),
+        }
+    }
+    let limits = RESOURCES
+        .iter()
+        .filter_map(|(name, unit)| {
+            quotas.get(name).map(|v| UsageLimit {
+                resource: (*name).to_owned(),
+                unit: *unit,
+                value: *v,
+            })
+        })
+        .collect();
+    let top_tables = s.count("top_tables", raw.top_tables, 10);
+    let top_functions = s.count("top_functions", raw.top_functions, 10);
+    let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
+    let token = s.secret("token", &raw.token);
+    let service_role_key = s.secret("service_role_key", &raw.service_role_key);
+    if service_role_key.is_some() && raw.project_refs.0.len() > 1 {
+        s.fail(
+            "service_role_key",
+            "a service-role key belongs to one project, but several project_refs are set",
+        );
+    }
+    let metrics_url = raw.metrics_url.as_deref().map(str::trim).map(str::to_owned);
+    if let Some(m) = &metrics_url {
+        if !m.contains("{ref}") {
+            s.fail(
+                "metrics_url",
+                format!("{m:?} has no {{ref}} placeholder for the project ref"),
+            );
+        } else {
+            let _ = s.url("metrics_url", &m.replace("{ref}", "ref"));
+        }
+    }
+    let mut refs = Vec::new();
+    for r in &raw.project_refs.0 {
+        if r.chars().all(|ch| ch.is_ascii_alphanumeric()) && !r.is_empty() && r.len() <= 64 {
+            refs.push(r.clone());
+        } else {
+            s.fail(
+                "project_refs",
+                format!("{r:?} is not a Supabase project ref (letters and digits)"),
+            );
+        }
+    }
+    let api = match token {
+        None => Api::NoCredentials,
+        Some(_) if refs.is_empty() => {
+            tracing::warn!(
+                provider = NAME,
+                "SUPABASE_ACCESS_TOKEN is set but no project ref (SUPABASE_PROJECT_REF or providers.supabase.project_refs): nothing to collect"
+            );
+            Api::Incomplete("a token but no project ref".into())
+        }
+        Some(token) => {
+            s.bills_in(Currency::USD);
+            Api::Collector(Arc::new(Supabase {
+                base: base?,
+                token,
+                refs,
+                plan,
+                limits,
+                top_tables,
+                top_functions,
+                service_role_key,
+                metrics_url: metrics_url.unwrap_or_else(|| DEFAULT_METRICS_URL.to_owned()),
+                plan_fee_in_fixed: s.has_fixed_entries(),
+                pacer: Pacer::new(10.0, 0.8),
+            }))
+        }
+    };
+    Some(Configured { budget, api })
+}
 
 /// The Supabase collector.
-pub struct Supabase {
+struct Supabase {
     base: Url,
     token: Secret,
     refs: Vec<String>,
-    plan: String,
+    plan: Plan,
     limits: Vec<UsageLimit>,
     top_tables: usize,
     top_functions: usize,
@@ -89,51 +254,6 @@ pub struct Supabase {
 }
 
 impl Supabase {
-    /// A collector for the validated settings, or `None` without a token or project ref.
-    pub fn new(api: &ApiSettings, plan_fee_in_fixed: bool) -> Option<Supabase> {
-        let token = api.credentials.as_ref()?.first()?.clone();
-        if api.project_refs.is_empty() {
-            tracing::warn!(
-                provider = "supabase",
-                "SUPABASE_ACCESS_TOKEN is set but no project ref (SUPABASE_PROJECT_REF or providers.supabase.project_refs): nothing to collect"
-            );
-            return None;
-        }
-        let plan = api.plan.clone().unwrap_or_else(|| "pro".into());
-        let mut quotas: HashMap<&str, f64> = plan_quotas(&plan).into_iter().collect();
-        for (k, v) in &api.limits {
-            if let Some((name, _)) = RESOURCES.iter().find(|(n, _)| n == k) {
-                quotas.insert(name, v.to_f64()?);
-            }
-        }
-        let limits = RESOURCES
-            .iter()
-            .filter_map(|(name, unit)| {
-                quotas.get(name).map(|v| UsageLimit {
-                    resource: (*name).to_owned(),
-                    unit: *unit,
-                    value: *v,
-                })
-            })
-            .collect();
-        Some(Supabase {
-            base: api.base_url.clone(),
-            token,
-            refs: api.project_refs.clone(),
-            plan,
-            limits,
-            top_tables: api.top_tables.unwrap_or(10),
-            top_functions: api.top_functions.unwrap_or(10),
-            service_role_key: api.service_role_key.clone(),
-            metrics_url: api
-                .metrics_url
-                .clone()
-                .unwrap_or_else(|| DEFAULT_METRICS_URL.to_owned()),
-            plan_fee_in_fixed,
-            pacer: Pacer::new(10.0, 0.8),
-        })
-    }
-
     fn url(&self, path: &str) -> Url {
         join(&self.base, path)
     }
@@ -403,47 +523,6 @@ impl Supabase {
     }
 }
 
-/// The three figures read from the project's metrics endpoint.
-#[derive(Debug, Default, PartialEq)]
-pub struct MetricsFigures {
-    /// `pg_database_size_bytes{datname="postgres"}`.
-    pub database_size: Option<f64>,
-    /// `storage_storage_size_mb` × 10^6.
-    pub storage_size: Option<f64>,
-    /// `auth_users_user_count`.
-    pub users: Option<f64>,
-}
-
-/// Parses a Prometheus text exposition (the `prometheus-parse` crate) and picks the figures.
-pub fn parse_metrics(text: &str) -> Result<MetricsFigures, CollectError> {
-    use prometheus_parse::{Scrape, Value as PV};
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).map_err(|e| {
-        CollectError::new(Reason::Decode, format!("not a metrics exposition ({e})"))
-    })?;
-    if scrape.samples.is_empty() {
-        return Err(CollectError::new(
-            Reason::Decode,
-            "the metrics exposition has no sample",
-        ));
-    }
-    let value = |v: &PV| match v {
-        PV::Gauge(f) | PV::Counter(f) | PV::Untyped(f) if f.is_finite() && *f >= 0.0 => Some(*f),
-        _ => None,
-    };
-    let mut m = MetricsFigures::default();
-    for s in &scrape.samples {
-        match s.metric.as_str() {
-            "pg_database_size_bytes" if s.labels.get("datname") == Some("postgres") => {
-                m.database_size = value(&s.value);
-            }
-            "storage_storage_size_mb" => m.storage_size = value(&s.value).map(|mb| mb * 1e6),
-            "auth_users_user_count" => m.users = value(&s.value),
-            _ => {}
-        }
-    }
-    Ok(m)
-}
-
 #[derive(Deserialize)]
 struct Function {
     id: String,
@@ -501,11 +580,11 @@ fn month_fraction(now: SystemTime) -> Decimal {
 #[async_trait::async_trait]
 impl Collector for Supabase {
     fn provider(&self) -> &str {
-        "supabase"
+        NAME
     }
 
     fn source(&self) -> &'static str {
-        "supabase"
+        NAME
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
@@ -592,9 +671,9 @@ impl Collector for Supabase {
             labels: vec![("service", service.to_owned())],
         };
         if !self.plan_fee_in_fixed {
-            spend.push(usd(plan_fee(&self.plan), SpendKind::Fixed, "plan"));
+            spend.push(usd(plan_fee(self.plan), SpendKind::Fixed, "plan"));
         }
-        if self.plan != "free" {
+        if self.plan != Plan::Free {
             let quota = |name: &str| {
                 self.limits
                     .iter()
@@ -651,66 +730,9 @@ impl Collector for Supabase {
     }
 }
 
-/// A token bucket: `burst` requests at once, then `per_second`.
-struct Pacer {
-    state: tokio::sync::Mutex<(f64, Instant)>,
-    burst: f64,
-    per_second: f64,
-}
-
-impl Pacer {
-    fn new(burst: f64, per_second: f64) -> Pacer {
-        Pacer {
-            state: tokio::sync::Mutex::new((burst, Instant::now())),
-            burst,
-            per_second,
-        }
-    }
-
-    async fn wait(&self) {
-        loop {
-            let wait = {
-                let mut s = self.state.lock().await;
-                let now = Instant::now();
-                s.0 =
-                    (s.0 + now.duration_since(s.1).as_secs_f64() * self.per_second).min(self.burst);
-                s.1 = now;
-                if s.0 >= 1.0 {
-                    s.0 -= 1.0;
-                    return;
-                }
-                (1.0 - s.0) / self.per_second
-            };
-            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_metrics_sample_parses_and_yields_the_three_figures() {
-        let text = "# HELP pg_database_size_bytes Disk space used by the database\n\
-            # TYPE pg_database_size_bytes gauge\n\
-            pg_database_size_bytes{supabase_project_ref=\"abc\",datname=\"postgres\"} 48211968\n\
-            pg_database_size_bytes{supabase_project_ref=\"abc\",datname=\"template1\"} 7000000\n\
-            # TYPE storage_storage_size_mb gauge\n\
-            storage_storage_size_mb{supabase_project_ref=\"abc\"} 12.5\n\
-            # TYPE auth_users_user_count gauge\n\
-            auth_users_user_count{supabase_project_ref=\"abc\"} 1234\n";
-        let m = parse_metrics(text).unwrap();
-        assert_eq!(
-            m,
-            MetricsFigures {
-                database_size: Some(48_211_968.0),
-                storage_size: Some(12.5e6),
-                users: Some(1234.0)
-            }
-        );
-        assert!(parse_metrics("").is_err());
-    }
 
     #[test]
     fn the_month_fraction_counts_elapsed_hours() {
@@ -727,22 +749,6 @@ mod tests {
         assert_eq!(
             month_fraction(at(16, 12)),
             Decimal::from(31) / Decimal::from(60)
-        );
-    }
-
-    #[tokio::test]
-    async fn the_pacer_lets_a_burst_through_then_spaces_requests() {
-        let p = Pacer::new(3.0, 20.0);
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            p.wait().await;
-        }
-        p.wait().await;
-        p.wait().await;
-        assert!(
-            t0.elapsed() >= Duration::from_millis(80),
-            "{:?}",
-            t0.elapsed()
         );
     }
 }

@@ -2,30 +2,100 @@
 //! JSON Lines, gzip; Pro and Enterprise) or, where billing answers 403/404 (Hobby), from the
 //! undocumented `GET /v2/usage` daily figures; included quotas per plan.
 //!
-//! The charges stream is parsed as it arrives ([`ChargesParser`]): memory is bounded by the
-//! longest line and the number of distinct (service, project) pairs, not by the body.
+//! Parts: this file (the section, its validation, the collector), `charges` (the streamed
+//! FOCUS parser), `usage` (the daily figures).
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::time::SystemTime;
+mod charges;
+mod usage;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use url::Url;
 
-use crate::config::ApiSettings;
-use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
-use crate::http::{Auth, describe, join};
-use crate::money::{ConfigDecimal, Currency, Money};
-use crate::providers::wire::{self, LineSplitter, Num};
-use crate::providers::{CollectError, Collector, Context, Reason};
-use crate::secret::Secret;
+use crate::config::{EnvVar, Section, SectionSchema};
+use crate::cost::{Collection, Unit, UsageLimit};
+use crate::error::CollectError;
+use crate::http::{Auth, join};
+use crate::money::{ConfigDecimal, Currency};
+use crate::providers::wire;
+use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::secret::{RawSecret, Secret};
+
+pub use charges::{ChargesParser, Totals};
+
+const NAME: &str = "vercel";
+const BASE_URL: &str = "https://api.vercel.com";
+
+/// The registry's description of Vercel.
+pub(crate) static PROVIDER: Provider = Provider {
+    schema: SectionSchema {
+        name: NAME,
+        env: &[
+            EnvVar {
+                name: "VERCEL_API_TOKEN",
+                key: "token",
+                help: "Vercel API token (Account Settings > Tokens), scoped to one team, with an expiry.",
+            },
+            EnvVar {
+                name: "VERCEL_TEAM_ID",
+                key: "team_id",
+                help: "Vercel team id (team_...), for a team account; empty for a personal account.",
+            },
+        ],
+        secrets: &["token"],
+    },
+    posts: &[],
+    configure,
+};
+
+/// `[providers.vercel]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct Config {
+    budget: Option<ConfigDecimal>,
+    base_url: Option<String>,
+    plan: Option<String>,
+    limits: BTreeMap<String, ConfigDecimal>,
+    token: RawSecret,
+    team_id: Option<String>,
+    source: Option<String>,
+    top_projects: Option<u32>,
+}
+
+/// The plan, which sets the included quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    Hobby,
+    Pro,
+}
+
+const PLANS: &[(&str, Plan)] = &[("hobby", Plan::Hobby), ("pro", Plan::Pro)];
+
+/// Which source to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// Billing charges, falling back to `/v2/usage` on 403/404.
+    Auto,
+    /// Only `/v1/billing/charges`.
+    Charges,
+    /// Only `/v2/usage`.
+    Usage,
+}
+
+const SOURCES: &[(&str, Source)] = &[
+    ("auto", Source::Auto),
+    ("charges", Source::Charges),
+    ("usage", Source::Usage),
+];
 
 /// Every resource this collector names, with its unit: the keys `[providers.vercel.limits]`
 /// accepts. Services not in this list are still reported, under a normalised name.
-pub const RESOURCES: &[(&str, Unit)] = &[
+const RESOURCES: &[(&str, Unit)] = &[
     ("function_invocations", Unit::Requests),
     ("fast_data_transfer", Unit::Bytes),
     ("fast_origin_transfer", Unit::Bytes),
@@ -37,15 +107,16 @@ pub const RESOURCES: &[(&str, Unit)] = &[
     ("edge_function_invocations", Unit::Requests),
 ];
 
-/// Included quotas per plan (providers.md §1.5). Pro lists only the figures that are
-/// published; the others are absent unless configured.
-pub fn plan_quotas(plan: &str) -> &'static [(&'static str, f64)] {
+/// Included quotas per plan (<https://vercel.com/docs/plans/hobby>,
+/// <https://vercel.com/pricing>). Pro lists only the figures that are published; the others
+/// are absent unless configured.
+fn plan_quotas(plan: Plan) -> &'static [(&'static str, f64)] {
     match plan {
-        "pro" => &[
+        Plan::Pro => &[
             ("fast_data_transfer", 1e12),
             ("edge_requests", 10_000_000.0),
         ],
-        _ => &[
+        Plan::Hobby => &[
             ("fast_data_transfer", 100e9),
             ("edge_requests", 1_000_000.0),
             ("function_invocations", 1_000_000.0),
@@ -56,49 +127,74 @@ pub fn plan_quotas(plan: &str) -> &'static [(&'static str, f64)] {
     }
 }
 
-/// The resources a successful charges read reports as 0 when no record names them.
-const CORE: &[&str] = &[
-    "function_invocations",
-    "fast_data_transfer",
-    "edge_requests",
-    "active_cpu",
-    "provisioned_memory",
-];
-
-/// Projects beyond the top N by spend are summed under this label value.
-pub const OTHER: &str = "other";
-/// The project label of records without `Tags.ProjectName`.
-pub const UNATTRIBUTED: &str = "unattributed";
-/// Distinct service names kept before the rest are summed as `other`.
-const MAX_SERVICES: usize = 64;
-/// Largest `/v2/usage` body read.
-const USAGE_BODY_LIMIT: usize = 16 << 20;
-
-/// Which source to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// Billing charges, falling back to `/v2/usage` on 403/404.
-    Auto,
-    /// Only `/v1/billing/charges`.
-    Charges,
-    /// Only `/v2/usage`.
-    Usage,
+fn configure(s: &mut Section<'_>) -> Option<Configured> {
+    let raw: Config = s.extract()?;
+    let budget = s.budget(raw.budget);
+    let plan = s
+        .choice("plan", raw.plan.as_deref(), PLANS)
+        .unwrap_or(Plan::Hobby);
+    let source = s
+        .choice("source", raw.source.as_deref(), SOURCES)
+        .unwrap_or(Source::Auto);
+    let names: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
+    let overrides = s.limits(&raw.limits, &names);
+    let limits = limits(s, plan, &overrides);
+    let top_n = s.count("top_projects", raw.top_projects, 10);
+    let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
+    let token = s.secret("token", &raw.token);
+    let team_id = raw
+        .team_id
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    let api = match token {
+        None => Api::NoCredentials,
+        Some(token) => {
+            s.bills_in(Currency::USD);
+            Api::Collector(Arc::new(Vercel {
+                base: base?,
+                token,
+                team_id,
+                source,
+                top_n,
+                limits,
+            }))
+        }
+    };
+    Some(Configured { budget, api })
 }
 
-impl Source {
-    /// Parses the `source` setting.
-    pub fn parse(s: &str) -> Option<Source> {
-        match s {
-            "auto" => Some(Source::Auto),
-            "charges" => Some(Source::Charges),
-            "usage" => Some(Source::Usage),
-            _ => None,
+/// The plan's quotas with the configured overrides, in `RESOURCES` order.
+fn limits(
+    s: &mut Section<'_>,
+    plan: Plan,
+    overrides: &BTreeMap<String, Decimal>,
+) -> Vec<UsageLimit> {
+    let mut values: BTreeMap<&str, f64> = plan_quotas(plan).iter().copied().collect();
+    for (name, v) in overrides {
+        match v.to_f64() {
+            Some(f) => {
+                values.insert(name.as_str(), f);
+            }
+            None => s.fail(
+                &format!("limits.{name}"),
+                format!("{v} is not a usable number"),
+            ),
         }
     }
+    RESOURCES
+        .iter()
+        .filter_map(|(name, unit)| {
+            values.get(name).map(|v| UsageLimit {
+                resource: (*name).to_owned(),
+                unit: *unit,
+                value: *v,
+            })
+        })
+        .collect()
 }
 
 /// The Vercel collector.
-pub struct Vercel {
+struct Vercel {
     base: Url,
     token: Secret,
     team_id: Option<String>,
@@ -108,40 +204,6 @@ pub struct Vercel {
 }
 
 impl Vercel {
-    /// A collector for the validated settings, or `None` without a token.
-    pub fn new(api: &ApiSettings) -> Option<Vercel> {
-        let token = api.credentials.as_ref()?.first()?.clone();
-        let plan = api.plan.as_deref().unwrap_or("hobby");
-        let mut limits: HashMap<&str, f64> = plan_quotas(plan).iter().copied().collect();
-        for (k, v) in &api.limits {
-            if let Some((name, _)) = RESOURCES.iter().find(|(n, _)| n == k) {
-                limits.insert(name, rust_decimal::prelude::ToPrimitive::to_f64(v)?);
-            }
-        }
-        let limits = RESOURCES
-            .iter()
-            .filter_map(|(name, unit)| {
-                limits.get(name).map(|v| UsageLimit {
-                    resource: (*name).to_owned(),
-                    unit: *unit,
-                    value: *v,
-                })
-            })
-            .collect();
-        Some(Vercel {
-            base: api.base_url.clone(),
-            token,
-            team_id: api.team_id.clone(),
-            source: api
-                .source
-                .as_deref()
-                .and_then(Source::parse)
-                .unwrap_or(Source::Auto),
-            top_n: api.top_n.unwrap_or(10),
-            limits,
-        })
-    }
-
     fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
         let mut url = join(&self.base, path);
         {
@@ -155,78 +217,16 @@ impl Vercel {
         }
         url
     }
-
-    async fn charges(
-        &self,
-        cx: &Context,
-        from: &str,
-        to: &str,
-    ) -> Result<Collection, CollectError> {
-        let url = self.url("/v1/billing/charges", &[("from", from), ("to", to)]);
-        let what = format!("GET {}", describe(&url));
-        let mut resp = cx
-            .http
-            .get(
-                &url,
-                Auth::Bearer(&self.token),
-                &[(
-                    "accept",
-                    "application/jsonl, application/x-ndjson, application/json",
-                )],
-            )
-            .await?;
-        let mut parser = ChargesParser::default();
-        while let Some(chunk) = crate::http::chunk(&mut resp, &what).await? {
-            parser.feed(&chunk).map_err(|e| e.context(&what))?;
-        }
-        let totals = parser.finish().map_err(|e| e.context(&what))?;
-        tracing::debug!(records = totals.records, "read the billing charges");
-        let mut c = totals.into_collection(self.top_n, cx.now);
-        c.limits = self.limits.clone();
-        Ok(c)
-    }
-
-    async fn usage(&self, cx: &Context, from: &str, to: &str) -> Result<Collection, CollectError> {
-        let mut days = DailyUsage::default();
-        for kind in ["requests", "builds", "edge"] {
-            let url = self.url("/v2/usage", &[("type", kind), ("from", from), ("to", to)]);
-            let what = format!("GET {}?type={kind}", describe(&url));
-            let resp = match cx.http.get(&url, Auth::Bearer(&self.token), &[]).await {
-                Ok(r) => r,
-                // Builds and edge figures are extras: an account without them still reports
-                // its function usage.
-                Err(e) if kind != "requests" && matches!(e.status, Some(404 | 410)) => {
-                    tracing::info!(
-                        "{what} is not available ({}); its figures are absent",
-                        e.message
-                    );
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let body = crate::http::read_capped(resp, &what, USAGE_BODY_LIMIT).await?;
-            days.add(kind, &body).map_err(|e| e.context(&what))?;
-        }
-        let mut c = Collection {
-            usage: days.into_usage(),
-            limits: self.limits.clone(),
-            data_as_of: Some(cx.now),
-            source: Some("usage"),
-            ..Collection::default()
-        };
-        c.usage.sort_by(|a, b| a.resource.cmp(&b.resource));
-        Ok(c)
-    }
 }
 
 #[async_trait::async_trait]
 impl Collector for Vercel {
     fn provider(&self) -> &str {
-        "vercel"
+        NAME
     }
 
     fn source(&self) -> &'static str {
-        "vercel"
+        NAME
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
@@ -266,574 +266,5 @@ impl Collector for Vercel {
             }
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// /v1/billing/charges
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Charge<'a> {
-    #[serde(default)]
-    billed_cost: Option<ConfigDecimal>,
-    #[serde(default)]
-    effective_cost: Option<ConfigDecimal>,
-    #[serde(default, borrow)]
-    billing_currency: Option<Cow<'a, str>>,
-    #[serde(default)]
-    consumed_quantity: Option<Num>,
-    #[serde(default, borrow)]
-    consumed_unit: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    service_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    charge_period_end: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    tags: Option<Tags<'a>>,
-}
-
-#[derive(Deserialize, Default)]
-struct Tags<'a> {
-    #[serde(rename = "ProjectName", default, borrow)]
-    project_name: Option<Cow<'a, str>>,
-}
-
-/// Parses the FOCUS JSON Lines stream chunk by chunk and sums it.
-#[derive(Default)]
-pub struct ChargesParser {
-    lines: LineSplitter,
-    totals: Totals,
-}
-
-impl ChargesParser {
-    /// Feeds one chunk of the (decompressed) body.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
-        let totals = &mut self.totals;
-        self.lines.feed(chunk, |n, line| totals.add_line(n, line))
-    }
-
-    /// Ends the stream and returns the sums.
-    pub fn finish(mut self) -> Result<Totals, CollectError> {
-        let totals = &mut self.totals;
-        self.lines.finish(|n, line| totals.add_line(n, line))?;
-        Ok(self.totals)
-    }
-}
-
-/// Month-to-date sums of the charges, before the project breakdown is bounded.
-#[derive(Debug, Default)]
-pub struct Totals {
-    /// Records read.
-    pub records: u64,
-    usage: HashMap<(String, Unit, String), f64>,
-    billed: HashMap<(String, Currency), Decimal>,
-    effective: HashMap<(String, Currency), Decimal>,
-    /// Per project: billed total (all currencies) and records, for ranking.
-    projects: HashMap<String, (Decimal, u64)>,
-    services: HashSet<String>,
-    latest_end: Option<OffsetDateTime>,
-}
-
-impl Totals {
-    fn add_line(&mut self, n: usize, line: &[u8]) -> Result<(), CollectError> {
-        let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
-        let c: Charge<'_> =
-            serde_json::from_slice(line).map_err(|e| bad(format!("not a FOCUS record ({e})")))?;
-        self.records += 1;
-        let project = project_label(
-            c.tags
-                .as_ref()
-                .and_then(|t| t.project_name.as_deref())
-                .unwrap_or(""),
-        );
-        let service_name = c.service_name.as_deref().unwrap_or("").trim();
-        let (unit, factor) = c
-            .consumed_unit
-            .as_deref()
-            .map_or((Unit::Count, 1.0), parse_unit);
-        let known = classify(service_name);
-        let resource = match known {
-            Some((name, expected)) if compatible(expected, unit) => name.to_owned(),
-            _ => self.service(normalise(service_name)),
-        };
-        let currency = match c.billing_currency.as_deref() {
-            None | Some("") => Currency::USD,
-            Some(code) => code.parse::<Currency>().map_err(bad)?,
-        };
-        if let Some(q) = c.consumed_quantity {
-            if q.0 < 0.0 {
-                return Err(bad(format!("ConsumedQuantity {} is negative", q.0)));
-            }
-            let unit = match known {
-                Some((name, expected)) if name == resource && unit == Unit::Count => expected,
-                _ => unit,
-            };
-            *self
-                .usage
-                .entry((resource.clone(), unit, project.clone()))
-                .or_default() += q.0 * factor;
-        }
-        let rank = self.projects.entry(project.clone()).or_default();
-        rank.1 += 1;
-        if let Some(b) = c.billed_cost {
-            rank.0 += b.0;
-            *self.billed.entry((project.clone(), currency)).or_default() += b.0;
-        }
-        if let Some(e) = c.effective_cost {
-            *self.effective.entry((project, currency)).or_default() += e.0;
-        }
-        if let Some(end) = c.charge_period_end.as_deref() {
-            let end = OffsetDateTime::parse(end.trim(), &Rfc3339)
-                .map_err(|e| bad(format!("ChargePeriodEnd {end:?} is not a date-time ({e})")))?;
-            if self.latest_end.is_none_or(|l| end > l) {
-                self.latest_end = Some(end);
-            }
-        }
-        Ok(())
-    }
-
-    /// Bounds the number of distinct services: past [`MAX_SERVICES`], new ones are `other`.
-    fn service(&mut self, name: String) -> String {
-        if self.services.contains(&name) {
-            return name;
-        }
-        if self.services.len() >= MAX_SERVICES {
-            return OTHER.to_owned();
-        }
-        self.services.insert(name.clone());
-        name
-    }
-
-    /// The collection: the top `top_n` projects by billed spend (then by record count),
-    /// the rest summed as `project="other"`.
-    pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
-        let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
-        ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));
-        let kept: HashSet<&String> = ranked.iter().take(top_n).map(|(p, _)| *p).collect();
-        let label = |p: &String| {
-            if kept.contains(p) {
-                p.clone()
-            } else {
-                OTHER.to_owned()
-            }
-        };
-
-        let mut usage: std::collections::BTreeMap<(String, Unit, String), f64> = Default::default();
-        for ((r, u, p), v) in &self.usage {
-            *usage.entry((r.clone(), *u, label(p))).or_default() += v;
-        }
-        for core in CORE {
-            let unit = RESOURCES
-                .iter()
-                .find(|(n, _)| n == core)
-                .map_or(Unit::Count, |(_, u)| *u);
-            if !usage.keys().any(|(r, u, _)| r == core && *u == unit) {
-                usage.insert(((*core).to_owned(), unit, String::new()), 0.0);
-            }
-        }
-        let usage = usage
-            .into_iter()
-            .map(|((resource, unit, project), value)| Usage {
-                resource,
-                unit,
-                value,
-                labels: if project.is_empty() {
-                    vec![]
-                } else {
-                    vec![("project", project)]
-                },
-            })
-            .collect();
-
-        let money = |m: &HashMap<(String, Currency), Decimal>| {
-            let mut sums: std::collections::BTreeMap<
-                Currency,
-                std::collections::BTreeMap<String, Decimal>,
-            > = Default::default();
-            for ((p, c), v) in m {
-                *sums.entry(*c).or_default().entry(label(p)).or_default() += v;
-            }
-            let mut out: Vec<Spend> = Vec::new();
-            for (currency, projects) in sums {
-                for (project, amount) in net_credits(projects.into_iter().collect()) {
-                    out.push(Spend {
-                        money: Money { amount, currency },
-                        kind: SpendKind::Metered,
-                        labels: vec![("project", project)],
-                    });
-                }
-            }
-            if out.is_empty() {
-                // The month has no charge yet: a known zero.
-                out.push(Spend {
-                    money: Money {
-                        amount: Decimal::ZERO,
-                        currency: Currency::USD,
-                    },
-                    kind: SpendKind::Metered,
-                    labels: vec![],
-                });
-            }
-            out
-        };
-        let spend = money(&self.billed);
-        let effective_spend = money(&self.effective);
-        let data_as_of = self
-            .latest_end
-            .map(SystemTime::from)
-            .map_or(now, |t| t.min(now));
-        Collection {
-            usage,
-            limits: vec![],
-            spend,
-            effective_spend,
-            data_as_of: Some(data_as_of),
-            source: Some("charges"),
-        }
-    }
-}
-
-/// Per-project amounts with credits netted: a project whose credits exceed its charges
-/// (typically account-level credits, `unattributed`) is reported as 0 and the excess is
-/// deducted from the largest projects first, so the series still add up to the amount due
-/// (and all are 0 when credits exceed every charge). Never negative.
-pub fn net_credits(mut projects: Vec<(String, Decimal)>) -> Vec<(String, Decimal)> {
-    let mut pool = Decimal::ZERO;
-    for (_, amount) in projects.iter_mut() {
-        if amount.is_sign_negative() {
-            pool += -*amount;
-            *amount = Decimal::ZERO;
-        }
-    }
-    if pool.is_zero() {
-        return projects;
-    }
-    tracing::info!(
-        "{pool} of credits not covered by their own project are deducted from the largest projects"
-    );
-    let mut order: Vec<usize> = (0..projects.len()).collect();
-    order.sort_by(|a, b| projects[*b].1.cmp(&projects[*a].1).then(a.cmp(b)));
-    for i in order {
-        if pool.is_zero() {
-            break;
-        }
-        let take = projects[i].1.min(pool);
-        projects[i].1 -= take;
-        pool -= take;
-    }
-    projects
-}
-
-/// A bounded project label: trimmed, at most 64 characters, `unattributed` when absent.
-fn project_label(name: &str) -> String {
-    let name = name.trim();
-    if name.is_empty() {
-        return UNATTRIBUTED.to_owned();
-    }
-    name.chars().take(64).collect()
-}
-
-/// Matches a service by what it is, not by its exact display string.
-fn classify(service: &str) -> Option<(&'static str, Unit)> {
-    let s = service.to_ascii_lowercase();
-    let has = |w: &str| s.contains(w);
-    let name = if has("edge function") || has("middleware") {
-        "edge_function_invocations"
-    } else if has("invocation") {
-        "function_invocations"
-    } else if has("origin transfer") {
-        "fast_origin_transfer"
-    } else if has("data transfer") || has("bandwidth") {
-        "fast_data_transfer"
-    } else if has("edge request") {
-        "edge_requests"
-    } else if has("active cpu") {
-        "active_cpu"
-    } else if has("provisioned memory") || has("function duration") {
-        "provisioned_memory"
-    } else if has("build") && (has("minute") || has("time") || has("cpu")) {
-        "build_time"
-    } else {
-        return None;
-    };
-    RESOURCES.iter().find(|(n, _)| *n == name).copied()
-}
-
-/// Whether a record's unit fits a known resource (a plain count fits a count of requests).
-fn compatible(expected: Unit, got: Unit) -> bool {
-    expected == got || (got == Unit::Count && matches!(expected, Unit::Requests | Unit::Count))
-}
-
-/// `ConsumedUnit` → base unit and factor. Unknown units are a plain count.
-fn parse_unit(raw: &str) -> (Unit, f64) {
-    let u = raw.trim().to_ascii_lowercase().replace(['_', ' '], "-");
-    match u.as_str() {
-        "b" | "byte" | "bytes" => (Unit::Bytes, 1.0),
-        "kb" | "kilobytes" => (Unit::Bytes, 1e3),
-        "mb" | "megabytes" => (Unit::Bytes, 1e6),
-        "gb" | "gigabytes" => (Unit::Bytes, 1e9),
-        "tb" | "terabytes" => (Unit::Bytes, 1e12),
-        "kib" => (Unit::Bytes, 1024.0),
-        "mib" => (Unit::Bytes, 1024.0 * 1024.0),
-        "gib" => (Unit::Bytes, 1024.0 * 1024.0 * 1024.0),
-        "ms" | "milliseconds" | "cpu-ms" => (Unit::Seconds, 1e-3),
-        "s" | "sec" | "secs" | "seconds" | "cpu-seconds" => (Unit::Seconds, 1.0),
-        "min" | "mins" | "minutes" | "build-minutes" => (Unit::Seconds, 60.0),
-        "h" | "hr" | "hrs" | "hour" | "hours" | "cpu-hours" | "cpu-hrs" => (Unit::Seconds, 3600.0),
-        "gb-hrs" | "gb-hr" | "gb-hours" | "gb-hour" | "gbh" | "gb-h" => (Unit::GigabyteHours, 1.0),
-        "mb-hrs" | "mb-hours" => (Unit::GigabyteHours, 1e-3),
-        "requests" | "request" | "invocations" | "invocation" | "executions" | "calls" => {
-            (Unit::Requests, 1.0)
-        }
-        _ => (Unit::Count, 1.0),
-    }
-}
-
-/// A display name as a resource name: `Image Optimization – Transformations` →
-/// `image_optimization_transformations`.
-fn normalise(service: &str) -> String {
-    let mut out = String::new();
-    for c in service.chars().flat_map(char::to_lowercase) {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('_') && !out.is_empty() {
-            out.push('_');
-        }
-    }
-    let out = out.trim_end_matches('_');
-    let out: String = out.chars().take(48).collect();
-    if out.is_empty() {
-        "unknown".to_owned()
-    } else {
-        out
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// /v2/usage
-
-#[derive(Deserialize)]
-struct UsageBody {
-    data: Vec<HashMap<String, serde_json::Value>>,
-}
-
-/// Sums of the daily `/v2/usage` fields; a field absent from every day stays absent.
-#[derive(Debug, Default)]
-struct DailyUsage {
-    sums: HashMap<&'static str, f64>,
-    /// Resources whose type answered with no day at all: a known zero.
-    empty: Vec<&'static str>,
-}
-
-/// `/v2/usage` fields and the resource each adds to.
-const DAILY_FIELDS: &[(&str, &str, &str)] = &[
-    (
-        "requests",
-        "function_invocation_successful_count",
-        "function_invocations",
-    ),
-    (
-        "requests",
-        "function_invocation_error_count",
-        "function_invocations",
-    ),
-    (
-        "requests",
-        "function_invocation_timeout_count",
-        "function_invocations",
-    ),
-    (
-        "requests",
-        "function_execution_successful_gb_hours",
-        "provisioned_memory",
-    ),
-    (
-        "requests",
-        "function_execution_error_gb_hours",
-        "provisioned_memory",
-    ),
-    (
-        "requests",
-        "function_execution_timeout_gb_hours",
-        "provisioned_memory",
-    ),
-    ("requests", "bandwidth_outgoing_bytes", "fast_data_transfer"),
-    ("builds", "build_build_seconds", "build_time"),
-    ("builds", "build_completed_count", "builds"),
-    ("builds", "build_failed_count", "builds"),
-    (
-        "edge",
-        "worker_invocation_count",
-        "edge_function_invocations",
-    ),
-];
-
-impl DailyUsage {
-    fn add(&mut self, kind: &str, body: &[u8]) -> Result<(), CollectError> {
-        let parsed: UsageBody = serde_json::from_slice(body).map_err(|e| {
-            CollectError::new(
-                Reason::Decode,
-                format!("not the expected {{\"data\": [...]}} ({e})"),
-            )
-        })?;
-        if parsed.data.is_empty() {
-            for (k, _, resource) in DAILY_FIELDS {
-                if *k == kind && !self.empty.contains(resource) {
-                    self.empty.push(resource);
-                }
-            }
-            return Ok(());
-        }
-        for (i, day) in parsed.data.iter().enumerate() {
-            for (k, field, resource) in DAILY_FIELDS {
-                if *k != kind {
-                    continue;
-                }
-                match day.get(*field) {
-                    None | Some(serde_json::Value::Null) => {}
-                    Some(v) => {
-                        let n = wire::non_negative(v).map_err(|e| {
-                            CollectError::new(
-                                Reason::Decode,
-                                format!("day {}: {field}: {e}", i + 1),
-                            )
-                        })?;
-                        *self.sums.entry(resource).or_default() += n;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn into_usage(self) -> Vec<Usage> {
-        let mut out: Vec<Usage> = Vec::new();
-        for (name, unit) in RESOURCES {
-            let value = match self.sums.get(name) {
-                Some(v) => *v,
-                None if self.empty.contains(name) => 0.0,
-                None => continue,
-            };
-            out.push(Usage {
-                resource: (*name).to_owned(),
-                unit: *unit,
-                value,
-                labels: vec![],
-            });
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Totals, CollectError> {
-        let mut p = ChargesParser::default();
-        // Feed in awkward pieces to exercise the line splitting.
-        for chunk in text.as_bytes().chunks(7) {
-            p.feed(chunk)?;
-        }
-        p.finish()
-    }
-
-    #[test]
-    fn services_are_matched_by_meaning_and_unit() {
-        assert_eq!(
-            classify("Function Invocations").unwrap().0,
-            "function_invocations"
-        );
-        assert_eq!(
-            classify("FAST DATA TRANSFER").unwrap().0,
-            "fast_data_transfer"
-        );
-        assert_eq!(classify("Edge Requests").unwrap().0, "edge_requests");
-        assert_eq!(classify("Active CPU").unwrap().0, "active_cpu");
-        assert_eq!(
-            classify("Provisioned Memory").unwrap().0,
-            "provisioned_memory"
-        );
-        assert_eq!(
-            classify("Edge Function Invocations").unwrap().0,
-            "edge_function_invocations"
-        );
-        assert!(classify("Image Optimization").is_none());
-        assert_eq!(parse_unit("GB"), (Unit::Bytes, 1e9));
-        assert_eq!(parse_unit("GB-Hrs"), (Unit::GigabyteHours, 1.0));
-        assert_eq!(parse_unit("Hours"), (Unit::Seconds, 3600.0));
-        assert_eq!(parse_unit("MIUs"), (Unit::Count, 1.0));
-        assert_eq!(
-            normalise("Image Optimization – Transformations"),
-            "image_optimization_transformations"
-        );
-        assert_eq!(normalise("  "), "unknown");
-    }
-
-    #[test]
-    fn a_known_service_in_an_unexpected_unit_keeps_its_own_name() {
-        let t = parse(
-            r#"{"ServiceName":"Fast Data Transfer","ConsumedQuantity":5,"ConsumedUnit":"Invocations","BilledCost":0}"#,
-        )
-        .unwrap();
-        let c = t.into_collection(10, SystemTime::now());
-        assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
-            && u.unit == Unit::Bytes
-            && u.value == 0.0));
-        assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
-            && u.unit == Unit::Requests
-            && u.value == 5.0));
-    }
-
-    #[test]
-    fn malformed_lines_name_their_number() {
-        let err = parse("{\"ServiceName\":\"x\"}\n\n{not json}\n").unwrap_err();
-        assert_eq!(err.reason, Reason::Decode);
-        assert!(err.message.starts_with("line 3:"), "{}", err.message);
-        let err = parse(r#"{"ServiceName":"x","BillingCurrency":"ZZZ"}"#).unwrap_err();
-        assert!(err.message.contains("ZZZ"), "{}", err.message);
-        let err = parse(r#"{"ConsumedQuantity":-1}"#).unwrap_err();
-        assert!(err.message.contains("negative"), "{}", err.message);
-    }
-
-    #[test]
-    fn projects_beyond_the_top_n_are_other() {
-        let mut text = String::new();
-        for (p, cost) in [("a", "5"), ("b", "3"), ("c", "1"), ("d", "0.5")] {
-            text.push_str(&format!(
-                "{{\"ServiceName\":\"Function Invocations\",\"ConsumedQuantity\":10,\"ConsumedUnit\":\"Invocations\",\"BilledCost\":{cost},\"EffectiveCost\":{cost},\"Tags\":{{\"ProjectName\":\"{p}\"}}}}\n"
-            ));
-        }
-        let c = parse(&text).unwrap().into_collection(2, SystemTime::now());
-        let projects: Vec<&str> = c.spend.iter().map(|s| s.labels[0].1.as_str()).collect();
-        assert_eq!(projects, vec!["a", "b", "other"]);
-        assert_eq!(c.spend[2].money.amount, Decimal::new(15, 1));
-        let other = c
-            .usage
-            .iter()
-            .find(|u| u.labels == vec![("project", "other".to_owned())])
-            .unwrap();
-        assert_eq!(other.value, 20.0);
-    }
-
-    #[test]
-    fn credits_are_netted_so_the_series_add_up_to_the_amount_due() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        let got = net_credits(vec![
-            ("a".into(), d("3")),
-            ("b".into(), d("5")),
-            ("unattributed".into(), d("-6.5")),
-        ]);
-        assert_eq!(
-            got,
-            vec![
-                ("a".into(), d("1.5")),
-                ("b".into(), d("0")),
-                ("unattributed".into(), d("0"))
-            ]
-        );
-        let got = net_credits(vec![("a".into(), d("1")), ("b".into(), d("-4"))]);
-        assert!(got.iter().all(|(_, v)| v.is_zero()));
     }
 }

@@ -1,0 +1,382 @@
+//! The global sections (`currency`, `[pushgateway]`, `[run]`, `[http]`, `[fx]`, `[[fixed]]`),
+//! their built-in defaults, and [`validate`]: one pass over them and every provider section,
+//! collecting every problem.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use figment::value::Value;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::section::{Checker, Section};
+use super::values::HumanDuration;
+use super::{
+    ConfigError, FixedEntry, HttpSettings, Loaded, PushgatewaySettings, RunSettings, Settings,
+};
+use crate::money::{ConfigDecimal, Currency, Fx, Money};
+use crate::secret::RawSecret;
+
+/// The whole file as deserialized; provider sections stay raw values here, for their modules.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawConfig {
+    currency: String,
+    pushgateway: RawPushgateway,
+    run: RawRun,
+    http: RawHttp,
+    fx: BTreeMap<String, ConfigDecimal>,
+    providers: BTreeMap<String, Value>,
+    fixed: Vec<RawFixed>,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            currency: "USD".into(),
+            pushgateway: RawPushgateway::default(),
+            run: RawRun {
+                timeout: HumanDuration(Duration::from_secs(300)),
+            },
+            http: RawHttp {
+                timeout: HumanDuration(Duration::from_secs(30)),
+                connect_timeout: HumanDuration(Duration::from_secs(5)),
+                retries: 3,
+                max_retry_after: HumanDuration(Duration::from_secs(60)),
+            },
+            fx: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            fixed: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawPushgateway {
+    url: String,
+    username: Option<String>,
+    #[serde(skip_serializing)]
+    password: RawSecret,
+    timeout: HumanDuration,
+    retries: u32,
+}
+
+impl Default for RawPushgateway {
+    fn default() -> Self {
+        RawPushgateway {
+            url: "http://localhost:9091".into(),
+            username: None,
+            password: RawSecret::default(),
+            timeout: HumanDuration(Duration::from_secs(10)),
+            retries: 3,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    timeout: HumanDuration,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    timeout: HumanDuration,
+    connect_timeout: HumanDuration,
+    retries: u32,
+    max_retry_after: HumanDuration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Period {
+    #[default]
+    Monthly,
+    Yearly,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFixed {
+    provider: String,
+    name: String,
+    amount: ConfigDecimal,
+    currency: String,
+    #[serde(default)]
+    period: Period,
+}
+
+/// Validates everything: the global sections here, and each `[providers.<name>]` section by
+/// handing a [`Section`] to `configure` (the provider registry), which returns what the
+/// section yields, or `None` after recording its problems. Every problem of every section is
+/// collected; `Settings` exists only when there is none.
+pub(crate) fn validate<T>(
+    loaded: &Loaded,
+    only: Option<&[String]>,
+    mut configure: impl FnMut(&mut Section<'_>) -> Option<T>,
+) -> Result<(Settings, BTreeMap<String, T>), ConfigError> {
+    let raw: RawConfig = loaded
+        .figment
+        .extract_lossy()
+        .map_err(|e| ConfigError(e.into_iter().map(|e| super::layers::describe(&e)).collect()))?;
+    let mut c = Checker::new(loaded);
+
+    let reporting = match raw.currency.parse::<Currency>() {
+        Ok(cur) => Some(cur),
+        Err(e) => {
+            c.fail("currency", e);
+            None
+        }
+    };
+
+    let mut rates = BTreeMap::new();
+    for (code, rate) in &raw.fx {
+        let key = format!("fx.{code}");
+        match code.parse::<Currency>() {
+            Ok(cur) if rate.0 > Decimal::ZERO => {
+                rates.insert(cur, rate.0);
+            }
+            Ok(_) => c.fail(&key, format!("rate {} must be above 0", rate.0)),
+            Err(e) => c.fail(&key, e),
+        }
+    }
+
+    let pg = &raw.pushgateway;
+    let pg_url = match pushgateway_url(&pg.url) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            c.fail("pushgateway.url", e);
+            None
+        }
+    };
+    let password = c.secret("pushgateway.password", &pg.password);
+    let username = pg
+        .username
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty());
+    let basic_auth = match (username, password) {
+        (Some(u), Some(p)) => Some((u.to_owned(), p)),
+        (None, None) => None,
+        (Some(_), None) => {
+            c.fail(
+                "pushgateway.username",
+                "a username is set but no password (PUSHGATEWAY_PASSWORD)",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            c.fail(
+                "pushgateway.password",
+                "a password is set but no username (PUSHGATEWAY_USERNAME)",
+            );
+            None
+        }
+    };
+
+    // Provider sections: each validated by its module, so errors carry their key and origin.
+    let mut sections = BTreeMap::new();
+    let mut currencies: Vec<(String, Vec<Currency>)> = Vec::new();
+    for name in raw.providers.keys() {
+        if !is_slug(name) {
+            c.fail(&format!("providers.{name}"), "provider names are lowercase letters, digits, '_' or '-', at most 32, starting with a letter");
+            continue;
+        }
+        let has_fixed = raw.fixed.iter().any(|f| &f.provider == name);
+        let mut section = Section::new(loaded, name, has_fixed);
+        let yielded = configure(&mut section);
+        let (problems, used) = section.finish();
+        match (problems.is_empty(), yielded) {
+            (true, Some(t)) => {
+                sections.insert(name.clone(), t);
+            }
+            (true, None) => c.fail(
+                &format!("providers.{name}"),
+                "the section yielded nothing and no problem was recorded (a bug; please report it)",
+            ),
+            (false, _) => c.problems.extend(problems),
+        }
+        currencies.push((name.clone(), used));
+    }
+
+    let fixed = fixed_entries(&mut c, &raw.fixed);
+
+    // Every currency in use needs a rate.
+    if let Some(reporting) = reporting {
+        let fx = Fx::new(reporting, rates.clone());
+        for (i, f) in fixed.iter().enumerate() {
+            if !fx.has(f.monthly.currency) {
+                c.fail(
+                    &format!("fixed[{i}].currency"),
+                    format!("no [fx] rate converts {} into the reporting currency {reporting}; add `{} = <rate>` under [fx]", f.monthly.currency, f.monthly.currency),
+                );
+            }
+        }
+        for (name, used) in &currencies {
+            for cur in used {
+                if !fx.has(*cur) {
+                    c.fail(
+                        &format!("providers.{name}"),
+                        format!("{name} bills in {cur}, and no [fx] rate converts {cur} into the reporting currency {reporting}; add `{cur} = <rate>` under [fx]"),
+                    );
+                }
+            }
+        }
+    }
+
+    // --only names known providers: a section or [[fixed]] entries.
+    let only = only.map(|names| {
+        let known: BTreeSet<&str> = raw
+            .providers
+            .keys()
+            .map(String::as_str)
+            .chain(fixed.iter().map(|f| f.provider.as_str()))
+            .collect();
+        let set: BTreeSet<String> = names.iter().map(|n| n.trim().to_owned()).collect();
+        for n in &set {
+            if !known.contains(n.as_str()) {
+                let list: Vec<&str> = known.iter().copied().collect();
+                c.problems.push(format!(
+                    "--only names {n:?}, which the configuration does not have (known: {})",
+                    if list.is_empty() {
+                        "none".into()
+                    } else {
+                        list.join(", ")
+                    }
+                ));
+            }
+        }
+        set
+    });
+
+    let http = HttpSettings {
+        timeout: raw.http.timeout.0,
+        connect_timeout: raw.http.connect_timeout.0,
+        retries: raw.http.retries,
+        max_retry_after: raw.http.max_retry_after.0,
+    };
+
+    match (c.problems.is_empty(), reporting, pg_url) {
+        (true, Some(reporting), Some(url)) => Ok((
+            Settings {
+                fx: Fx::new(reporting, rates),
+                pushgateway: PushgatewaySettings {
+                    url,
+                    basic_auth,
+                    timeout: pg.timeout.0,
+                    retries: pg.retries,
+                },
+                run: RunSettings {
+                    timeout: raw.run.timeout.0,
+                },
+                http,
+                fixed,
+                only,
+            },
+            sections,
+        )),
+        _ => Err(ConfigError(c.problems)),
+    }
+}
+
+/// `[[fixed]]` entries, normalised to monthly amounts; each entry's problems recorded.
+fn fixed_entries(c: &mut Checker<'_>, raw: &[RawFixed]) -> Vec<FixedEntry> {
+    let mut fixed = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (i, f) in raw.iter().enumerate() {
+        let key = format!("fixed[{i}]");
+        let mut ok = true;
+        if !is_slug(&f.provider) {
+            c.fail(&format!("{key}.provider"), format!("{:?} is not a provider name (lowercase letters, digits, '_' or '-', at most 32)", f.provider));
+            ok = false;
+        }
+        let name = f.name.trim();
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            c.fail(
+                &format!("{key}.name"),
+                "the name must be 1 to 64 printable characters",
+            );
+            ok = false;
+        }
+        if !seen.insert((f.provider.clone(), name.to_owned())) {
+            c.fail(
+                &format!("{key}.name"),
+                format!(
+                    "provider {:?} already has an entry named {name:?}",
+                    f.provider
+                ),
+            );
+            ok = false;
+        }
+        let amount = c.amount(&format!("{key}.amount"), Some(f.amount));
+        let currency = match f.currency.parse::<Currency>() {
+            Ok(cur) => Some(cur),
+            Err(e) => {
+                c.fail(&format!("{key}.currency"), e);
+                None
+            }
+        };
+        if let (true, Some(amount), Some(currency)) = (ok, amount, currency) {
+            let monthly = match f.period {
+                Period::Monthly => amount,
+                Period::Yearly => amount / Decimal::from(12),
+            };
+            fixed.push(FixedEntry {
+                provider: f.provider.clone(),
+                name: name.to_owned(),
+                monthly: Money {
+                    amount: monthly,
+                    currency,
+                },
+            });
+        }
+    }
+    fixed
+}
+
+fn is_slug(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && s.len() <= 32
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_' | '-'))
+}
+
+/// The Pushgateway URL: http or https, no credentials in it, no query.
+fn pushgateway_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| {
+        // Never echo the text: it might hold user:password@.
+        format!("it is not a URL ({e})")
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "it holds credentials; set PUSHGATEWAY_USERNAME and PUSHGATEWAY_PASSWORD instead"
+                .into(),
+        );
+    }
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} is not an http(s) URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "{raw:?} has a query or fragment; give the base URL only"
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert!(is_slug("ovh"));
+        assert!(is_slug("claude-max"));
+        assert!(!is_slug("OVH"));
+        assert!(!is_slug("1x"));
+        assert!(!is_slug(""));
+    }
+}

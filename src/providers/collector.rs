@@ -1,0 +1,181 @@
+//! The collector seam: the [`Collector`] trait, its [`Context`], and what a validated provider
+//! section yields ([`Configured`]) and a run is made of ([`Plan`]).
+//!
+//! A collector fetches and parses one source of figures for one provider and returns plain
+//! data ([`Collection`]). It never touches Prometheus types or the Pushgateway.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use rust_decimal::Decimal;
+
+use crate::cost::Collection;
+use crate::error::{CollectError, Reason};
+use crate::http::{HttpError, HttpErrorKind, ProviderHttp};
+use crate::providers::wire;
+
+/// A source of figures for one provider.
+#[async_trait::async_trait]
+pub trait Collector: Send + Sync {
+    /// The provider the figures belong to: the `provider` grouping label.
+    fn provider(&self) -> &str;
+
+    /// The kind of source, for logs and `check`: `fixed`, or the provider module's name.
+    fn source(&self) -> &'static str;
+
+    /// Fetches the current month-to-date figures.
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError>;
+
+    /// Makes one cheap read-only call and says what it found (`check --probe`).
+    async fn probe(&self, cx: &Context) -> Result<String, CollectError>;
+}
+
+/// What the runner hands every collector.
+pub struct Context {
+    /// The shared provider client (GET only, no redirects, timeouts, retries).
+    pub(crate) http: ProviderHttp,
+    /// The run's clock: the billing month and every timestamp derive from it.
+    pub(crate) now: SystemTime,
+}
+
+impl Context {
+    /// The first of the run's month, 00:00 UTC: where every month-to-date window starts.
+    pub(crate) fn month_start(&self) -> time::OffsetDateTime {
+        let now = time::OffsetDateTime::from(self.now);
+        now.replace_day(1)
+            .map(|d| d.replace_time(time::Time::MIDNIGHT))
+            .unwrap_or(now)
+    }
+
+    /// The month so far, `from` and `to` as RFC 3339 (whole seconds, UTC).
+    pub(crate) fn month_window(&self) -> (String, String) {
+        (
+            wire::rfc3339(self.month_start()),
+            wire::rfc3339(time::OffsetDateTime::from(self.now)),
+        )
+    }
+}
+
+impl From<HttpError> for CollectError {
+    /// The bounded reason of a failed request; status and provider error code kept as fields.
+    fn from(e: HttpError) -> CollectError {
+        let reason = match e.kind {
+            HttpErrorKind::Auth => Reason::Auth,
+            HttpErrorKind::RateLimited => Reason::RateLimited,
+            HttpErrorKind::Client => Reason::Http4xx,
+            HttpErrorKind::Server => Reason::Http5xx,
+            HttpErrorKind::Redirect => Reason::Redirect,
+            HttpErrorKind::Timeout => Reason::Timeout,
+            HttpErrorKind::Transport => Reason::Transport,
+            HttpErrorKind::Body => Reason::Decode,
+            HttpErrorKind::Request => Reason::Config,
+            HttpErrorKind::Refused => Reason::Internal,
+        };
+        CollectError {
+            reason,
+            message: e.message,
+            status: e.status,
+            code: e.code,
+        }
+    }
+}
+
+/// What a valid provider section yields.
+pub(crate) struct Configured {
+    /// Absolute monthly budget in the reporting currency.
+    pub(crate) budget: Option<Decimal>,
+    /// The provider's API part.
+    pub(crate) api: Api,
+}
+
+/// The API part of a provider, decided once by its section's validation.
+pub(crate) enum Api {
+    /// No API module: a provider known by its budget and `[[fixed]]` entries only.
+    None,
+    /// Credentials and settings are complete: this collector runs.
+    Collector(Arc<dyn Collector>),
+    /// Known but not collected: no credentials are set.
+    NoCredentials,
+    /// Known but not collected: credentials are set, yet something the collector needs is
+    /// missing (said here, and logged as a warning by the module).
+    Incomplete(String),
+}
+
+/// A provider of this run's configuration, whether or not `--only` selects it.
+pub(crate) struct Planned {
+    /// Its budget.
+    pub(crate) budget: Option<Decimal>,
+    /// Why its API is not collected, for a provider with an API module that is not.
+    pub(crate) unconfigured: Option<String>,
+}
+
+/// What one run does: the collectors to run and the providers to report as not configured
+/// (both restricted to `--only`), and every configured provider's budget.
+pub struct Plan {
+    /// One entry per source; several may share a provider.
+    pub collectors: Vec<Arc<dyn Collector>>,
+    /// Providers with an API module but no collector and no `[[fixed]]` entry: exported as
+    /// not configured.
+    pub unconfigured: BTreeSet<String>,
+    /// Every provider of the configuration, by name.
+    pub(crate) providers: BTreeMap<String, Planned>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sources: Vec<String> = self
+            .collectors
+            .iter()
+            .map(|c| format!("{}/{}", c.provider(), c.source()))
+            .collect();
+        f.debug_struct("Plan")
+            .field("collectors", &sources)
+            .field("unconfigured", &self.unconfigured)
+            .field("providers", &self.providers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Plan {
+    /// A plan that runs exactly `collectors`, with no budget and nothing unconfigured.
+    pub fn of(collectors: Vec<Arc<dyn Collector>>) -> Plan {
+        Plan {
+            collectors,
+            unconfigured: BTreeSet::new(),
+            providers: BTreeMap::new(),
+        }
+    }
+
+    /// The budget of `provider`, if it has one.
+    pub(crate) fn budget(&self, provider: &str) -> Option<Decimal> {
+        self.providers.get(provider).and_then(|p| p.budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_month_window_starts_on_the_first_at_midnight_utc() {
+        let settings = crate::config::HttpSettings {
+            timeout: std::time::Duration::from_secs(1),
+            connect_timeout: std::time::Duration::from_secs(1),
+            retries: 0,
+            max_retry_after: std::time::Duration::from_secs(1),
+        };
+        let http = ProviderHttp::new(
+            &settings,
+            crate::http::RetryPolicy::from_settings(&settings),
+            &[],
+        )
+        .unwrap();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_534_317);
+        let cx = Context { http, now };
+        let (from, to) = cx.month_window();
+        assert_eq!(from, "2026-11-01T00:00:00Z");
+        assert!(to.starts_with("2026-11-24T"), "{to}");
+        assert_eq!(cx.month_start().unix_timestamp(), 1_793_491_200);
+    }
+}

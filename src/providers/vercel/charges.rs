@@ -1,0 +1,518 @@
+//! `GET /v1/billing/charges`: FOCUS 1.3 records as JSON Lines (gzip), parsed as they arrive
+//! ([`ChargesParser`]): memory is bounded by the longest line and the number of distinct
+//! (service, project) pairs, not by the body.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::{RESOURCES, Vercel};
+use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
+use crate::error::{CollectError, Reason};
+use crate::http::{Auth, describe};
+use crate::money::{ConfigDecimal, Currency, Money};
+use crate::providers::Context;
+use crate::providers::wire::{LineSplitter, Num};
+
+/// The resources a successful charges read reports as 0 when no record names them.
+const CORE: &[&str] = &[
+    "function_invocations",
+    "fast_data_transfer",
+    "edge_requests",
+    "active_cpu",
+    "provisioned_memory",
+];
+
+/// Projects beyond the top N by spend are summed under this label value.
+const OTHER: &str = "other";
+/// The project label of records without `Tags.ProjectName`.
+const UNATTRIBUTED: &str = "unattributed";
+/// Distinct service names kept before the rest are summed as `other`.
+const MAX_SERVICES: usize = 64;
+
+impl Vercel {
+    pub(super) async fn charges(
+        &self,
+        cx: &Context,
+        from: &str,
+        to: &str,
+    ) -> Result<Collection, CollectError> {
+        let url = self.url("/v1/billing/charges", &[("from", from), ("to", to)]);
+        let what = format!("GET {}", describe(&url));
+        let mut resp = cx
+            .http
+            .get(
+                &url,
+                Auth::Bearer(&self.token),
+                &[(
+                    "accept",
+                    "application/jsonl, application/x-ndjson, application/json",
+                )],
+            )
+            .await?;
+        let mut parser = ChargesParser::default();
+        while let Some(chunk) = crate::http::chunk(&mut resp, &what).await? {
+            parser.feed(&chunk).map_err(|e| e.context(&what))?;
+        }
+        let totals = parser.finish().map_err(|e| e.context(&what))?;
+        tracing::debug!(records = totals.records, "read the billing charges");
+        let mut c = totals.into_collection(self.top_n, cx.now);
+        c.limits = self.limits.clone();
+        Ok(c)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Charge<'a> {
+    #[serde(default)]
+    billed_cost: Option<ConfigDecimal>,
+    #[serde(default)]
+    effective_cost: Option<ConfigDecimal>,
+    #[serde(default, borrow)]
+    billing_currency: Option<Cow<'a, str>>,
+    #[serde(default)]
+    consumed_quantity: Option<Num>,
+    #[serde(default, borrow)]
+    consumed_unit: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    service_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    charge_period_end: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tags: Option<Tags<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Tags<'a> {
+    #[serde(rename = "ProjectName", default, borrow)]
+    project_name: Option<Cow<'a, str>>,
+}
+
+/// Parses the FOCUS JSON Lines stream chunk by chunk and sums it.
+#[derive(Default)]
+pub struct ChargesParser {
+    lines: LineSplitter,
+    totals: Totals,
+}
+
+impl ChargesParser {
+    /// Feeds one chunk of the (decompressed) body.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
+        let totals = &mut self.totals;
+        self.lines.feed(chunk, |n, line| totals.add_line(n, line))
+    }
+
+    /// Ends the stream and returns the sums.
+    pub fn finish(mut self) -> Result<Totals, CollectError> {
+        let totals = &mut self.totals;
+        self.lines.finish(|n, line| totals.add_line(n, line))?;
+        Ok(self.totals)
+    }
+}
+
+/// Month-to-date sums of the charges, before the project breakdown is bounded.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Records read.
+    pub records: u64,
+    usage: HashMap<(String, Unit, String), f64>,
+    billed: HashMap<(String, Currency), Decimal>,
+    effective: HashMap<(String, Currency), Decimal>,
+    /// Per project: billed total (all currencies) and records, for ranking.
+    projects: HashMap<String, (Decimal, u64)>,
+    services: HashSet<String>,
+    latest_end: Option<OffsetDateTime>,
+}
+
+impl Totals {
+    fn add_line(&mut self, n: usize, line: &[u8]) -> Result<(), CollectError> {
+        let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
+        let c: Charge<'_> =
+            serde_json::from_slice(line).map_err(|e| bad(format!("not a FOCUS record ({e})")))?;
+        self.records += 1;
+        let project = project_label(
+            c.tags
+                .as_ref()
+                .and_then(|t| t.project_name.as_deref())
+                .unwrap_or(""),
+        );
+        let service_name = c.service_name.as_deref().unwrap_or("").trim();
+        let (unit, factor) = c
+            .consumed_unit
+            .as_deref()
+            .map_or((Unit::Count, 1.0), parse_unit);
+        let known = classify(service_name);
+        let resource = match known {
+            Some((name, expected)) if compatible(expected, unit) => name.to_owned(),
+            _ => self.service(normalise(service_name)),
+        };
+        let currency = match c.billing_currency.as_deref() {
+            None | Some("") => Currency::USD,
+            Some(code) => code.parse::<Currency>().map_err(bad)?,
+        };
+        if let Some(q) = c.consumed_quantity {
+            if q.0 < 0.0 {
+                return Err(bad(format!("ConsumedQuantity {} is negative", q.0)));
+            }
+            let unit = match known {
+                Some((name, expected)) if name == resource && unit == Unit::Count => expected,
+                _ => unit,
+            };
+            *self
+                .usage
+                .entry((resource.clone(), unit, project.clone()))
+                .or_default() += q.0 * factor;
+        }
+        let rank = self.projects.entry(project.clone()).or_default();
+        rank.1 += 1;
+        if let Some(b) = c.billed_cost {
+            rank.0 += b.0;
+            *self.billed.entry((project.clone(), currency)).or_default() += b.0;
+        }
+        if let Some(e) = c.effective_cost {
+            *self.effective.entry((project, currency)).or_default() += e.0;
+        }
+        if let Some(end) = c.charge_period_end.as_deref() {
+            let end = OffsetDateTime::parse(end.trim(), &Rfc3339)
+                .map_err(|e| bad(format!("ChargePeriodEnd {end:?} is not a date-time ({e})")))?;
+            if self.latest_end.is_none_or(|l| end > l) {
+                self.latest_end = Some(end);
+            }
+        }
+        Ok(())
+    }
+
+    /// Bounds the number of distinct services: past [`MAX_SERVICES`], new ones are `other`.
+    fn service(&mut self, name: String) -> String {
+        if self.services.contains(&name) {
+            return name;
+        }
+        if self.services.len() >= MAX_SERVICES {
+            return OTHER.to_owned();
+        }
+        self.services.insert(name.clone());
+        name
+    }
+
+    /// The collection: the top `top_n` projects by billed spend (then by record count),
+    /// the rest summed as `project="other"`.
+    pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
+        let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
+        ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));
+        let kept: HashSet<&String> = ranked.iter().take(top_n).map(|(p, _)| *p).collect();
+        let label = |p: &String| {
+            if kept.contains(p) {
+                p.clone()
+            } else {
+                OTHER.to_owned()
+            }
+        };
+
+        let mut usage: std::collections::BTreeMap<(String, Unit, String), f64> = Default::default();
+        for ((r, u, p), v) in &self.usage {
+            *usage.entry((r.clone(), *u, label(p))).or_default() += v;
+        }
+        for core in CORE {
+            let unit = RESOURCES
+                .iter()
+                .find(|(n, _)| n == core)
+                .map_or(Unit::Count, |(_, u)| *u);
+            if !usage.keys().any(|(r, u, _)| r == core && *u == unit) {
+                usage.insert(((*core).to_owned(), unit, String::new()), 0.0);
+            }
+        }
+        let usage = usage
+            .into_iter()
+            .map(|((resource, unit, project), value)| Usage {
+                resource,
+                unit,
+                value,
+                labels: if project.is_empty() {
+                    vec![]
+                } else {
+                    vec![("project", project)]
+                },
+            })
+            .collect();
+
+        let money = |m: &HashMap<(String, Currency), Decimal>| {
+            let mut sums: std::collections::BTreeMap<
+                Currency,
+                std::collections::BTreeMap<String, Decimal>,
+            > = Default::default();
+            for ((p, c), v) in m {
+                *sums.entry(*c).or_default().entry(label(p)).or_default() += v;
+            }
+            let mut out: Vec<Spend> = Vec::new();
+            for (currency, projects) in sums {
+                for (project, amount) in net_credits(projects.into_iter().collect()) {
+                    out.push(Spend {
+                        money: Money { amount, currency },
+                        kind: SpendKind::Metered,
+                        labels: vec![("project", project)],
+                    });
+                }
+            }
+            if out.is_empty() {
+                // The month has no charge yet: a known zero.
+                out.push(Spend {
+                    money: Money {
+                        amount: Decimal::ZERO,
+                        currency: Currency::USD,
+                    },
+                    kind: SpendKind::Metered,
+                    labels: vec![],
+                });
+            }
+            out
+        };
+        let spend = money(&self.billed);
+        let effective_spend = money(&self.effective);
+        let data_as_of = self
+            .latest_end
+            .map(SystemTime::from)
+            .map_or(now, |t| t.min(now));
+        Collection {
+            usage,
+            limits: vec![],
+            spend,
+            effective_spend,
+            data_as_of: Some(data_as_of),
+            source: Some("charges"),
+        }
+    }
+}
+
+/// Per-project amounts with credits netted: a project whose credits exceed its charges
+/// (typically account-level credits, `unattributed`) is reported as 0 and the excess is
+/// deducted from the largest projects first, so the series still add up to the amount due
+/// (and all are 0 when credits exceed every charge). Never negative.
+fn net_credits(mut projects: Vec<(String, Decimal)>) -> Vec<(String, Decimal)> {
+    let mut pool = Decimal::ZERO;
+    for (_, amount) in projects.iter_mut() {
+        if amount.is_sign_negative() {
+            pool += -*amount;
+            *amount = Decimal::ZERO;
+        }
+    }
+    if pool.is_zero() {
+        return projects;
+    }
+    tracing::info!(
+        "{pool} of credits not covered by their own project are deducted from the largest projects"
+    );
+    let mut order: Vec<usize> = (0..projects.len()).collect();
+    order.sort_by(|a, b| projects[*b].1.cmp(&projects[*a].1).then(a.cmp(b)));
+    for i in order {
+        if pool.is_zero() {
+            break;
+        }
+        let take = projects[i].1.min(pool);
+        projects[i].1 -= take;
+        pool -= take;
+    }
+    projects
+}
+
+/// A bounded project label: trimmed, at most 64 characters, `unattributed` when absent.
+fn project_label(name: &str) -> String {
+    let name = name.trim();
+    if name.is_empty() {
+        return UNATTRIBUTED.to_owned();
+    }
+    name.chars().take(64).collect()
+}
+
+/// Matches a service by what it is, not by its exact display string.
+fn classify(service: &str) -> Option<(&'static str, Unit)> {
+    let s = service.to_ascii_lowercase();
+    let has = |w: &str| s.contains(w);
+    let name = if has("edge function") || has("middleware") {
+        "edge_function_invocations"
+    } else if has("invocation") {
+        "function_invocations"
+    } else if has("origin transfer") {
+        "fast_origin_transfer"
+    } else if has("data transfer") || has("bandwidth") {
+        "fast_data_transfer"
+    } else if has("edge request") {
+        "edge_requests"
+    } else if has("active cpu") {
+        "active_cpu"
+    } else if has("provisioned memory") || has("function duration") {
+        "provisioned_memory"
+    } else if has("build") && (has("minute") || has("time") || has("cpu")) {
+        "build_time"
+    } else {
+        return None;
+    };
+    RESOURCES.iter().find(|(n, _)| *n == name).copied()
+}
+
+/// Whether a record's unit fits a known resource (a plain count fits a count of requests).
+fn compatible(expected: Unit, got: Unit) -> bool {
+    expected == got || (got == Unit::Count && matches!(expected, Unit::Requests | Unit::Count))
+}
+
+/// `ConsumedUnit` → base unit and factor. Unknown units are a plain count.
+fn parse_unit(raw: &str) -> (Unit, f64) {
+    let u = raw.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+    match u.as_str() {
+        "b" | "byte" | "bytes" => (Unit::Bytes, 1.0),
+        "kb" | "kilobytes" => (Unit::Bytes, 1e3),
+        "mb" | "megabytes" => (Unit::Bytes, 1e6),
+        "gb" | "gigabytes" => (Unit::Bytes, 1e9),
+        "tb" | "terabytes" => (Unit::Bytes, 1e12),
+        "kib" => (Unit::Bytes, 1024.0),
+        "mib" => (Unit::Bytes, 1024.0 * 1024.0),
+        "gib" => (Unit::Bytes, 1024.0 * 1024.0 * 1024.0),
+        "ms" | "milliseconds" | "cpu-ms" => (Unit::Seconds, 1e-3),
+        "s" | "sec" | "secs" | "seconds" | "cpu-seconds" => (Unit::Seconds, 1.0),
+        "min" | "mins" | "minutes" | "build-minutes" => (Unit::Seconds, 60.0),
+        "h" | "hr" | "hrs" | "hour" | "hours" | "cpu-hours" | "cpu-hrs" => (Unit::Seconds, 3600.0),
+        "gb-hrs" | "gb-hr" | "gb-hours" | "gb-hour" | "gbh" | "gb-h" => (Unit::GigabyteHours, 1.0),
+        "mb-hrs" | "mb-hours" => (Unit::GigabyteHours, 1e-3),
+        "requests" | "request" | "invocations" | "invocation" | "executions" | "calls" => {
+            (Unit::Requests, 1.0)
+        }
+        _ => (Unit::Count, 1.0),
+    }
+}
+
+/// A display name as a resource name: `Image Optimization – Transformations` →
+/// `image_optimization_transformations`.
+fn normalise(service: &str) -> String {
+    let mut out = String::new();
+    for c in service.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    let out = out.trim_end_matches('_');
+    let out: String = out.chars().take(48).collect();
+    if out.is_empty() {
+        "unknown".to_owned()
+    } else {
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Totals, CollectError> {
+        let mut p = ChargesParser::default();
+        // Feed in awkward pieces to exercise the line splitting.
+        for chunk in text.as_bytes().chunks(7) {
+            p.feed(chunk)?;
+        }
+        p.finish()
+    }
+
+    #[test]
+    fn services_are_matched_by_meaning_and_unit() {
+        assert_eq!(
+            classify("Function Invocations").unwrap().0,
+            "function_invocations"
+        );
+        assert_eq!(
+            classify("FAST DATA TRANSFER").unwrap().0,
+            "fast_data_transfer"
+        );
+        assert_eq!(classify("Edge Requests").unwrap().0, "edge_requests");
+        assert_eq!(classify("Active CPU").unwrap().0, "active_cpu");
+        assert_eq!(
+            classify("Provisioned Memory").unwrap().0,
+            "provisioned_memory"
+        );
+        assert_eq!(
+            classify("Edge Function Invocations").unwrap().0,
+            "edge_function_invocations"
+        );
+        assert!(classify("Image Optimization").is_none());
+        assert_eq!(parse_unit("GB"), (Unit::Bytes, 1e9));
+        assert_eq!(parse_unit("GB-Hrs"), (Unit::GigabyteHours, 1.0));
+        assert_eq!(parse_unit("Hours"), (Unit::Seconds, 3600.0));
+        assert_eq!(parse_unit("MIUs"), (Unit::Count, 1.0));
+        assert_eq!(
+            normalise("Image Optimization – Transformations"),
+            "image_optimization_transformations"
+        );
+        assert_eq!(normalise("  "), "unknown");
+    }
+
+    #[test]
+    fn a_known_service_in_an_unexpected_unit_keeps_its_own_name() {
+        let t = parse(
+            r#"{"ServiceName":"Fast Data Transfer","ConsumedQuantity":5,"ConsumedUnit":"Invocations","BilledCost":0}"#,
+        )
+        .unwrap();
+        let c = t.into_collection(10, SystemTime::now());
+        assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
+            && u.unit == Unit::Bytes
+            && u.value == 0.0));
+        assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
+            && u.unit == Unit::Requests
+            && u.value == 5.0));
+    }
+
+    #[test]
+    fn malformed_lines_name_their_number() {
+        let err = parse("{\"ServiceName\":\"x\"}\n\n{not json}\n").unwrap_err();
+        assert_eq!(err.reason, Reason::Decode);
+        assert!(err.message.starts_with("line 3:"), "{}", err.message);
+        let err = parse(r#"{"ServiceName":"x","BillingCurrency":"ZZZ"}"#).unwrap_err();
+        assert!(err.message.contains("ZZZ"), "{}", err.message);
+        let err = parse(r#"{"ConsumedQuantity":-1}"#).unwrap_err();
+        assert!(err.message.contains("negative"), "{}", err.message);
+    }
+
+    #[test]
+    fn projects_beyond_the_top_n_are_other() {
+        let mut text = String::new();
+        for (p, cost) in [("a", "5"), ("b", "3"), ("c", "1"), ("d", "0.5")] {
+            text.push_str(&format!(
+                "{{\"ServiceName\":\"Function Invocations\",\"ConsumedQuantity\":10,\"ConsumedUnit\":\"Invocations\",\"BilledCost\":{cost},\"EffectiveCost\":{cost},\"Tags\":{{\"ProjectName\":\"{p}\"}}}}\n"
+            ));
+        }
+        let c = parse(&text).unwrap().into_collection(2, SystemTime::now());
+        let projects: Vec<&str> = c.spend.iter().map(|s| s.labels[0].1.as_str()).collect();
+        assert_eq!(projects, vec!["a", "b", "other"]);
+        assert_eq!(c.spend[2].money.amount, Decimal::new(15, 1));
+        let other = c
+            .usage
+            .iter()
+            .find(|u| u.labels == vec![("project", "other".to_owned())])
+            .unwrap();
+        assert_eq!(other.value, 20.0);
+    }
+
+    #[test]
+    fn credits_are_netted_so_the_series_add_up_to_the_amount_due() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        let got = net_credits(vec![
+            ("a".into(), d("3")),
+            ("b".into(), d("5")),
+            ("unattributed".into(), d("-6.5")),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), d("1.5")),
+                ("b".into(), d("0")),
+                ("unattributed".into(), d("0"))
+            ]
+        );
+        let got = net_credits(vec![("a".into(), d("1")), ("b".into(), d("-4"))]);
+        assert!(got.iter().all(|(_, v)| v.is_zero()));
+    }
+}

@@ -1,0 +1,156 @@
+//! The Stats API (`stats.wasabisys.com`, a key with billing permission): per-bucket and
+//! account utilisation records of the month, in two envelopes, paged.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{PAGE_LIMIT, StatsKeys, Wasabi};
+use crate::error::{CollectError, Reason};
+use crate::http::{Auth, describe, join};
+use crate::providers::Context;
+use crate::providers::wire;
+
+impl Wasabi {
+    pub(super) async fn stats(
+        &self,
+        cx: &Context,
+        keys: &StatsKeys,
+    ) -> Result<Stats, CollectError> {
+        let StatsKeys {
+            pair,
+            access_key,
+            secret_key,
+        } = keys;
+        // The 1st of the month to today: always within the Stats API's 60-day window.
+        let day = |t: OffsetDateTime| {
+            format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+        };
+        let (from, to) = (day(cx.month_start()), day(OffsetDateTime::from(cx.now)));
+        let mut stats = Stats::default();
+        for (path, per_bucket) in [
+            ("/v1/standalone/utilizations/bucket", true),
+            ("/v1/standalone/utilizations", false),
+        ] {
+            let mut page_num = 0u64;
+            let mut pages = 1u64;
+            while page_num < pages {
+                let mut url = join(&self.stats_url, path);
+                url.query_pairs_mut()
+                    .append_pair("pageNum", &page_num.to_string())
+                    .append_pair("pageSize", "100")
+                    .append_pair("from", &from)
+                    .append_pair("to", &to);
+                let what = format!("GET {}", describe(&url));
+                let resp = cx
+                    .http
+                    .get(
+                        &url,
+                        Auth::Signed(&[pair, access_key, secret_key]),
+                        &[("authorization", pair.expose())],
+                    )
+                    .await?;
+                let body = crate::http::read_capped(resp, &what, PAGE_LIMIT).await?;
+                let json: Value = serde_json::from_slice(&body).map_err(|e| {
+                    CollectError::new(Reason::Decode, format!("{what}: not JSON ({e})"))
+                })?;
+                // Two envelopes exist: {"PageInfo": …, "Records": […]} and a bare array.
+                let (records, page_count) = match &json {
+                    Value::Array(a) => (a.clone(), 1),
+                    Value::Object(o) => (
+                        o.get("Records")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .ok_or_else(|| {
+                                CollectError::new(Reason::Decode, format!("{what}: no Records"))
+                            })?,
+                        o.get("PageInfo")
+                            .and_then(|p| p.get("PageCount"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(1),
+                    ),
+                    _ => {
+                        return Err(CollectError::new(
+                            Reason::Decode,
+                            format!("{what}: not records"),
+                        ));
+                    }
+                };
+                if page_num == 0 {
+                    // PageCount is only sent with pageNum=0.
+                    pages = page_count.clamp(1, 10_000);
+                }
+                for r in &records {
+                    stats
+                        .add(r, per_bucket)
+                        .map_err(|m| CollectError::new(Reason::Decode, format!("{what}: {m}")))?;
+                }
+                page_num += 1;
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// What the Stats API says for the month.
+#[derive(Debug, Default)]
+pub(super) struct Stats {
+    /// Per bucket: (latest day, billable bytes that day, deleted bytes that day).
+    pub(super) latest: BTreeMap<String, (String, f64, f64)>,
+    /// Per bucket: API calls and download bytes, summed over the month.
+    pub(super) calls: BTreeMap<String, (f64, f64)>,
+    /// Account-level billable bytes per day (including the minimum-charge top-up).
+    pub(super) account_days: BTreeMap<String, f64>,
+    /// Account-level month sums: API calls and download bytes.
+    pub(super) account_calls: (f64, f64),
+    /// Account-level latest day: (day, stored bytes, deleted bytes).
+    pub(super) account_latest: (String, f64, f64),
+}
+
+impl Stats {
+    fn add(&mut self, r: &Value, per_bucket: bool) -> Result<(), String> {
+        let n = |k: &str| -> Result<f64, String> {
+            match r.get(k) {
+                None | Some(Value::Null) => Ok(0.0),
+                Some(v) => wire::non_negative(v).map_err(|e| format!("{k}: {e}")),
+            }
+        };
+        let day = r
+            .get("StartTime")
+            .and_then(Value::as_str)
+            .map(|s| s.chars().take(10).collect::<String>())
+            .ok_or("a record has no StartTime")?;
+        let stored = n("PaddedStorageSizeBytes")? + n("MetadataStorageSizeBytes")?;
+        let deleted = n("DeletedStorageSizeBytes")?;
+        if per_bucket {
+            let bucket = r
+                .get("Bucket")
+                .and_then(Value::as_str)
+                .ok_or("a bucket record has no Bucket")?
+                .to_owned();
+            let entry = self
+                .latest
+                .entry(bucket.clone())
+                .or_insert((String::new(), 0.0, 0.0));
+            if day >= entry.0 {
+                *entry = (day, stored, deleted);
+            }
+            let c = self.calls.entry(bucket).or_default();
+            c.0 += n("NumAPICalls")?;
+            c.1 += n("DownloadBytes")?;
+        } else {
+            *self.account_days.entry(day.clone()).or_default() +=
+                stored + deleted + n("MinStorageChargeBytes")?;
+            self.account_calls.0 += n("NumAPICalls")?;
+            self.account_calls.1 += n("DownloadBytes")?;
+            if day > self.account_latest.0 {
+                self.account_latest = (day, stored, deleted);
+            } else if day == self.account_latest.0 {
+                self.account_latest.1 += stored;
+                self.account_latest.2 += deleted;
+            }
+        }
+        Ok(())
+    }
+}

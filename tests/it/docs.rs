@@ -66,3 +66,91 @@ fn readme_names_the_run_and_test_commands_that_exist() {
     assert!(crate::support::repo(".ci/test").is_file());
     assert!(crate::support::repo("examples/cost-exporter.toml").is_file());
 }
+
+/// Every conventional variable the registry knows, with the key it sets.
+fn variables() -> Vec<(String, String)> {
+    cost_exporter::providers::schema()
+        .variables()
+        .into_iter()
+        .map(|v| (v.var.name.to_owned(), v.key))
+        .collect()
+}
+
+/// Names that look like conventional variables (`NAME`, upper case) in `text`, per `pick`.
+fn listed(text: &str, pick: impl Fn(&str) -> Option<String>) -> Vec<String> {
+    text.lines().filter_map(pick).collect()
+}
+
+fn check_complete(what: &str, listed: &[String], allowed_extra: &[&str]) {
+    let vars = variables();
+    let missing: Vec<&String> = vars
+        .iter()
+        .map(|(n, _)| n)
+        .filter(|n| !listed.contains(n))
+        .collect();
+    assert!(missing.is_empty(), "{what} lacks {missing:?}");
+    let stale: Vec<&String> = listed
+        .iter()
+        .filter(|l| !vars.iter().any(|(n, _)| n == *l) && !allowed_extra.contains(&l.as_str()))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "{what} lists {stale:?}, which no provider reads"
+    );
+}
+
+#[test]
+fn the_env_example_lists_every_variable_of_the_registry() {
+    let text = std::fs::read_to_string(crate::support::repo("compose/.env.example")).unwrap();
+    let names = listed(&text, |l| {
+        let (name, _) = l.split_once('=')?;
+        (!l.starts_with('#')).then(|| name.trim().to_owned())
+    });
+    check_complete("compose/.env.example", &names, &["RUST_LOG"]);
+}
+
+#[test]
+fn the_k8s_example_secret_lists_every_variable_of_the_registry() {
+    let text = std::fs::read_to_string(crate::support::repo("k8s/secret.example.yaml")).unwrap();
+    let body = text
+        .split_once("stringData:")
+        .expect("k8s/secret.example.yaml has stringData")
+        .1;
+    let names = listed(body, |l| {
+        let (name, _) = l.trim_start().split_once(':')?;
+        (l.starts_with("  ") && !l.trim_start().starts_with('#')).then(|| name.trim().to_owned())
+    });
+    check_complete("k8s/secret.example.yaml", &names, &[]);
+}
+
+#[test]
+fn the_readme_variable_table_lists_every_variable_and_the_key_it_sets() {
+    let readme = std::fs::read_to_string(crate::support::repo("README.md")).unwrap();
+    let table = readme
+        .split_once("| variable | sets |")
+        .expect("README has a `| variable | sets |` table")
+        .1;
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    let name = regex::Regex::new(r"`([A-Z][A-Z0-9_]+)`").unwrap();
+    let mut names = Vec::new();
+    for row in &rows {
+        let first = row.split('|').nth(1).unwrap_or_default();
+        names.extend(name.captures_iter(first).map(|c| c[1].to_owned()));
+    }
+    check_complete("README's variable table", &names, &[]);
+    for (var, key) in variables() {
+        let row = rows
+            .iter()
+            .find(|r| r.contains(&format!("`{var}`")))
+            .unwrap();
+        let field = key.rsplit('.').next().unwrap();
+        assert!(
+            row.contains(&format!("`{key}`")) || row.contains(&format!("`.{field}`")),
+            "README's row for {var} does not name the key it sets ({key}): {row}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ai;
+mod architecture;
 mod cli;
 mod config_errors;
 mod deploy;

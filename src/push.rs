@@ -1,7 +1,8 @@
 //! The Pushgateway client: grouping-key URLs, PUT/POST of text exposition, the counter
 //! read-back from `/api/v1/metrics`, and retries.
 //!
-//! Semantics (reliability.md §1): PUT replaces a whole group, POST only the names it carries.
+//! Semantics (<https://github.com/prometheus/pushgateway#readme>): PUT replaces a whole group,
+//! POST only the names it carries.
 //! 200 and 202 are success; a 4xx is a bug or a refusal and is not retried (its body, which
 //! explains the inconsistency, is logged); 5xx and transport errors are retried with backoff.
 //! Credentials go in a sensitive basic-auth header, never in the URL.

@@ -170,6 +170,34 @@ const CASES: &[Case] = &[
         expect: &["SUPABASE_SERVICE_ROLE_KEY", "one project"],
     },
     Case {
+        what: "half a Wasabi billing key pair",
+        toml: "[providers.wasabi]\nbuckets = [\"abc\"]\n",
+        env: &[
+            ("WASABI_ACCESS_KEY", "a"),
+            ("WASABI_SECRET_KEY", "s"),
+            ("WASABI_BILLING_ACCESS_KEY", "b"),
+        ],
+        args: &[],
+        expect: &["WASABI_BILLING_ACCESS_KEY and WASABI_BILLING_SECRET_KEY must be set together"],
+    },
+    Case {
+        what: "an unknown key in a budget-only section",
+        toml: "[providers.ovh]\nbudgett = 3\n",
+        env: &[],
+        args: &[],
+        expect: &[
+            "`providers.ovh.budgett` in {file}",
+            "unknown key `budgett` for provider ovh (expected one of: budget)",
+        ],
+    },
+    Case {
+        what: "an unknown source",
+        toml: "[providers.vercel]\nsource = \"billing\"\n",
+        env: &[],
+        args: &[],
+        expect: &["providers.vercel.source", "billing", "auto, charges, usage"],
+    },
+    Case {
         what: "--only with an unknown provider",
         toml: "[[fixed]]\nprovider = \"ovh\"\nname = \"a\"\namount = 1\ncurrency = \"USD\"\n",
         env: &[],

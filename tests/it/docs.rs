@@ -154,3 +154,72 @@ fn the_readme_variable_table_lists_every_variable_and_the_key_it_sets() {
         );
     }
 }
+
+#[test]
+fn docs_and_comments_cite_only_what_ships() {
+    // A user's clone has the repository and public URLs, nothing else. (The pattern is built
+    // from pieces so that this file does not match it.)
+    let notes = [
+        "providers",
+        "providers-bills",
+        "reliability",
+        "design",
+        "style",
+    ];
+    let private = regex::Regex::new(&format!(
+        r"\.\./{}|\b(?:{})\.md\b",
+        "shared",
+        notes.join("|")
+    ))
+    .unwrap();
+    let repo = crate::support::repo("");
+    let mut files = vec![
+        repo.join("README.md"),
+        repo.join("ARCHITECTURE.md"),
+        repo.join("CHANGELOG.md"),
+    ];
+    let mut dirs = vec![repo.join("src"), repo.join("tests"), repo.join("benches")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "rs" || e == "md" || e == "py")
+            {
+                files.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if private.is_match(line) {
+                found.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "these cite documents a user's clone does not have:\n{}",
+        found.join("\n")
+    );
+
+    // Every repository path the README and ARCHITECTURE.md name exists.
+    let path = regex::Regex::new(
+        r"(?:^|[\s`(])((?:src|tests|monitoring|compose|k8s|benches|examples|data|\.ci)/[A-Za-z0-9_./-]*[A-Za-z0-9_/-])",
+    )
+    .unwrap();
+    let mut missing = Vec::new();
+    for doc in ["README.md", "ARCHITECTURE.md"] {
+        let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+        for c in path.captures_iter(&text) {
+            if !repo.join(&c[1]).exists() {
+                missing.push(format!("{doc} names {}", &c[1]));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

@@ -72,6 +72,11 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
             (None, false) => format!("collected ({})", sources.join(", ")),
             (None, true) => "not collected (budget only)".to_owned(),
         };
+        let status = if p.fixed_replaced {
+            format!("{status}; its [[fixed]] entries are replaced by the API's figures")
+        } else {
+            status
+        };
         let budget = p
             .budget
             .map(|b| format!("; budget {b} {}", settings.fx.reporting()))
@@ -79,6 +84,13 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
         let _ = writeln!(text, "  {name:<12} {status}{budget}");
     }
     for f in &settings.fixed {
+        let replaced = plan
+            .providers
+            .get(&f.provider)
+            .is_some_and(|p| p.fixed_replaced);
+        if replaced {
+            continue;
+        }
         let _ = writeln!(
             text,
             "  fixed: {}/{} = {} {} a month",

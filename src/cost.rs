@@ -75,13 +75,16 @@ pub struct UsageLimit {
     pub value: f64,
 }
 
-/// Whether a spend figure is a subscription (known for the whole month) or metered.
+/// How a spend figure grows over the month, which decides how the forecast treats it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpendKind {
     /// A fixed monthly amount: already the month's total.
     Fixed,
     /// Accrued so far this month; the forecast extrapolates it.
     Metered,
+    /// Billed this month on the provider's own days (renewals, purchases): counted as billed,
+    /// never extrapolated; what is still due this month comes as [`Collection::due`].
+    Billed,
 }
 
 /// Month-to-date spend, in the currency the provider reported.
@@ -114,6 +117,27 @@ pub struct Collection {
     /// Which of a collector's sources answered, for a provider with several (`charges` or
     /// `usage`, say).
     pub source: Option<&'static str>,
+    /// Amounts still due before the month ends and not yet billed (a renewal later this
+    /// month): in the forecast only, never in month-to-date spend.
+    pub due: Vec<Spend>,
+    /// Services and subscriptions with their next renewal.
+    pub renewals: Vec<Renewal>,
+}
+
+/// When a service or subscription renews next, and what it will cost then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Renewal {
+    /// The service (`name` label): a server, a plan.
+    pub name: String,
+    /// When it renews (is billed) next.
+    pub at: SystemTime,
+    /// What the renewal will cost, for its period.
+    pub price: Money,
+    /// What the current period cost, for the same length of period, where known: a renewal
+    /// above it is a price increase.
+    pub current_price: Option<Money>,
+    /// Whether it renews by itself, where known.
+    pub automatic: Option<bool>,
 }
 
 impl Collection {
@@ -123,6 +147,8 @@ impl Collection {
         self.limits.extend(other.limits);
         self.spend.extend(other.spend);
         self.effective_spend.extend(other.effective_spend);
+        self.due.extend(other.due);
+        self.renewals.extend(other.renewals);
         self.source = self.source.or(other.source);
         self.data_as_of = match (self.data_as_of, other.data_as_of) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -128,6 +128,15 @@ impl RetryPolicy {
     }
 }
 
+/// The body of a declared POST.
+#[derive(Clone, Copy)]
+pub(crate) enum PostBody<'a> {
+    /// A JSON document (`application/json`).
+    Json(&'a serde_json::Value),
+    /// Form fields (`application/x-www-form-urlencoded`).
+    Form(&'a [(&'a str, &'a str)]),
+}
+
 /// How a request authenticates. The secret is exposed only into a header marked sensitive.
 #[derive(Clone, Copy)]
 pub(crate) enum Auth<'a> {
@@ -192,33 +201,44 @@ impl ProviderHttp {
         self.send(url, auth, headers, None).await
     }
 
-    /// The one exception to GET-only: a POST of a JSON body to a read-only query endpoint
-    /// (one whose path ends in one of the declared `posts`). Any other path is refused without
-    /// a request.
-    pub(crate) async fn post_read_only_query(
+    /// The one exception to GET-only: a POST to an endpoint a provider module declares (a
+    /// read-only query, a token request), that is, one whose path ends in one of the declared
+    /// `posts`. Any other path is refused without a request.
+    pub(crate) async fn post(
         &self,
         url: &Url,
         auth: Auth<'_>,
-        body: &serde_json::Value,
+        body: PostBody<'_>,
     ) -> Result<Response, HttpError> {
         if !self.posts.iter().any(|p| url.path().ends_with(p)) {
             return Err(HttpError::new(
                 HttpErrorKind::Refused,
                 url,
                 format!(
-                    "refusing a POST to {}: only the read-only query endpoints the providers declare may be posted to ({})",
+                    "refusing a POST to {}: only the endpoints the providers declare may be posted to ({})",
                     describe(url),
                     self.posts.join(", ")
                 ),
             ));
         }
-        let body = serde_json::to_vec(body).map_err(|e| {
-            HttpError::new(
-                HttpErrorKind::Refused,
-                url,
-                format!("cannot encode the query: {e}"),
-            )
-        })?;
+        let body = match body {
+            PostBody::Json(value) => {
+                let bytes = serde_json::to_vec(value).map_err(|e| {
+                    HttpError::new(
+                        HttpErrorKind::Refused,
+                        url,
+                        format!("cannot encode the request: {e}"),
+                    )
+                })?;
+                (bytes, "application/json")
+            }
+            PostBody::Form(pairs) => {
+                let text = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish();
+                (text.into_bytes(), "application/x-www-form-urlencoded")
+            }
+        };
         self.send(url, auth, &[], Some(body)).await
     }
 
@@ -235,7 +255,7 @@ impl ProviderHttp {
         url: &Url,
         auth: Auth<'_>,
         headers: &[(&'static str, &str)],
-        body: Option<Vec<u8>>,
+        body: Option<(Vec<u8>, &'static str)>,
     ) -> Result<Response, HttpError> {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
@@ -277,11 +297,11 @@ impl ProviderHttp {
         let attempt = || async {
             let request = match &body {
                 None => self.client.get(url.clone()),
-                Some(json) => self
+                Some((bytes, content_type)) => self
                     .client
                     .post(url.clone())
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(json.clone()),
+                    .header(CONTENT_TYPE, *content_type)
+                    .body(bytes.clone()),
             };
             let result = request.headers(map.clone()).send().await;
             let verb = if body.is_some() { "POST" } else { "GET" };
@@ -773,10 +793,10 @@ mod tests {
             .await;
         let body = serde_json::json!({"query": "select 1"});
         let err = client(0)
-            .post_read_only_query(
+            .post(
                 &url(&server, "/v1/projects/x/database/query"),
                 Auth::Signed(&[]),
-                &body,
+                PostBody::Json(&body),
             )
             .await
             .unwrap_err();
@@ -786,10 +806,10 @@ mod tests {
             "nothing was sent"
         );
         client(0)
-            .post_read_only_query(
+            .post(
                 &url(&server, "/v1/projects/x/database/query/read-only"),
                 Auth::Signed(&[]),
-                &body,
+                PostBody::Json(&body),
             )
             .await
             .unwrap();

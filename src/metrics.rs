@@ -14,7 +14,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use crate::error::Reason;
-use crate::money::Fx;
+use crate::money::{Fx, TaxBasis};
 use crate::outcome::{ProviderOutcome, State};
 
 /// Gauge or counter.
@@ -93,6 +93,16 @@ defs! {
         "Unix time of the last collection attempt, successful or not.";
     DATA_AS_OF = "cost_collector_data_as_of_timestamp_seconds", Gauge, "provider",
         "Unix time up to which the provider's figures are complete (billing data lags).";
+    RENEWAL_TIME = "cost_renewal_timestamp_seconds", Gauge, "provider, name",
+        "Unix time a service or subscription renews (is billed) next.";
+    RENEWAL_PRICE = "cost_renewal_price", Gauge, "provider, name, currency",
+        "What the next renewal of a service will cost, for its period, in the reporting currency and the job's tax basis.";
+    RENEWAL_CURRENT_PRICE = "cost_renewal_current_price", Gauge, "provider, name, currency",
+        "What the current period of a service cost, for the same length of period, where the provider says; a renewal price above it is a price increase.";
+    RENEWAL_AUTOMATIC = "cost_renewal_automatic", Gauge, "provider, name",
+        "1 if the service renews by itself, 0 if it must be renewed by hand (it expires otherwise).";
+    TAX_BASIS = "cost_tax_basis", Gauge, "basis",
+        "Always 1; the tax basis of every money figure: excluded (net of VAT and sales tax) or included.";
     BUILD_INFO = "cost_exporter_build_info", Gauge, "version",
         "Always 1; the version of the job that pushed last.";
     LAST_RUN = "cost_exporter_last_run_timestamp_seconds", Gauge, "",
@@ -338,6 +348,29 @@ pub(crate) fn provider_group(
             if let Some(fc) = r.forecast {
                 f.add(&FORECAST, &[("currency", &cur)], money(fc));
             }
+            for rn in &r.renewals {
+                let name = rn.name.as_str();
+                f.add(&RENEWAL_TIME, &[("name", name)], unix(rn.at));
+                f.add(
+                    &RENEWAL_PRICE,
+                    &[("name", name), ("currency", &cur)],
+                    money(rn.price),
+                );
+                if let Some(p) = rn.current_price {
+                    f.add(
+                        &RENEWAL_CURRENT_PRICE,
+                        &[("name", name), ("currency", &cur)],
+                        money(p),
+                    );
+                }
+                if let Some(auto) = rn.automatic {
+                    f.add(
+                        &RENEWAL_AUTOMATIC,
+                        &[("name", name)],
+                        if auto { 1.0 } else { 0.0 },
+                    );
+                }
+            }
             (f, Method::Put)
         }
         _ => {
@@ -348,9 +381,10 @@ pub(crate) fn provider_group(
 }
 
 /// The run-level group (`/metrics/job/cost-exporter`).
-pub(crate) fn run_group(fx: &Fx, finished: SystemTime, took: Duration) -> Families {
+pub(crate) fn run_group(fx: &Fx, tax: TaxBasis, finished: SystemTime, took: Duration) -> Families {
     let mut f = Families::default();
     f.add(&BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    f.add(&TAX_BASIS, &[("basis", tax.as_str())], 1.0);
     f.add(&LAST_RUN, &[], unix(finished));
     f.add(&RUN_DURATION, &[], took.as_secs_f64());
     let to = fx.reporting().to_string();

@@ -126,6 +126,26 @@ impl<'de> serde::Deserialize<'de> for ConfigDecimal {
     }
 }
 
+/// Whether money figures include taxes (VAT, sales tax): one basis for the whole job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum TaxBasis {
+    /// Net of taxes, as a business that reclaims VAT reads its costs (the default).
+    #[default]
+    Excluded,
+    /// Taxes included: what leaves the bank account.
+    Included,
+}
+
+impl TaxBasis {
+    /// The `basis` label value and the configuration word.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TaxBasis::Excluded => "excluded",
+            TaxBasis::Included => "included",
+        }
+    }
+}
+
 /// Conversion rates into the reporting currency.
 #[derive(Debug, Clone)]
 pub(crate) struct Fx {

@@ -56,8 +56,25 @@ pub(crate) struct Report {
     pub source: Option<&'static str>,
     /// Month-end forecast, when it can be computed.
     pub forecast: Option<Decimal>,
+    /// Renewals, their prices in the reporting currency.
+    pub renewals: Vec<RenewalReport>,
     /// End of the provider's data window.
     pub data_as_of: Option<SystemTime>,
+}
+
+/// A renewal ready to render: prices converted to the reporting currency.
+#[derive(Debug)]
+pub(crate) struct RenewalReport {
+    /// The service.
+    pub name: String,
+    /// When it renews.
+    pub at: SystemTime,
+    /// Its renewal price.
+    pub price: Decimal,
+    /// The current period's price, where known.
+    pub current_price: Option<Decimal>,
+    /// Whether it renews by itself, where known.
+    pub automatic: Option<bool>,
 }
 
 /// Groups source results by provider, validates the figures, converts money and forecasts.
@@ -147,17 +164,38 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
             .map_err(|e| CollectError::new(Reason::Config, e))
     };
     let mut spend = Vec::with_capacity(c.spend.len());
-    let (mut fixed, mut metered, mut any_metered) = (Decimal::ZERO, Decimal::ZERO, false);
+    // Known for the month (fixed amounts, what was billed, what is still due) and metered.
+    let (mut known, mut metered, mut any_metered) = (Decimal::ZERO, Decimal::ZERO, false);
     for s in c.spend {
         let amount = convert(&s)?;
         match s.kind {
-            SpendKind::Fixed => fixed += amount,
+            SpendKind::Fixed | SpendKind::Billed => known += amount,
             SpendKind::Metered => {
                 metered += amount;
                 any_metered = true;
             }
         }
         spend.push((amount, s.labels));
+    }
+    for s in &c.due {
+        known += convert(s)?;
+    }
+    let mut renewals = Vec::with_capacity(c.renewals.len());
+    for r in c.renewals {
+        let money = |m: crate::money::Money| {
+            convert(&Spend {
+                money: m,
+                kind: SpendKind::Billed,
+                labels: Vec::new(),
+            })
+        };
+        renewals.push(RenewalReport {
+            price: money(r.price)?,
+            current_price: r.current_price.map(money).transpose()?,
+            name: r.name,
+            at: r.at,
+            automatic: r.automatic,
+        });
     }
     let effective_spend = c
         .effective_spend
@@ -170,14 +208,16 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
         spend,
         effective_spend,
         source: c.source,
-        forecast: forecast(fixed, any_metered.then_some(metered), now),
+        forecast: forecast(known, any_metered.then_some(metered), now),
+        renewals,
         data_as_of: c.data_as_of,
     })
 }
 
-/// Month-end forecast: fixed amounts plus metered month-to-date × days in month / days
-/// elapsed (today counted). With metered spend it exists from the 3rd day of the month on;
-/// with only fixed amounts it is exactly their sum every day.
+/// Month-end forecast: what is known for the month (fixed amounts, bills, renewals still due)
+/// plus metered month-to-date × days in month / days elapsed (today counted). With metered
+/// spend it exists from the 3rd day of the month on; without, it is exactly the known sum
+/// every day.
 pub(crate) fn forecast(
     fixed: Decimal,
     metered: Option<Decimal>,

@@ -29,7 +29,7 @@ pub enum PushError {
     /// The Pushgateway answered 4xx: not retried.
     #[error("the Pushgateway refused {what} with {status}: {body}")]
     Rejected {
-        /// What was sent, e.g. `PUT /metrics/job/cost-exporter/provider/ovh`.
+        /// What was sent, e.g. `PUT /metrics/job/cost-exporter/provider/ionos`.
         what: String,
         /// The status.
         status: StatusCode,
@@ -327,8 +327,8 @@ mod tests {
     fn grouping_values_that_need_it_are_base64() {
         let base = Url::parse("http://pg:9091/prefix/").unwrap();
         assert_eq!(
-            group_url(&base, &[("provider", "ovh")]).as_str(),
-            "http://pg:9091/prefix/metrics/job/cost-exporter/provider/ovh"
+            group_url(&base, &[("provider", "ionos")]).as_str(),
+            "http://pg:9091/prefix/metrics/job/cost-exporter/provider/ionos"
         );
         assert_eq!(
             group_url(&base, &[("provider", "a/b")]).path(),
@@ -343,15 +343,15 @@ mod tests {
     #[test]
     fn counters_are_read_from_this_jobs_provider_groups_only() {
         let text = r#"{"status":"success","data":[
-          {"labels":{"job":"cost-exporter","provider":"ovh"},
+          {"labels":{"job":"cost-exporter","provider":"ionos"},
            "cost_collector_errors_total":{"type":"COUNTER","metrics":[
-             {"labels":{"job":"cost-exporter","provider":"ovh","reason":"timeout","instance":""},"value":"2"},
+             {"labels":{"job":"cost-exporter","provider":"ionos","reason":"timeout","instance":""},"value":"2"},
              {"labels":{"reason":"decode"},"value":"NaN"}]}},
-          {"labels":{"job":"other","provider":"ovh"},
+          {"labels":{"job":"other","provider":"ionos"},
            "cost_collector_errors_total":{"metrics":[{"labels":{"reason":"timeout"},"value":"9"}]}}]}"#;
         let c = parse_counters(text, "cost_collector_errors_total").unwrap();
         assert_eq!(c.len(), 1);
-        assert_eq!(c[&("ovh".to_owned(), "timeout".to_owned())], 2.0);
+        assert_eq!(c[&("ionos".to_owned(), "timeout".to_owned())], 2.0);
         assert!(parse_counters("<html>", "x").is_err());
     }
 }

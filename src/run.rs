@@ -84,7 +84,7 @@ pub async fn execute(
 
     match mode {
         Mode::Print => {
-            let mut all = metrics::run_group(&settings.fx, finished, took);
+            let mut all = metrics::run_group(&settings.fx, settings.tax, finished, took);
             for o in &outcomes {
                 let (fams, _) =
                     metrics::provider_group(o, &settings.fx, &PreviousErrors::new(), finished);
@@ -221,7 +221,7 @@ async fn push_all(
         .chain(std::iter::once((
             None,
             Method::Put,
-            metrics::run_group(&settings.fx, finished, took),
+            metrics::run_group(&settings.fx, settings.tax, finished, took),
         )));
     for (provider, method, fams) in groups {
         let labels: Vec<(&str, &str)> = provider.map(|p| ("provider", p)).into_iter().collect();

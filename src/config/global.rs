@@ -15,7 +15,7 @@ use super::values::HumanDuration;
 use super::{
     ConfigError, FixedEntry, HttpSettings, Loaded, PushgatewaySettings, RunSettings, Settings,
 };
-use crate::money::{ConfigDecimal, Currency, Fx, Money};
+use crate::money::{ConfigDecimal, Currency, Fx, Money, TaxBasis};
 use crate::secret::RawSecret;
 
 /// The whole file as deserialized; provider sections stay raw values here, for their modules.
@@ -23,6 +23,7 @@ use crate::secret::RawSecret;
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawConfig {
     currency: String,
+    tax: String,
     pushgateway: RawPushgateway,
     run: RawRun,
     http: RawHttp,
@@ -35,6 +36,7 @@ impl Default for RawConfig {
     fn default() -> Self {
         RawConfig {
             currency: "USD".into(),
+            tax: "excluded".into(),
             pushgateway: RawPushgateway::default(),
             run: RawRun {
                 timeout: HumanDuration(Duration::from_secs(300)),
@@ -132,6 +134,18 @@ pub(crate) fn validate<T>(
         }
     };
 
+    let tax = match raw.tax.trim() {
+        "excluded" => Some(TaxBasis::Excluded),
+        "included" => Some(TaxBasis::Included),
+        other => {
+            c.fail(
+                "tax",
+                format!("unknown tax basis {other:?} (expected excluded or included)"),
+            );
+            None
+        }
+    };
+
     let mut rates = BTreeMap::new();
     for (code, rate) in &raw.fx {
         let key = format!("fx.{code}");
@@ -185,8 +199,7 @@ pub(crate) fn validate<T>(
             c.fail(&format!("providers.{name}"), "provider names are lowercase letters, digits, '_' or '-', at most 32, starting with a letter");
             continue;
         }
-        let has_fixed = raw.fixed.iter().any(|f| &f.provider == name);
-        let mut section = Section::new(loaded, name, has_fixed);
+        let mut section = Section::new(loaded, name, tax.unwrap_or_default());
         let yielded = configure(&mut section);
         let (problems, used) = section.finish();
         match (problems.is_empty(), yielded) {
@@ -263,6 +276,7 @@ pub(crate) fn validate<T>(
         (true, Some(reporting), Some(url)) => Ok((
             Settings {
                 fx: Fx::new(reporting, rates),
+                tax: tax.unwrap_or_default(),
                 pushgateway: PushgatewaySettings {
                     url,
                     basic_auth,
@@ -373,9 +387,9 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert!(is_slug("ovh"));
+        assert!(is_slug("ionos"));
         assert!(is_slug("claude-max"));
-        assert!(!is_slug("OVH"));
+        assert!(!is_slug("IONOS"));
         assert!(!is_slug("1x"));
         assert!(!is_slug(""));
     }

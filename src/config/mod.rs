@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::money::{Fx, Money};
+use crate::money::{Fx, Money, TaxBasis};
 use crate::secret::Secret;
 
 pub(crate) use global::validate;
@@ -134,6 +134,8 @@ impl Schema {
 pub struct Settings {
     /// Reporting currency and the rates into it.
     pub(crate) fx: Fx,
+    /// Whether money includes taxes, for every provider that gives both.
+    pub(crate) tax: TaxBasis,
     /// Where and how to push.
     pub pushgateway: PushgatewaySettings,
     /// Whole-run limits.

@@ -15,7 +15,7 @@ use url::Url;
 
 use super::Loaded;
 use super::layers::describe;
-use crate::money::{ConfigDecimal, Currency};
+use crate::money::{ConfigDecimal, Currency, TaxBasis};
 use crate::secret::{RawSecret, Secret};
 
 /// Counts such as "top N" take 1 to 100.
@@ -69,17 +69,17 @@ pub(crate) struct Section<'a> {
     c: Checker<'a>,
     name: &'a str,
     key: String,
-    has_fixed: bool,
+    tax: TaxBasis,
     currencies: Vec<Currency>,
 }
 
 impl<'a> Section<'a> {
-    pub(super) fn new(loaded: &'a Loaded, name: &'a str, has_fixed: bool) -> Section<'a> {
+    pub(super) fn new(loaded: &'a Loaded, name: &'a str, tax: TaxBasis) -> Section<'a> {
         Section {
             c: Checker::new(loaded),
             name,
             key: format!("providers.{name}"),
-            has_fixed,
+            tax,
             currencies: Vec::new(),
         }
     }
@@ -94,9 +94,9 @@ impl<'a> Section<'a> {
         self.name
     }
 
-    /// Whether `[[fixed]]` entries are pushed in this provider's group.
-    pub(crate) fn has_fixed_entries(&self) -> bool {
-        self.has_fixed
+    /// The job's tax basis (the global `tax`), for providers that give both.
+    pub(crate) fn tax(&self) -> TaxBasis {
+        self.tax
     }
 
     /// Says that this provider's figures arrive in `currency`: the configuration is invalid
@@ -183,17 +183,24 @@ impl<'a> Section<'a> {
 
     /// A count from 1 to 100 (`top_projects`, `concurrency`…), `default` when unset.
     pub(crate) fn count(&mut self, field: &str, raw: Option<u32>, default: usize) -> usize {
+        self.count_in(field, raw, COUNT_RANGE, default)
+    }
+
+    /// A count within `range`, `default` when unset.
+    pub(crate) fn count_in(
+        &mut self,
+        field: &str,
+        raw: Option<u32>,
+        range: std::ops::RangeInclusive<u32>,
+        default: usize,
+    ) -> usize {
         match raw {
             None => default,
-            Some(n) if COUNT_RANGE.contains(&n) => n as usize,
+            Some(n) if range.contains(&n) => n as usize,
             Some(n) => {
                 self.fail(
                     field,
-                    format!(
-                        "{n} is out of range ({} to {})",
-                        COUNT_RANGE.start(),
-                        COUNT_RANGE.end()
-                    ),
+                    format!("{n} is out of range ({} to {})", range.start(), range.end()),
                 );
                 default
             }

@@ -108,6 +108,8 @@ pub(crate) struct Planned {
     pub(crate) budget: Option<Decimal>,
     /// Why its API is not collected, for a provider with an API module that is not.
     pub(crate) unconfigured: Option<String>,
+    /// Its `[[fixed]]` entries are left out: its API's figures replace them.
+    pub(crate) fixed_replaced: bool,
 }
 
 /// What one run does: the collectors to run and the providers to report as not configured

@@ -13,6 +13,9 @@
 mod ai;
 mod collector;
 mod fixed;
+mod hostinger;
+mod ovh;
+mod pacer;
 mod supabase;
 pub mod vercel;
 mod wasabi;
@@ -52,6 +55,8 @@ pub static PROVIDERS: &[&Provider] = &[
     &wasabi::PROVIDER,
     &ai::anthropic::PROVIDER,
     &ai::openai::PROVIDER,
+    &ovh::PROVIDER,
+    &hostinger::PROVIDER,
 ];
 
 /// Every path ending a provider may POST a read-only query to, for the HTTP client.
@@ -133,32 +138,32 @@ fn unconfigured_api(
     }
 }
 
-/// The run: `[[fixed]]` collectors and API collectors, restricted to `--only`.
+/// The run: API collectors and `[[fixed]]` collectors, restricted to `--only`. A provider
+/// whose API is collected has its `[[fixed]]` entries left out: the API's figures replace them,
+/// so the two never both count.
 fn plan(settings: &Settings, sections: BTreeMap<String, Configured>) -> Plan {
     let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
     let mut providers = BTreeMap::new();
     let fixed = fixed::by_provider(&settings.fixed);
-    for (provider, entries) in &fixed {
-        if settings.wanted(provider) {
-            collectors.push(Arc::new(fixed::Fixed::new(
-                provider.clone(),
-                entries.clone(),
-            )));
-        }
-        providers.insert(
-            provider.clone(),
-            Planned {
-                budget: None,
-                unconfigured: None,
-            },
-        );
-    }
     let mut unconfigured = BTreeSet::new();
+    let mut replaced = BTreeSet::new();
     for (name, c) in sections {
         let wanted = settings.wanted(&name);
         let why = match c.api {
             Api::None => None,
             Api::Collector(collector) => {
+                if let Some(entries) = fixed.get(&name) {
+                    if wanted {
+                        tracing::warn!(
+                            provider = %name,
+                            "its API is collected, so its {} [[fixed]] entr{} ({}) are not reported: the API's figures replace them",
+                            entries.len(),
+                            if entries.len() == 1 { "y" } else { "ies" },
+                            entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                        );
+                    }
+                    replaced.insert(name.clone());
+                }
                 if wanted {
                     collectors.push(collector);
                 }
@@ -180,12 +185,26 @@ fn plan(settings: &Settings, sections: BTreeMap<String, Configured>) -> Plan {
             }
         };
         providers.insert(
-            name,
+            name.clone(),
             Planned {
                 budget: c.budget,
                 unconfigured: why,
+                fixed_replaced: replaced.contains(&name),
             },
         );
+    }
+    for (provider, entries) in &fixed {
+        if settings.wanted(provider) && !replaced.contains(provider) {
+            collectors.push(Arc::new(fixed::Fixed::new(
+                provider.clone(),
+                entries.clone(),
+            )));
+        }
+        providers.entry(provider.clone()).or_insert(Planned {
+            budget: None,
+            unconfigured: None,
+            fixed_replaced: false,
+        });
     }
     Plan {
         collectors,
@@ -271,7 +290,7 @@ mod tests {
     #[test]
     fn every_unknown_key_of_a_section_is_named_with_the_keys_it_takes() {
         let err = load_text(
-            "[providers.vercel]\nbudgett = 3\ntokn = \"x\"\n[providers.ovh]\nbudgett = 1\n",
+            "[providers.vercel]\nbudgett = 3\ntokn = \"x\"\n[providers.ionos]\nbudgett = 1\n",
             &[("COST_EXPORTER_PROVIDERS__WASABI__BUCKET", "b")],
         )
         .unwrap_err();
@@ -280,8 +299,8 @@ mod tests {
             "`providers.vercel.budgett`",
             "`providers.vercel.tokn`",
             "unknown key `budgett` for provider vercel (expected one of: budget, base_url, plan",
-            "`providers.ovh.budgett`",
-            "unknown key `budgett` for provider ovh (expected one of: budget)",
+            "`providers.ionos.budgett`",
+            "unknown key `budgett` for provider ionos (expected one of: budget)",
             "environment variable COST_EXPORTER_PROVIDERS__WASABI__BUCKET: unknown key `bucket` for provider wasabi",
         ] {
             assert!(text.contains(needle), "{needle} not in {text}");

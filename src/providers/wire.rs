@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use rust_decimal::Decimal;
+
 use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{CollectError, Reason};
@@ -84,6 +86,20 @@ pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// An id from a provider's answer, to be put in a URL path: 1 to 128 letters, digits, `.`,
+/// `_` or `-` (never a `/`, never `..`), else `None`.
+pub(crate) fn path_segment(id: &str) -> Option<&str> {
+    let id = id.trim();
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    ok.then_some(id)
+}
+
 /// A count or size from a JSON payload: a number or numeric string, finite and not negative.
 pub(super) fn non_negative(v: &serde_json::Value) -> Result<f64, String> {
     let n: Num = serde_json::from_value(v.clone()).map_err(|e| e.to_string())?;
@@ -102,6 +118,37 @@ pub(super) fn decimal(f: f64, what: &str) -> Result<rust_decimal::Decimal, Colle
             format!("{what}: {f} cannot be represented as a decimal"),
         )
     })
+}
+
+/// Per-label amounts with credits netted: a label (a project, a service) whose credits exceed
+/// its charges (typically account-level credits, `unattributed`) is reported as 0 and the
+/// excess is deducted from the largest first, so the series still add up to the amount due
+/// (and all are 0 when credits exceed every charge). Never negative.
+pub(crate) fn net_credits(mut projects: Vec<(String, Decimal)>) -> Vec<(String, Decimal)> {
+    let mut pool = Decimal::ZERO;
+    for (_, amount) in projects.iter_mut() {
+        if amount.is_sign_negative() {
+            pool += -*amount;
+            *amount = Decimal::ZERO;
+        }
+    }
+    if pool.is_zero() {
+        return projects;
+    }
+    tracing::info!(
+        "{pool} of credits not covered by their own project are deducted from the largest projects"
+    );
+    let mut order: Vec<usize> = (0..projects.len()).collect();
+    order.sort_by(|a, b| projects[*b].1.cmp(&projects[*a].1).then(a.cmp(b)));
+    for i in order {
+        if pool.is_zero() {
+            break;
+        }
+        let take = projects[i].1.min(pool);
+        projects[i].1 -= take;
+        pool -= take;
+    }
+    projects
 }
 
 /// A JSON number that may also arrive as a string (`"123"`); never NaN or infinite.
@@ -195,10 +242,39 @@ mod tests {
     }
 
     #[test]
+    fn ids_from_answers_are_safe_path_segments() {
+        assert_eq!(path_segment(" FR123 "), Some("FR123"));
+        assert_eq!(path_segment("12.a_b-c"), Some("12.a_b-c"));
+        for bad in ["", "..", "a/b", "a?b", "a b", "%2e"] {
+            assert_eq!(path_segment(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn numbers_may_be_strings() {
         let v: Vec<Num> = serde_json::from_str(r#"[1, 2.5, "3", " 4.25 "]"#).unwrap();
         assert_eq!(v, vec![Num(1.0), Num(2.5), Num(3.0), Num(4.25)]);
         assert!(serde_json::from_str::<Num>(r#""NaN""#).is_err());
         assert!(serde_json::from_str::<Num>(r#""abc""#).is_err());
+    }
+
+    #[test]
+    fn credits_are_netted_so_the_series_add_up_to_the_amount_due() {
+        let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
+        let got = net_credits(vec![
+            ("a".into(), d("3")),
+            ("b".into(), d("5")),
+            ("unattributed".into(), d("-6.5")),
+        ]);
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), d("1.5")),
+                ("b".into(), d("0")),
+                ("unattributed".into(), d("0"))
+            ]
+        );
+        let got = net_credits(vec![("a".into(), d("1")), ("b".into(), d("-4"))]);
+        assert!(got.iter().all(|(_, v)| v.is_zero()));
     }
 }

@@ -182,12 +182,12 @@ const CASES: &[Case] = &[
     },
     Case {
         what: "an unknown key in a budget-only section",
-        toml: "[providers.ovh]\nbudgett = 3\n",
+        toml: "[providers.ionos]\nbudgett = 3\n",
         env: &[],
         args: &[],
         expect: &[
-            "`providers.ovh.budgett` in {file}",
-            "unknown key `budgett` for provider ovh (expected one of: budget)",
+            "`providers.ionos.budgett` in {file}",
+            "unknown key `budgett` for provider ionos (expected one of: budget)",
         ],
     },
     Case {

@@ -7,10 +7,9 @@
 //! minute; every request is a GET except the SQL, which goes to the read-only endpoint.
 //!
 //! Parts: this file (the section, its validation, the collector), `metrics` (the project's
-//! metrics endpoint), `pacer` (the request pacing).
+//! metrics endpoint).
 
 mod metrics;
-mod pacer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -26,14 +25,14 @@ use url::Url;
 use crate::config::{EnvVar, Section, SectionSchema, StringList};
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
-use crate::http::{Auth, ProviderHttp, describe, join, scrub};
+use crate::http::{Auth, PostBody, ProviderHttp, describe, join, scrub};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire;
 use crate::providers::{Api, Collector, Configured, Context, Provider};
 use crate::secret::{RawSecret, Secret};
 
+use crate::providers::pacer::Pacer;
 use metrics::{MetricsFigures, parse_metrics};
-use pacer::Pacer;
 
 const NAME: &str = "supabase";
 const BASE_URL: &str = "https://api.supabase.com";
@@ -229,7 +228,6 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
                 top_functions,
                 service_role_key,
                 metrics_url: metrics_url.unwrap_or_else(|| DEFAULT_METRICS_URL.to_owned()),
-                plan_fee_in_fixed: s.has_fixed_entries(),
                 pacer: Pacer::new(10.0, 0.8),
             }))
         }
@@ -248,8 +246,6 @@ struct Supabase {
     top_functions: usize,
     service_role_key: Option<Secret>,
     metrics_url: String,
-    /// The plan fee is a `[[fixed]]` entry already: do not report it twice.
-    plan_fee_in_fixed: bool,
     pacer: Pacer,
 }
 
@@ -270,10 +266,10 @@ impl Supabase {
         let what = format!("POST {}", describe(&url));
         let resp = self
             .http(cx)
-            .post_read_only_query(
+            .post(
                 &url,
                 Auth::Bearer(&self.token),
-                &json!({ "query": query, "parameters": [] }),
+                PostBody::Json(&json!({ "query": query, "parameters": [] })),
             )
             .await
             .map_err(|e| not_found(e.into(), r))?;
@@ -659,7 +655,7 @@ impl Collector for Supabase {
             }
         }
 
-        // Spend in USD: the plan fee (unless a [[fixed]] entry has it) and the overage above
+        // Spend in USD: the plan fee and the overage above
         // the organisation's quotas; the Free plan has no overage (it is capped instead).
         let mut spend = Vec::new();
         let usd = |amount: Decimal, kind: SpendKind, service: &str| Spend {
@@ -670,9 +666,7 @@ impl Collector for Supabase {
             kind,
             labels: vec![("service", service.to_owned())],
         };
-        if !self.plan_fee_in_fixed {
-            spend.push(usd(plan_fee(self.plan), SpendKind::Fixed, "plan"));
-        }
+        spend.push(usd(plan_fee(self.plan), SpendKind::Fixed, "plan"));
         if self.plan != Plan::Free {
             let quota = |name: &str| {
                 self.limits

@@ -17,7 +17,7 @@ use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::Context;
-use crate::providers::wire::{LineSplitter, Num};
+use crate::providers::wire::{LineSplitter, Num, net_credits};
 
 /// The resources a successful charges read reports as 0 when no record names them.
 const CORE: &[&str] = &[
@@ -285,39 +285,9 @@ impl Totals {
             effective_spend,
             data_as_of: Some(data_as_of),
             source: Some("charges"),
+            ..Collection::default()
         }
     }
-}
-
-/// Per-project amounts with credits netted: a project whose credits exceed its charges
-/// (typically account-level credits, `unattributed`) is reported as 0 and the excess is
-/// deducted from the largest projects first, so the series still add up to the amount due
-/// (and all are 0 when credits exceed every charge). Never negative.
-fn net_credits(mut projects: Vec<(String, Decimal)>) -> Vec<(String, Decimal)> {
-    let mut pool = Decimal::ZERO;
-    for (_, amount) in projects.iter_mut() {
-        if amount.is_sign_negative() {
-            pool += -*amount;
-            *amount = Decimal::ZERO;
-        }
-    }
-    if pool.is_zero() {
-        return projects;
-    }
-    tracing::info!(
-        "{pool} of credits not covered by their own project are deducted from the largest projects"
-    );
-    let mut order: Vec<usize> = (0..projects.len()).collect();
-    order.sort_by(|a, b| projects[*b].1.cmp(&projects[*a].1).then(a.cmp(b)));
-    for i in order {
-        if pool.is_zero() {
-            break;
-        }
-        let take = projects[i].1.min(pool);
-        projects[i].1 -= take;
-        pool -= take;
-    }
-    projects
 }
 
 /// A bounded project label: trimmed, at most 64 characters, `unattributed` when absent.
@@ -494,25 +464,5 @@ mod tests {
             .find(|u| u.labels == vec![("project", "other".to_owned())])
             .unwrap();
         assert_eq!(other.value, 20.0);
-    }
-
-    #[test]
-    fn credits_are_netted_so_the_series_add_up_to_the_amount_due() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        let got = net_credits(vec![
-            ("a".into(), d("3")),
-            ("b".into(), d("5")),
-            ("unattributed".into(), d("-6.5")),
-        ]);
-        assert_eq!(
-            got,
-            vec![
-                ("a".into(), d("1.5")),
-                ("b".into(), d("0")),
-                ("unattributed".into(), d("0"))
-            ]
-        );
-        let got = net_credits(vec![("a".into(), d("1")), ("b".into(), d("-4"))]);
-        assert!(got.iter().all(|(_, v)| v.is_zero()));
     }
 }

@@ -1,16 +1,16 @@
-//! A token bucket that paces requests under the Management API's rate limit.
+//! A token bucket that paces a provider's requests under its rate limit.
 
 use std::time::{Duration, Instant};
 
 /// A token bucket: `burst` requests at once, then `per_second`.
-pub(super) struct Pacer {
+pub(crate) struct Pacer {
     state: tokio::sync::Mutex<(f64, Instant)>,
     burst: f64,
     per_second: f64,
 }
 
 impl Pacer {
-    pub(super) fn new(burst: f64, per_second: f64) -> Pacer {
+    pub(crate) fn new(burst: f64, per_second: f64) -> Pacer {
         Pacer {
             state: tokio::sync::Mutex::new((burst, Instant::now())),
             burst,
@@ -18,7 +18,7 @@ impl Pacer {
         }
     }
 
-    pub(super) async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         loop {
             let wait = {
                 let mut s = self.state.lock().await;

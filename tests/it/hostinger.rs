@@ -1,0 +1,156 @@
+//! The Hostinger collector end to end against a loopback mock that checks the bearer token and
+//! answers with subscriptions in the shape of Hostinger's public OpenAPI spec
+//! (`tests/fixtures/hostinger/`); the real binary and a real Pushgateway.
+
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::ovh::{Dates, month_end};
+use crate::support::{self, Pushgateway};
+
+pub const TOKEN: &str = "hostinger-test-token-3141";
+
+fn subscriptions(d: &Dates) -> Value {
+    let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap();
+    let next_year = month_end(support::month_start()) + time::Duration::days(400);
+    let text = std::fs::read_to_string(support::fixture("hostinger/subscriptions.json"))
+        .unwrap()
+        .replace("{{LATER}}", &rfc(d.later))
+        .replace("{{NEXT}}", &rfc(d.next))
+        .replace("{{NEXT_YEAR}}", &rfc(next_year));
+    serde_json::from_str(&text).unwrap()
+}
+
+pub async fn mock(d: &Dates) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/billing/v1/subscriptions"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(subscriptions(d)))
+        .mount(&server)
+        .await;
+    // The spec's 401: `{"message", "correlation_id"}`.
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "message": "Unauthenticated", "correlation_id": "c0ffee"
+        })))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[test]
+fn the_fixture_follows_the_spec() {
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(support::fixture("hostinger/openapi.json")).unwrap())
+            .unwrap();
+    let props =
+        spec["components"]["schemas"]["Billing.V1.Subscription.SubscriptionResource"]["properties"]
+            .as_object()
+            .unwrap()
+            .clone();
+    let subs = subscriptions(&Dates::now());
+    for s in subs.as_array().unwrap() {
+        for (k, v) in s.as_object().unwrap() {
+            let p = props
+                .get(k)
+                .unwrap_or_else(|| panic!("{k} is not in the spec"));
+            let ok = match p["type"].as_str().unwrap() {
+                "string" => v.is_string() || (v.is_null() && p["nullable"] == true),
+                "integer" => v.is_i64(),
+                "boolean" => v.is_boolean(),
+                other => panic!("{other}"),
+            };
+            assert!(ok, "{k}: {v} is not a {}", p["type"]);
+            if let Some(e) = p["enum"].as_array() {
+                assert!(e.contains(v), "{k}: {v}");
+            }
+        }
+    }
+    assert!(spec["paths"]["/api/billing/v1/subscriptions"]["get"].is_object());
+}
+
+#[tokio::test]
+async fn subscriptions_become_monthly_amounts_with_their_renewals() {
+    let dates = Dates::now();
+    let api = mock(&dates).await;
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[fx]\nUSD = 0.92\n[pushgateway]\nurl = \"{}\"\n\
+         [providers.hostinger]\nbase_url = \"{}\"\nbudget = 20\n",
+        pg.url,
+        api.uri()
+    ));
+    let (code, stderr) = support::push(cfg.path(), &[("HOSTINGER_API_TOKEN", TOKEN)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let spend = |name: &str| {
+        pg.value(
+            Some("hostinger"),
+            "cost_spend",
+            &[("name", name), ("basis", "derived")],
+        )
+    };
+    // 5.99 a month; 143.52 over 48 months; 11.99 a year; the cancelled VPS not at all.
+    assert_eq!(spend("KVM 1"), Some(5.99));
+    assert_eq!(spend("Premium Web Hosting"), Some(2.99));
+    assert_eq!(spend("Domain example.org"), Some(0.999167));
+    assert_eq!(pg.series(Some("hostinger"), "cost_spend").len(), 3);
+    // Fixed monthly equivalents: the forecast is their sum.
+    let forecast = pg.value(Some("hostinger"), "cost_forecast", &[]).unwrap();
+    assert!(
+        (forecast - (5.99 + 2.99 + 0.999167)).abs() < 1e-9,
+        "{forecast}"
+    );
+    // The VPS renews later this month at 9.99, above its 5.99.
+    let r = |m: &str, name: &str| pg.value(Some("hostinger"), m, &[("name", name)]);
+    assert_eq!(r("cost_renewal_price", "KVM 1"), Some(9.99));
+    assert_eq!(r("cost_renewal_current_price", "KVM 1"), Some(5.99));
+    assert_eq!(r("cost_renewal_automatic", "KVM 1"), Some(1.0));
+    assert_eq!(
+        r("cost_renewal_timestamp_seconds", "KVM 1").map(|v| v as i64),
+        Some(dates.later.unix_timestamp())
+    );
+    // The prepaid plan does not renew by itself; its renewal date is its expiry.
+    assert_eq!(
+        r("cost_renewal_automatic", "Premium Web Hosting"),
+        Some(0.0)
+    );
+    assert_eq!(r("cost_renewal_price", "Premium Web Hosting"), Some(383.52));
+    let requests = api.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == wiremock::http::Method::GET)
+    );
+    assert!(!stderr.contains(TOKEN) && !pg.dump().contains(TOKEN));
+}
+
+#[tokio::test]
+async fn a_refused_token_says_what_to_fix() {
+    let dates = Dates::now();
+    let api = mock(&dates).await;
+    let cfg = support::toml(&format!(
+        "[providers.hostinger]\nbase_url = \"{}\"\n",
+        api.uri()
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        support::run(
+            &["collect", "--config", &path],
+            &[("HOSTINGER_API_TOKEN", "hostinger-wrong-0000")],
+        )
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("hPanel"), "{stderr}");
+    assert!(
+        stdout.contains("cost_collector_up{provider=\"hostinger\"} 0"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("hostinger-wrong-0000"));
+}

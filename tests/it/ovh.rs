@@ -1,0 +1,873 @@
+//! The OVHcloud collector end to end against a loopback mock that checks what OVH checks: the
+//! `$1$` signature over the URL as sent, the timestamp against its own clock (served skewed by
+//! `/auth/time`), the OAuth2 client credentials and the bearer token, GET only, documented
+//! paths and parameters (`tests/fixtures/ovh/`); the real binary and a real Pushgateway.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::support::{self, Pushgateway};
+
+pub const AK: &str = "ak-test-7f3a";
+const AS: &str = "as-test-secret-91b2";
+pub const CK: &str = "ck-test-consumer-55e0";
+const CLIENT_ID: &str = "ovh-sa-client-1234";
+const CLIENT_SECRET: &str = "ovh-sa-secret-9876";
+const TOKEN: &str = "ovh-bearer-token-abcd";
+
+/// The fixture's dates, relative to now.
+pub struct Dates {
+    pub day1: OffsetDateTime,
+    pub day2: OffsetDateTime,
+    pub last_month: OffsetDateTime,
+    pub later: OffsetDateTime,
+    pub next: OffsetDateTime,
+}
+
+impl Dates {
+    pub fn now() -> Dates {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let start = support::month_start();
+        let end = month_end(start);
+        Dates {
+            day1: start + (now - start) / 4,
+            day2: start + (now - start) / 2,
+            last_month: start - time::Duration::days(3),
+            later: now + (end - now) / 2,
+            next: end + time::Duration::days(3),
+        }
+    }
+}
+
+pub fn month_end(start: OffsetDateTime) -> OffsetDateTime {
+    let (y, m) = if start.month() == time::Month::December {
+        (start.year() + 1, time::Month::January)
+    } else {
+        (start.year(), start.month().next())
+    };
+    time::Date::from_calendar_date(y, m, 1)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+}
+
+fn rfc(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap()
+}
+
+/// The fixture account with its dates filled in.
+pub fn account(d: &Dates) -> Value {
+    let text = std::fs::read_to_string(support::fixture("ovh/account.json")).unwrap();
+    let date = |t: OffsetDateTime| t.date().to_string();
+    let text = text
+        .replace("{{DAY1_DATE}}", &date(d.day1))
+        .replace("{{DAY2_DATE}}", &date(d.day2))
+        .replace("{{LAST_MONTH_DATE}}", &date(d.last_month))
+        .replace("{{DAY1}}", &rfc(d.day1))
+        .replace("{{DAY2}}", &rfc(d.day2))
+        .replace("{{LAST_MONTH}}", &rfc(d.last_month))
+        .replace("{{LATER}}", &rfc(d.later))
+        .replace("{{NEXT}}", &rfc(d.next));
+    assert!(!text.contains("{{"), "a placeholder is left");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn sha1_signature(text: &str) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, text.as_bytes());
+    format!("$1${}", hex::encode(d.as_ref()))
+}
+
+/// How the mock authenticates calls.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Auth {
+    /// Application keys: the signature and timestamp are checked.
+    Signed,
+    /// A bearer token from the token endpoint.
+    Bearer,
+}
+
+/// What the mock does; changed by tests between runs.
+pub struct Behaviour {
+    pub auth: Auth,
+    /// Seconds the server's clock is ahead of the local one (served by `/auth/time`).
+    pub offset: i64,
+    /// Seconds the clock the server *checks* with differs from the one it serves: a clock
+    /// that moved during the run.
+    pub drift: i64,
+    /// Path prefixes the key has no access rule for.
+    pub denied: Vec<&'static str>,
+    /// The bearer token is refused (expired).
+    pub token_expired: bool,
+    /// Every call answers 503.
+    pub down: bool,
+}
+
+impl Behaviour {
+    pub fn signed() -> Behaviour {
+        Behaviour {
+            auth: Auth::Signed,
+            offset: 3700,
+            drift: 0,
+            denied: Vec::new(),
+            token_expired: false,
+            down: false,
+        }
+    }
+}
+
+/// The mocked `https://eu.api.ovh.com/1.0`.
+pub struct OvhApi {
+    account: Value,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+}
+
+fn ovh_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "errorCode": code,
+        "httpCode": format!("{status} {}", if status == 403 { "Forbidden" } else { "Bad Request" }),
+        "message": message,
+    }))
+}
+
+impl Respond for OvhApi {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let b = self.behaviour.lock().unwrap();
+        if req.method != wiremock::http::Method::GET {
+            return ResponseTemplate::new(405);
+        }
+        if b.down {
+            return ResponseTemplate::new(503).set_body_string("maintenance");
+        }
+        let Some(path) = req.url.path().strip_prefix("/1.0") else {
+            return ResponseTemplate::new(404);
+        };
+        let server_now = unix_now() + b.offset;
+        if path == "/auth/time" {
+            return ResponseTemplate::new(200).set_body_string(server_now.to_string());
+        }
+        let header = |n: &str| {
+            req.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        match b.auth {
+            Auth::Signed => {
+                if header("x-ovh-application") != AK {
+                    return ovh_error(403, "INVALID_KEY", "This application key is invalid");
+                }
+                if header("x-ovh-consumer") != CK {
+                    return ovh_error(403, "INVALID_CREDENTIAL", "This credential does not exist");
+                }
+                let ts: i64 = header("x-ovh-timestamp").parse().unwrap_or(0);
+                // OVH checks the timestamp against its own clock; a skew reads as a bad
+                // signature.
+                if (ts - (server_now + b.drift)).abs() > 5 {
+                    return ovh_error(400, "INVALID_SIGNATURE", "Invalid signature");
+                }
+                // The URL as sent: wiremock knows the path and query; the host is the header.
+                let sent = format!(
+                    "http://{}{}{}",
+                    header("host"),
+                    req.url.path(),
+                    req.url.query().map(|q| format!("?{q}")).unwrap_or_default()
+                );
+                let expected = sha1_signature(&format!("{AS}+{CK}+GET+{sent}++{ts}"));
+                if header("x-ovh-signature") != expected {
+                    return ovh_error(400, "INVALID_SIGNATURE", "Invalid signature");
+                }
+            }
+            Auth::Bearer => {
+                if b.token_expired || header("authorization") != format!("Bearer {TOKEN}") {
+                    return ResponseTemplate::new(401).set_body_json(json!({
+                        "class": "Client::Unauthorized",
+                        "message": "The access token is expired or invalid",
+                    }));
+                }
+            }
+        }
+        if b.denied.iter().any(|d| path.starts_with(d)) {
+            return ovh_error(403, "NOT_GRANTED_CALL", "This call has not been granted");
+        }
+        let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
+        let a = &self.account;
+        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        match segs.as_slice() {
+            ["me", "bill"] => {
+                for k in ["date.from", "date.to"] {
+                    match q.get(k).map(|v| OffsetDateTime::parse(v, &Rfc3339)) {
+                        Some(Ok(_)) => {}
+                        _ => return ovh_error(400, "BAD_PARAMETER", "Invalid date"),
+                    }
+                }
+                // Every bill, last month's too: the collector must check the dates itself.
+                let ids: Vec<&String> = a["bills"].as_object().unwrap().keys().collect();
+                ok(json!(ids))
+            }
+            ["me", "bill", id] => match a["bills"].get(*id) {
+                Some(b) => ok(b["bill"].clone()),
+                None => ResponseTemplate::new(404),
+            },
+            ["me", "bill", id, "details"] => match a["bills"].get(*id) {
+                Some(b) => {
+                    let ids: Vec<&String> = b["details"].as_object().unwrap().keys().collect();
+                    ok(json!(ids))
+                }
+                None => ResponseTemplate::new(404),
+            },
+            ["me", "bill", id, "details", d] => match a["bills"].get(*id) {
+                Some(b) if b["details"].get(*d).is_some() => ok(b["details"][*d].clone()),
+                _ => ResponseTemplate::new(404),
+            },
+            ["services"] => {
+                let ids: Vec<u64> = a["services"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|k| k.parse().unwrap())
+                    .collect();
+                ok(json!(ids))
+            }
+            ["services", id] => match a["services"].get(*id) {
+                Some(s) => ok(s.clone()),
+                None => ResponseTemplate::new(404),
+            },
+            _ => ResponseTemplate::new(404)
+                .set_body_json(json!({"message": "Got an invalid (or empty) URL"})),
+        }
+    }
+}
+
+/// The mocked OAuth2 token endpoint: client credentials in a form body.
+struct TokenEndpoint;
+
+impl Respond for TokenEndpoint {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let form: BTreeMap<String, String> = url::form_urlencoded::parse(&req.body)
+            .into_owned()
+            .collect();
+        let ct = req
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let good = req.method == wiremock::http::Method::POST
+            && ct == "application/x-www-form-urlencoded"
+            && form.get("grant_type").map(String::as_str) == Some("client_credentials")
+            && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+            && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+            && form.get("scope").map(String::as_str) == Some("all");
+        if good {
+            ResponseTemplate::new(200).set_body_json(json!({
+                "access_token": TOKEN, "token_type": "Bearer", "expires_in": 3599, "scope": "all"
+            }))
+        } else {
+            ResponseTemplate::new(401).set_body_json(
+                json!({"error": "invalid_client", "error_description": "client authentication failed"}),
+            )
+        }
+    }
+}
+
+/// Mounts the API on `server` (under `/1.0`); returns the behaviour switch.
+pub async fn mount(server: &MockServer, dates: &Dates, b: Behaviour) -> Arc<Mutex<Behaviour>> {
+    let behaviour = Arc::new(Mutex::new(b));
+    Mock::given(wiremock::matchers::any())
+        .respond_with(OvhApi {
+            account: account(dates),
+            behaviour: Arc::clone(&behaviour),
+        })
+        .mount(server)
+        .await;
+    behaviour
+}
+
+/// The section that points the collector at the mocks.
+pub fn section(api: &MockServer, token: Option<&MockServer>) -> String {
+    let token = token.map_or(String::new(), |t| {
+        format!("token_url = \"{}/auth/oauth2/token\"\n", t.uri())
+    });
+    format!(
+        "[providers.ovh]\nbase_url = \"{}/1.0\"\n{token}requests_per_minute = 6000\nbudget = 300\n",
+        api.uri()
+    )
+}
+
+/// Application-key credentials for the binary.
+pub const SIGNED_ENV: &[(&str, &str)] = &[
+    ("OVH_APPLICATION_KEY", AK),
+    ("OVH_APPLICATION_SECRET", AS),
+    ("OVH_CONSUMER_KEY", CK),
+];
+
+fn config(pg: &str, extra: &str) -> tempfile::NamedTempFile {
+    support::toml(&format!(
+        "currency = \"EUR\"\n[fx]\nUSD = 0.92\n[pushgateway]\nurl = \"{pg}\"\n[http]\nretries = 0\n{extra}"
+    ))
+}
+
+/// Every request against the schemas: GET of a documented path with documented parameters.
+fn schema_violations(requests: &[Request]) -> Vec<String> {
+    let me: Value = serde_json::from_slice(
+        &std::fs::read(support::fixture("ovh/me-bill.openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let services: Value = serde_json::from_slice(
+        &std::fs::read(support::fixture("ovh/services.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let placeholder = regex::Regex::new(r"\{[^}]+\}").unwrap();
+    for req in requests {
+        let path = req.url.path().trim_start_matches("/1.0");
+        if path == "/auth/time" {
+            continue;
+        }
+        if req.method != wiremock::http::Method::GET {
+            out.push(format!("{} {path}: not a GET", req.method));
+        }
+        let template = |p: &str| {
+            regex::Regex::new(&format!("^{}$", placeholder.replace_all(p, "[^/]+")))
+                .unwrap()
+                .is_match(path)
+        };
+        let query: Vec<String> = req.url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        if let Some((_, item)) = me["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(t, _)| template(t))
+        {
+            let params = item["get"]["parameters"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for k in &query {
+                if !params
+                    .iter()
+                    .any(|p| p["in"] == "query" && p["name"] == k.as_str())
+                {
+                    out.push(format!("GET {path}: query parameter {k} is not documented"));
+                }
+            }
+            continue;
+        }
+        let api = services["apis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| template(a["path"].as_str().unwrap()));
+        match api {
+            Some(a) => {
+                let op = &a["operations"][0];
+                for k in &query {
+                    if !op["parameters"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["paramType"] == "query" && p["name"] == k.as_str())
+                    {
+                        out.push(format!("GET {path}: query parameter {k} is not documented"));
+                    }
+                }
+            }
+            None => out.push(format!("GET {path}: no such operation in the schemas")),
+        }
+    }
+    out
+}
+
+/// Checks a value against an OpenAPI 3 schema (properties, types, enums, nullable).
+fn check_openapi(spec: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        return check_openapi(spec, &spec["components"]["schemas"][name], v, at, out);
+    }
+    if let Some(all) = schema["allOf"].as_array() {
+        for s in all {
+            check_openapi(spec, s, v, at, out);
+        }
+        return;
+    }
+    if v.is_null() {
+        if schema["nullable"] != true && schema["type"].is_string() {
+            out.push(format!("{at}: null, not nullable"));
+        }
+        return;
+    }
+    if let Some(e) = schema["enum"].as_array()
+        && !e.contains(v)
+    {
+        out.push(format!("{at}: {v} is not one of {e:?}"));
+    }
+    let ok = match schema["type"].as_str() {
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        Some("array") => v.is_array(),
+        Some("object") | None => true,
+        Some(_) => true,
+    };
+    if !ok {
+        out.push(format!("{at}: {v} is not a {}", schema["type"]));
+    }
+    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
+        for (k, val) in obj {
+            match props.get(k) {
+                Some(s) => check_openapi(spec, s, val, &format!("{at}.{k}"), out),
+                None => out.push(format!("{at}.{k}: not in the schema")),
+            }
+        }
+    }
+}
+
+/// Checks a value against an OVH 1.0 model (`fullType`, `canBeNull`, enums).
+fn check_model(schema: &Value, full: &str, v: &Value, at: &str, out: &mut Vec<String>) {
+    if v.is_null() {
+        return;
+    }
+    if let Some(inner) = full.strip_suffix("[]") {
+        match v.as_array() {
+            Some(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    check_model(schema, inner, x, &format!("{at}[{i}]"), out);
+                }
+            }
+            None => out.push(format!("{at}: not an array")),
+        }
+        return;
+    }
+    let ok = match full {
+        "string" | "datetime" | "duration" | "T" => v.is_string(),
+        "long" => v.is_i64() || v.is_u64(),
+        "double" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        model => {
+            let m = &schema["models"][model];
+            if let Some(e) = m["enum"].as_array() {
+                if !e.contains(v) {
+                    out.push(format!("{at}: {v} is not one of {model}"));
+                }
+                return;
+            }
+            let (Some(props), Some(obj)) = (m["properties"].as_object(), v.as_object()) else {
+                out.push(format!("{at}: {model} unknown or not an object"));
+                return;
+            };
+            for (k, val) in obj {
+                match props.get(k) {
+                    Some(p) => check_model(
+                        schema,
+                        p["fullType"].as_str().unwrap(),
+                        val,
+                        &format!("{at}.{k}"),
+                        out,
+                    ),
+                    None => out.push(format!("{at}.{k}: not in {model}")),
+                }
+            }
+            true
+        }
+    };
+    if !ok {
+        out.push(format!("{at}: {v} is not a {full}"));
+    }
+}
+
+#[test]
+fn the_fixture_account_follows_the_schemas() {
+    let a = account(&Dates::now());
+    let me: Value = serde_json::from_slice(
+        &std::fs::read(support::fixture("ovh/me-bill.openapi.json")).unwrap(),
+    )
+    .unwrap();
+    let services: Value = serde_json::from_slice(
+        &std::fs::read(support::fixture("ovh/services.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let bill = json!({"$ref": "#/components/schemas/billing.Bill"});
+    let detail = json!({"$ref": "#/components/schemas/billing.BillDetail"});
+    for (id, b) in a["bills"].as_object().unwrap() {
+        check_openapi(&me, &bill, &b["bill"], id, &mut out);
+        for (d, v) in b["details"].as_object().unwrap() {
+            check_openapi(&me, &detail, v, d, &mut out);
+        }
+    }
+    for (id, s) in a["services"].as_object().unwrap() {
+        check_model(&services, "services.expanded.Service", s, id, &mut out);
+    }
+    assert!(out.is_empty(), "{out:#?}");
+    // The checks can fail.
+    let mut bad = Vec::new();
+    check_openapi(
+        &me,
+        &bill,
+        &json!({"billId": 3, "colour": "red"}),
+        "x",
+        &mut bad,
+    );
+    check_model(
+        &services,
+        "services.expanded.Service",
+        &json!({"resource": {"state": "gone"}}),
+        "y",
+        &mut bad,
+    );
+    assert_eq!(bad.len(), 3, "{bad:?}");
+}
+
+fn spend(pg: &Pushgateway, name: &str) -> Option<f64> {
+    pg.value(Some("ovh"), "cost_spend", &[("name", name)])
+}
+
+fn cents(v: f64) -> i64 {
+    (v * 100.0).round() as i64
+}
+
+#[tokio::test]
+async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals_forecast() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    mount(&api, &dates, Behaviour::signed()).await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &section(&api, None));
+    let (code, stderr) = support::push(cfg.path(), SIGNED_ENV).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // This month's three bills, per service, to the cent; last month's bill not counted.
+    for (name, eur) in [
+        ("ns1001.ip-51-68-1.eu", 62.50),
+        ("ns1002.ip-51-68-2.eu", 62.50),
+        ("ip-51.68.1.10", 2.00),
+        ("ftpback-rbx1-1.ovh.net", 4.00),
+        ("unattributed", 0.50),
+    ] {
+        assert_eq!(spend(&pg, name).map(cents), Some(cents(eur)), "{name}");
+    }
+    assert_eq!(
+        spend(&pg, "ns1003.ip-51-68-3.eu"),
+        None,
+        "last month's bill"
+    );
+    let total: f64 = pg
+        .series(Some("ovh"), "cost_spend")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    // Σ priceWithoutTax of the month's bills: 64.50 + 62.50 + 4.50.
+    assert_eq!(cents(total), 13150);
+    // The forecast adds the automatic renewal later this month (69.99), not the manual one.
+    let forecast = pg.value(Some("ovh"), "cost_forecast", &[]).unwrap();
+    assert_eq!(cents(forecast), 13150 + 6999, "forecast {forecast}");
+    // Renewals: date and price per service; the deleted server is absent.
+    let at = pg
+        .value(
+            Some("ovh"),
+            "cost_renewal_timestamp_seconds",
+            &[("name", "ns1003.ip-51-68-3.eu")],
+        )
+        .unwrap();
+    assert_eq!(at as i64, dates.later.unix_timestamp());
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_renewal_price",
+            &[("name", "ns1003.ip-51-68-3.eu")]
+        )
+        .map(cents),
+        Some(6999)
+    );
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_renewal_automatic",
+            &[("name", "ns1004.ip-51-68-4.eu")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(pg.series(Some("ovh"), "cost_renewal_price").len(), 5);
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_renewal_price",
+            &[("name", "ns0999.ip-51-68-9.eu")]
+        ),
+        None
+    );
+    assert_eq!(
+        pg.value(None, "cost_tax_basis", &[("basis", "excluded")]),
+        Some(1.0)
+    );
+
+    // Every call was a signed GET of a documented path; the secret never left the headers.
+    let requests = api.received_requests().await.unwrap();
+    let violations = schema_violations(&requests);
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(requests.len() > 10);
+    let dump = pg.dump();
+    for secret in [AS, CK, AK] {
+        assert!(
+            !stderr.contains(secret) && !dump.contains(secret),
+            "{secret} leaked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    mount(&api, &dates, Behaviour::signed()).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\ntax = \"included\"\n[fx]\nUSD = 0.92\n{}",
+        section(&api, None)
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        support::run(&["collect", "--config", &path, "--only", "ovh"], SIGNED_ENV)
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let value = |prefix: &str| -> f64 {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("{prefix} not in {stdout}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // The tax of the three bills: 12.90 + 12.50 + 0.90.
+    assert_eq!(
+        cents(value(
+            "cost_spend{currency=\"EUR\",name=\"tax\",provider=\"ovh\"}"
+        )),
+        2630
+    );
+    // Renewal at 69.99 without tax × 157.80 / 131.50 (the month's rate, 1.2).
+    assert_eq!(
+        (value(
+            "cost_renewal_price{currency=\"EUR\",name=\"ns1003.ip-51-68-3.eu\",provider=\"ovh\"}"
+        ) * 1000.0)
+            .round() as i64,
+        83_988
+    );
+    assert_eq!(
+        (value("cost_forecast{currency=\"EUR\",provider=\"ovh\"}") * 1000.0).round() as i64,
+        157_800 + 83_988
+    );
+    assert!(
+        stdout.contains("cost_tax_basis{basis=\"included\"} 1"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_bearer() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    let mut b = Behaviour::signed();
+    b.auth = Auth::Bearer;
+    let behaviour = mount(&api, &dates, b).await;
+    let token = MockServer::start().await;
+    Mock::given(wiremock::matchers::path("/auth/oauth2/token"))
+        .respond_with(TokenEndpoint)
+        .mount(&token)
+        .await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &section(&api, Some(&token)));
+    let env = [
+        ("OVH_CLIENT_ID", CLIENT_ID),
+        ("OVH_CLIENT_SECRET", CLIENT_SECRET),
+    ];
+    let (code, stderr) = support::push(cfg.path(), &env).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(6250));
+    let posts = token.received_requests().await.unwrap();
+    assert_eq!(posts.len(), 1, "one token request");
+    let api_requests = api.received_requests().await.unwrap();
+    assert!(
+        api_requests
+            .iter()
+            .all(|r| r.method == wiremock::http::Method::GET),
+        "every API call is a GET"
+    );
+
+    // An expired token: a bounded failure that says what to fix, last good figures kept.
+    behaviour.lock().unwrap().token_expired = true;
+    let (code, stderr) = support::push(cfg.path(), &env).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("expired or revoked"), "{stderr}");
+    assert_eq!(pg.value(Some("ovh"), "cost_collector_up", &[]), Some(0.0));
+    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(6250));
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_collector_errors_total",
+            &[("reason", "auth")]
+        ),
+        Some(1.0)
+    );
+    // A wrong client secret: the token endpoint's refusal, named.
+    let env = [
+        ("OVH_CLIENT_ID", CLIENT_ID),
+        ("OVH_CLIENT_SECRET", "wrong-secret-0000"),
+    ];
+    let (code, stderr) = support::push(cfg.path(), &env).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("OVH_CLIENT_SECRET"), "{stderr}");
+    for secret in [CLIENT_SECRET, "wrong-secret-0000", TOKEN] {
+        assert!(
+            !stderr.contains(secret) && !pg.dump().contains(secret),
+            "{secret} leaked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_a_moving_clock_and_a_missing_right_say_what_to_fix() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    let behaviour = mount(&api, &dates, Behaviour::signed()).await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &section(&api, None));
+    let (code, stderr) = support::push(cfg.path(), SIGNED_ENV).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let wrong = [
+        ("OVH_APPLICATION_KEY", AK),
+        ("OVH_APPLICATION_SECRET", "not-the-secret-1111"),
+        ("OVH_CONSUMER_KEY", CK),
+    ];
+    let (code, stderr) = support::push(cfg.path(), &wrong).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("INVALID_SIGNATURE") && stderr.contains("OVH_APPLICATION_SECRET"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-secret-1111"), "{stderr}");
+
+    // The server's clock moves by ten minutes between /auth/time and the call.
+    behaviour.lock().unwrap().drift = 600;
+    let (code, stderr) = support::push(cfg.path(), SIGNED_ENV).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("clock"), "{stderr}");
+    behaviour.lock().unwrap().drift = 0;
+
+    behaviour.lock().unwrap().denied = vec!["/services"];
+    let (code, stderr) = support::push(cfg.path(), SIGNED_ENV).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("NOT_GRANTED_CALL") && stderr.contains("GET on /me/bill"),
+        "{stderr}"
+    );
+    // Every failure kept the last good figures.
+    assert_eq!(spend(&pg, "ns1002.ip-51-68-2.eu").map(cents), Some(6250));
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_collector_errors_total",
+            &[("reason", "http_4xx")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_collector_errors_total",
+            &[("reason", "auth")]
+        ),
+        Some(1.0)
+    );
+    for secret in [AS, CK] {
+        assert!(!pg.dump().contains(secret), "{secret} leaked");
+    }
+}
+
+#[tokio::test]
+async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    mount(&api, &dates, Behaviour::signed()).await;
+    let example = std::fs::read_to_string(support::repo("examples/cost-exporter.toml")).unwrap();
+    let cfg = support::toml(&format!(
+        "{}\n",
+        example.replace(
+            "endpoint = \"ovh-eu\"\n",
+            &format!(
+                "base_url = \"{}/1.0\"\nrequests_per_minute = 6000\n",
+                api.uri()
+            )
+        )
+    ));
+    assert!(
+        std::fs::read_to_string(cfg.path())
+            .unwrap()
+            .contains(&api.uri()),
+        "the test points the example at the mock"
+    );
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let p = path.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        support::run(&["collect", "--config", &p, "--only", "ovh"], SIGNED_ENV)
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stdout.contains("bms-1"),
+        "the fixed entries are not reported: {stdout}"
+    );
+    assert!(stdout.contains("name=\"ns1001.ip-51-68-1.eu\""), "{stdout}");
+    assert!(
+        stderr.contains("the API's figures replace them"),
+        "{stderr}"
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        support::run(&["check", "--config", &path], SIGNED_ENV)
+    })
+    .await
+    .unwrap();
+    let (stdout, _) = support::text(&out);
+    assert!(
+        stdout.contains("replaced by the API's figures") && !stdout.contains("fixed: ovh/bms-1"),
+        "{stdout}"
+    );
+    // Without credentials the fixed entries stand (the example as shipped).
+    let out = support::run(
+        &[
+            "collect",
+            "--config",
+            support::repo("examples/cost-exporter.toml")
+                .to_str()
+                .unwrap(),
+            "--only",
+            "ovh",
+        ],
+        &[],
+    );
+    let (stdout, _) = support::text(&out);
+    assert!(stdout.contains("name=\"bms-1\""), "{stdout}");
+}

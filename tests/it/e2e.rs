@@ -41,13 +41,17 @@ fn alertmanager_config(webhook: &str) -> String {
     adapted
 }
 
-/// Credentials for the three mocked providers.
+/// Credentials for the mocked providers.
 const ENV: &[(&str, &str)] = &[
     ("VERCEL_API_TOKEN", "vercel-e2e-token"),
     ("SUPABASE_ACCESS_TOKEN", crate::supabase::TOKEN),
     ("SUPABASE_PROJECT_REF", crate::supabase::REF),
     ("WASABI_ACCESS_KEY", support::S3_ACCESS),
     ("WASABI_SECRET_KEY", support::S3_SECRET),
+    ("OVH_APPLICATION_KEY", crate::ovh::SIGNED_ENV[0].1),
+    ("OVH_APPLICATION_SECRET", crate::ovh::SIGNED_ENV[1].1),
+    ("OVH_CONSUMER_KEY", crate::ovh::SIGNED_ENV[2].1),
+    ("HOSTINGER_API_TOKEN", crate::hostinger::TOKEN),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,6 +73,15 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
         std::fs::write(bucket.join(format!("dump-{i}.sql")), vec![1u8; 1000 + i]).unwrap();
     }
     let s3 = S3Server::start(root.path());
+    // OVHcloud's API replaces its [[fixed]] entry and brings renewals.
+    let ovh = MockServer::start().await;
+    crate::ovh::mount(
+        &ovh,
+        &crate::ovh::Dates::now(),
+        crate::ovh::Behaviour::signed(),
+    )
+    .await;
+    let hostinger = crate::hostinger::mock(&crate::ovh::Dates::now()).await;
 
     // Monitoring.
     let webhook = MockServer::start().await;
@@ -87,11 +100,14 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
          [providers.vercel.limits]\nfunction_invocations = 1\n\
          [providers.supabase]\nbase_url = \"{}\"\nplan = \"pro\"\nbudget = 40\n\
          [providers.wasabi]\nendpoint = \"{}\"\nregion = \"eu-central-1\"\nbuckets = [\"ecotrans-backups\"]\nbudget = 15\n\
-         [[fixed]]\nprovider = \"ovh\"\nname = \"bms-1\"\namount = 62.5\ncurrency = \"EUR\"\n",
+         [[fixed]]\nprovider = \"ovh\"\nname = \"bms-1\"\namount = 62.5\ncurrency = \"EUR\"\n{}\
+         [providers.hostinger]\nbase_url = \"{}\"\n",
         pg.url,
         vercel.uri(),
         supabase.uri(),
-        s3.url
+        s3.url,
+        crate::ovh::section(&ovh, None),
+        hostinger.uri()
     ));
     let (code, stderr) = support::push(cfg.path(), ENV).await;
     assert_eq!(code, Some(0), "{stderr}");

@@ -30,6 +30,10 @@ pub enum Unit {
     Users,
     /// Gigabyte-hours of provisioned memory (a provider's own unit; no smaller base unit exists).
     GigabyteHours,
+    /// Gigabyte-months of storage, averaged over the month as the provider bills it.
+    GigabyteMonths,
+    /// Characters (or credits) of a text-to-speech quota.
+    Characters,
     /// A plain count of things (builds, or a provider unit this build does not know).
     Count,
 }
@@ -46,6 +50,8 @@ impl Unit {
             Unit::Rows => "rows",
             Unit::Users => "users",
             Unit::GigabyteHours => "gigabyte_hours",
+            Unit::GigabyteMonths => "gigabyte_months",
+            Unit::Characters => "characters",
             Unit::Count => "count",
         }
     }
@@ -122,6 +128,10 @@ pub struct Collection {
     pub due: Vec<Spend>,
     /// Services and subscriptions with their next renewal.
     pub renewals: Vec<Renewal>,
+    /// When a resource's usage resets, for quotas whose window is not the calendar month.
+    pub resets: Vec<(String, SystemTime)>,
+    /// The plan or tier the account is on, where the provider says.
+    pub plan: Option<String>,
 }
 
 /// When a service or subscription renews next, and what it will cost then.
@@ -149,6 +159,8 @@ impl Collection {
         self.effective_spend.extend(other.effective_spend);
         self.due.extend(other.due);
         self.renewals.extend(other.renewals);
+        self.resets.extend(other.resets);
+        self.plan = self.plan.take().or(other.plan);
         self.source = self.source.or(other.source);
         self.data_as_of = match (self.data_as_of, other.data_as_of) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -101,6 +101,10 @@ defs! {
         "What the current period of a service cost, for the same length of period, where the provider says; a renewal price above it is a price increase.";
     RENEWAL_AUTOMATIC = "cost_renewal_automatic", Gauge, "provider, name",
         "1 if the service renews by itself, 0 if it must be renewed by hand (it expires otherwise).";
+    USAGE_RESET = "cost_usage_reset_timestamp_seconds", Gauge, "provider, resource",
+        "Unix time a resource's usage resets, for quotas whose window is not the calendar month.";
+    PLAN = "cost_plan_info", Gauge, "provider, plan",
+        "Always 1; the plan or tier the provider reports for the account.";
     TAX_BASIS = "cost_tax_basis", Gauge, "basis",
         "Always 1; the tax basis of every money figure: excluded (net of VAT and sales tax) or included.";
     BUILD_INFO = "cost_exporter_build_info", Gauge, "version",
@@ -347,6 +351,12 @@ pub(crate) fn provider_group(
             }
             if let Some(fc) = r.forecast {
                 f.add(&FORECAST, &[("currency", &cur)], money(fc));
+            }
+            for (resource, at) in &r.resets {
+                f.add(&USAGE_RESET, &[("resource", resource)], unix(*at));
+            }
+            if let Some(plan) = &r.plan {
+                f.add(&PLAN, &[("plan", plan)], 1.0);
             }
             for rn in &r.renewals {
                 let name = rn.name.as_str();

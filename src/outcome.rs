@@ -58,6 +58,10 @@ pub(crate) struct Report {
     pub forecast: Option<Decimal>,
     /// Renewals, their prices in the reporting currency.
     pub renewals: Vec<RenewalReport>,
+    /// When resources' usage resets (quota windows that are not the calendar month).
+    pub resets: Vec<(String, SystemTime)>,
+    /// The plan or tier.
+    pub plan: Option<String>,
     /// End of the provider's data window.
     pub data_as_of: Option<SystemTime>,
 }
@@ -210,6 +214,8 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
         source: c.source,
         forecast: forecast(known, any_metered.then_some(metered), now),
         renewals,
+        resets: c.resets,
+        plan: c.plan,
         data_as_of: c.data_as_of,
     })
 }

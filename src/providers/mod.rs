@@ -11,7 +11,9 @@
 //! helpers), and `collector` (the trait, its context, what a section yields).
 
 mod ai;
+mod cloudflare;
 mod collector;
+mod elevenlabs;
 mod fixed;
 mod hostinger;
 mod ovh;
@@ -57,6 +59,8 @@ pub static PROVIDERS: &[&Provider] = &[
     &ai::openai::PROVIDER,
     &ovh::PROVIDER,
     &hostinger::PROVIDER,
+    &cloudflare::PROVIDER,
+    &elevenlabs::PROVIDER,
 ];
 
 /// Every path ending a provider may POST a read-only query to, for the HTTP client.

@@ -86,6 +86,23 @@ pub(super) fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// A calendar date as providers write it: `YYYY-MM-DD`.
+pub(crate) fn calendar_date(text: &str) -> Option<time::Date> {
+    let mut parts = text.trim().splitn(3, '-');
+    let y: i32 = parts.next()?.parse().ok()?;
+    let m: u8 = parts.next()?.parse().ok()?;
+    let d: u8 = parts.next()?.parse().ok()?;
+    time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()
+}
+
+/// An RFC 3339 date-time, or a date (taken as midnight UTC).
+pub(crate) fn date_time(text: &str) -> Option<time::OffsetDateTime> {
+    let text = text.trim();
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .or_else(|| Some(calendar_date(text)?.midnight().assume_utc()))
+}
+
 /// An id from a provider's answer, to be put in a URL path: 1 to 128 letters, digits, `.`,
 /// `_` or `-` (never a `/`, never `..`), else `None`.
 pub(crate) fn path_segment(id: &str) -> Option<&str> {

@@ -52,6 +52,9 @@ const ENV: &[(&str, &str)] = &[
     ("OVH_APPLICATION_SECRET", crate::ovh::SIGNED_ENV[1].1),
     ("OVH_CONSUMER_KEY", crate::ovh::SIGNED_ENV[2].1),
     ("HOSTINGER_API_TOKEN", crate::hostinger::TOKEN),
+    ("CLOUDFLARE_API_TOKEN", crate::cloudflare::TOKEN),
+    ("CLOUDFLARE_ACCOUNT_ID", crate::cloudflare::ACCOUNT),
+    ("ELEVENLABS_API_KEY", crate::elevenlabs::KEY),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,6 +85,11 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
     )
     .await;
     let hostinger = crate::hostinger::mock(&crate::ovh::Dates::now()).await;
+    // The free tiers.
+    let cloudflare = MockServer::start().await;
+    crate::cloudflare::mount(&cloudflare).await;
+    let elevenlabs =
+        crate::elevenlabs::mock(time::OffsetDateTime::now_utc().unix_timestamp() + 86_400).await;
 
     // Monitoring.
     let webhook = MockServer::start().await;
@@ -101,13 +109,16 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
          [providers.supabase]\nbase_url = \"{}\"\nplan = \"pro\"\nbudget = 40\n\
          [providers.wasabi]\nendpoint = \"{}\"\nregion = \"eu-central-1\"\nbuckets = [\"ecotrans-backups\"]\nbudget = 15\n\
          [[fixed]]\nprovider = \"ovh\"\nname = \"bms-1\"\namount = 62.5\ncurrency = \"EUR\"\n{}\
-         [providers.hostinger]\nbase_url = \"{}\"\n",
+         [providers.hostinger]\nbase_url = \"{}\"\n{}\
+         [providers.elevenlabs]\nbase_url = \"{}\"\n",
         pg.url,
         vercel.uri(),
         supabase.uri(),
         s3.url,
         crate::ovh::section(&ovh, None),
-        hostinger.uri()
+        hostinger.uri(),
+        crate::cloudflare::section(&cloudflare),
+        elevenlabs.uri()
     ));
     let (code, stderr) = support::push(cfg.path(), ENV).await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -138,7 +149,7 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
                 .query(&expr)
                 .unwrap_or_else(|e| panic!("panel {title:?}: {e}"));
             let n = data["result"].as_array().map_or(0, Vec::len);
-            let specific = ["vercel", "supabase", "wasabi"]
+            let specific = ["vercel", "supabase", "wasabi", "cloudflare"]
                 .iter()
                 .any(|x| expr.contains(x));
             let general = !expr.contains("provider=") && !title.contains("errors");

@@ -7,10 +7,12 @@
 mod ai;
 mod architecture;
 mod cli;
+mod cloudflare;
 mod config_errors;
 mod deploy;
 mod docs;
 mod e2e;
+mod elevenlabs;
 mod hostinger;
 mod monitoring;
 mod ovh;

@@ -57,6 +57,17 @@ fn a_sentinel_secret_never_leaks() {
         ("OVH_APPLICATION_SECRET", SENTINEL),
         ("OVH_CONSUMER_KEY", SENTINEL),
         ("HOSTINGER_API_TOKEN", SENTINEL),
+        (
+            "COST_EXPORTER_PROVIDERS__CLOUDFLARE__BASE_URL",
+            echo.url.as_str(),
+        ),
+        (
+            "COST_EXPORTER_PROVIDERS__ELEVENLABS__BASE_URL",
+            echo.url.as_str(),
+        ),
+        ("CLOUDFLARE_API_TOKEN", SENTINEL),
+        ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
+        ("ELEVENLABS_API_KEY", SENTINEL),
         ("VERCEL_API_TOKEN", SENTINEL),
         ("SUPABASE_ACCESS_TOKEN", SENTINEL),
         ("WASABI_ACCESS_KEY", SENTINEL),

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use super::auth::Session;
@@ -102,15 +101,7 @@ fn service_label(domain: Option<&str>) -> String {
 
 /// A date-time or a date, as OVH sends either.
 pub(super) fn parse_time(text: &str) -> Option<OffsetDateTime> {
-    let text = text.trim();
-    OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
-        let mut parts = text.splitn(3, '-');
-        let y: i32 = parts.next()?.parse().ok()?;
-        let m: u8 = parts.next()?.parse().ok()?;
-        let d: u8 = parts.next()?.parse().ok()?;
-        let date = Date::from_calendar_date(y, time::Month::try_from(m).ok()?, d).ok()?;
-        Some(date.midnight().assume_utc())
-    })
+    wire::date_time(text)
 }
 
 impl MonthBills {

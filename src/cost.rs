@@ -118,7 +118,9 @@ pub struct Collection {
     /// Amortized spend after discounts and credits, where the provider reports it apart
     /// from the billed amount (FOCUS `EffectiveCost`).
     pub effective_spend: Vec<Spend>,
-    /// End of the billing window the provider actually returned, when it says so.
+    /// How far the provider's data reaches: the end of the last complete bucket for sources
+    /// that lag (a daily report without today), the run's time for live figures. The forecast
+    /// extrapolates this collection's metered spend over the month up to here.
     pub data_as_of: Option<SystemTime>,
     /// Which of a collector's sources answered, for a provider with several (`charges` or
     /// `usage`, say).
@@ -132,6 +134,12 @@ pub struct Collection {
     pub resets: Vec<(String, SystemTime)>,
     /// The plan or tier the account is on, where the provider says.
     pub plan: Option<String>,
+    /// The price table spend was estimated with, where some was: its source (`pinned`,
+    /// `file`, `url`) and how recent its prices are.
+    pub price_table: Option<(&'static str, SystemTime)>,
+    /// Credits already deducted from this collection's metered spend (positive amounts). The
+    /// forecast extrapolates the metered spend before them and deducts them once.
+    pub metered_credit: Vec<Money>,
 }
 
 /// When a service or subscription renews next, and what it will cost then.
@@ -160,6 +168,8 @@ impl Collection {
         self.due.extend(other.due);
         self.renewals.extend(other.renewals);
         self.resets.extend(other.resets);
+        self.metered_credit.extend(other.metered_credit);
+        self.price_table = self.price_table.or(other.price_table);
         self.plan = self.plan.take().or(other.plan);
         self.source = self.source.or(other.source);
         self.data_as_of = match (self.data_as_of, other.data_as_of) {

@@ -72,7 +72,7 @@ defs! {
     BUDGET = "cost_budget", Gauge, "provider, currency",
         "Absolute monthly budget for a provider, in the reporting currency.";
     FORECAST = "cost_forecast", Gauge, "provider, currency",
-        "Projected month-end spend: fixed amounts plus the metered run-rate (from the 3rd day of the month).";
+        "Projected month-end spend: what is known for the month plus metered spend extrapolated over the time its data covers (month to date for the first 48 hours).";
     FX_RATE = "cost_fx_rate", Gauge, "from, to",
         "Conversion rate used: 1 unit of `from` is this many units of `to`.";
     SOURCE = "cost_collector_source", Gauge, "provider, source",
@@ -105,6 +105,8 @@ defs! {
         "Unix time a resource's usage resets, for quotas whose window is not the calendar month.";
     PLAN = "cost_plan_info", Gauge, "provider, plan",
         "Always 1; the plan or tier the provider reports for the account.";
+    PRICE_TABLE = "cost_price_table_timestamp_seconds", Gauge, "provider, source",
+        "How recent the model price table used to estimate spend is (Unix time): the day the pinned table was taken, a file's modification time or a URL's Last-Modified; source is pinned, file or url.";
     TAX_BASIS = "cost_tax_basis", Gauge, "basis",
         "Always 1; the tax basis of every money figure: excluded (net of VAT and sales tax) or included.";
     BUILD_INFO = "cost_exporter_build_info", Gauge, "version",
@@ -349,14 +351,15 @@ pub(crate) fn provider_group(
             if let Some(source) = r.source {
                 f.add(&SOURCE, &[("source", source)], 1.0);
             }
-            if let Some(fc) = r.forecast {
-                f.add(&FORECAST, &[("currency", &cur)], money(fc));
-            }
+            f.add(&FORECAST, &[("currency", &cur)], money(r.forecast));
             for (resource, at) in &r.resets {
                 f.add(&USAGE_RESET, &[("resource", resource)], unix(*at));
             }
             if let Some(plan) = &r.plan {
                 f.add(&PLAN, &[("plan", plan)], 1.0);
+            }
+            if let Some((source, at)) = r.price_table {
+                f.add(&PRICE_TABLE, &[("source", source)], unix(at));
             }
             for rn in &r.renewals {
                 let name = rn.name.as_str();

@@ -34,7 +34,7 @@ pub(crate) struct ProviderOutcome {
 #[derive(Debug)]
 pub(crate) enum State {
     /// Every source succeeded.
-    Collected(Report),
+    Collected(Box<Report>),
     /// At least one source failed; the errors, one per failed source.
     Failed(Vec<CollectError>),
     /// Known, but without credentials.
@@ -54,8 +54,8 @@ pub(crate) struct Report {
     pub effective_spend: Vec<(Decimal, Labels)>,
     /// Which source answered.
     pub source: Option<&'static str>,
-    /// Month-end forecast, when it can be computed.
-    pub forecast: Option<Decimal>,
+    /// Month-end forecast: every collected provider has one, every day.
+    pub forecast: Decimal,
     /// Renewals, their prices in the reporting currency.
     pub renewals: Vec<RenewalReport>,
     /// When resources' usage resets (quota windows that are not the calendar month).
@@ -64,6 +64,8 @@ pub(crate) struct Report {
     pub plan: Option<String>,
     /// End of the provider's data window.
     pub data_as_of: Option<SystemTime>,
+    /// The price table estimates came from: source and how recent.
+    pub price_table: Option<(&'static str, SystemTime)>,
 }
 
 /// A renewal ready to render: prices converted to the reporting currency.
@@ -103,12 +105,8 @@ pub(crate) fn assess(
         .into_iter()
         .map(|(provider, (collections, errors, duration))| {
             let state = if errors.is_empty() {
-                let mut merged = Collection::default();
-                for c in collections {
-                    merged.merge(c);
-                }
-                match report(merged, fx, now) {
-                    Ok(r) => State::Collected(r),
+                match report(collections, fx, now) {
+                    Ok(r) => State::Collected(Box::new(r)),
                     Err(e) => State::Failed(vec![e]),
                 }
             } else {
@@ -136,7 +134,16 @@ pub(crate) fn assess(
 
 /// Checks every figure and converts spend to the reporting currency. A bad figure fails the
 /// provider (`decode`), a missing rate too (`config`): nothing is pushed as 0 or NaN.
-fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectError> {
+///
+/// The forecast is summed source by source, each metered part extrapolated over the time its
+/// own data covers; then the sources are merged.
+fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Report, CollectError> {
+    let mut forecast = Decimal::ZERO;
+    let mut c = Collection::default();
+    for part in collections {
+        forecast += source_forecast(&part, fx, now)?;
+        c.merge(part);
+    }
     for u in &c.usage {
         if !u.value.is_finite() || u.value < 0.0 {
             return Err(CollectError::new(
@@ -168,21 +175,8 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
             .map_err(|e| CollectError::new(Reason::Config, e))
     };
     let mut spend = Vec::with_capacity(c.spend.len());
-    // Known for the month (fixed amounts, what was billed, what is still due) and metered.
-    let (mut known, mut metered, mut any_metered) = (Decimal::ZERO, Decimal::ZERO, false);
     for s in c.spend {
-        let amount = convert(&s)?;
-        match s.kind {
-            SpendKind::Fixed | SpendKind::Billed => known += amount,
-            SpendKind::Metered => {
-                metered += amount;
-                any_metered = true;
-            }
-        }
-        spend.push((amount, s.labels));
-    }
-    for s in &c.due {
-        known += convert(s)?;
+        spend.push((convert(&s)?, s.labels));
     }
     let mut renewals = Vec::with_capacity(c.renewals.len());
     for r in c.renewals {
@@ -212,65 +206,238 @@ fn report(c: Collection, fx: &Fx, now: SystemTime) -> Result<Report, CollectErro
         spend,
         effective_spend,
         source: c.source,
-        forecast: forecast(known, any_metered.then_some(metered), now),
+        forecast,
         renewals,
         resets: c.resets,
         plan: c.plan,
         data_as_of: c.data_as_of,
+        price_table: c.price_table,
     })
 }
 
-/// Month-end forecast: what is known for the month (fixed amounts, bills, renewals still due)
-/// plus metered month-to-date × days in month / days elapsed (today counted). With metered
-/// spend it exists from the 3rd day of the month on; without, it is exactly the known sum
-/// every day.
-pub(crate) fn forecast(
-    fixed: Decimal,
-    metered: Option<Decimal>,
-    now: SystemTime,
-) -> Option<Decimal> {
-    let Some(metered) = metered else {
-        return Some(fixed);
+/// One source's month-end forecast, in the reporting currency: what is known for the month
+/// (fixed amounts, bills, renewals still due) plus its metered spend extrapolated by
+/// [`extrapolate`] over the time its data covers (`data_as_of`, the run's time when absent).
+fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, CollectError> {
+    let convert = |m: crate::money::Money| {
+        fx.convert(m)
+            .map_err(|e| CollectError::new(Reason::Config, e))
     };
-    let (day, days) = day_of_month(now);
-    if day < 3 {
-        return None;
+    let (mut known, mut metered, mut credit) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for s in &c.spend {
+        match s.kind {
+            SpendKind::Fixed | SpendKind::Billed => known += convert(s.money)?,
+            SpendKind::Metered => metered += convert(s.money)?,
+        }
     }
-    Some(fixed + metered * Decimal::from(days) / Decimal::from(day))
+    for s in &c.due {
+        known += convert(s.money)?;
+    }
+    for m in &c.metered_credit {
+        credit += convert(*m)?;
+    }
+    Ok(known + extrapolate(metered, credit, c.data_as_of.unwrap_or(now), now))
 }
 
-/// (day of month, days in month), in UTC.
-pub(crate) fn day_of_month(now: SystemTime) -> (u8, u8) {
-    let t = time::OffsetDateTime::from(now);
-    (t.day(), t.month().length(t.year()))
+/// Below this much data in the month, metered spend is not extrapolated: the forecast uses
+/// the month-to-date amount as a floor.
+const MIN_ELAPSED: Duration = Duration::from_secs(48 * 3600);
+
+/// The metered part of a forecast: month-to-date `metered` (net of `credit`, already deducted
+/// from it) × month length ÷ time elapsed from the 1st, 00:00 UTC, to `as_of` (fractional;
+/// `as_of` is clamped to the month so far). Credits are deducted once, not extrapolated:
+/// `max(0, (metered + credit) × f − credit)`. With under 48 hours of data the month-to-date
+/// amount is the forecast, a floor rather than a guess from a few hours.
+pub(crate) fn extrapolate(
+    metered: Decimal,
+    credit: Decimal,
+    as_of: SystemTime,
+    now: SystemTime,
+) -> Decimal {
+    let (elapsed, length) = month_progress(as_of, now);
+    if elapsed < MIN_ELAPSED.as_secs() {
+        return metered;
+    }
+    let gross = metered + credit;
+    (gross * Decimal::from(length) / Decimal::from(elapsed) - credit).max(Decimal::ZERO)
+}
+
+/// (seconds from the 1st of `now`'s month 00:00 UTC to `as_of`, seconds in that month), with
+/// `as_of` clamped between the month's start and `now`.
+pub(crate) fn month_progress(as_of: SystemTime, now: SystemTime) -> (u64, u64) {
+    let now = time::OffsetDateTime::from(now);
+    let start = now
+        .replace_day(1)
+        .map(|d| d.replace_time(time::Time::MIDNIGHT))
+        .unwrap_or(now);
+    let length = u64::from(start.month().length(start.year())) * 86_400;
+    let as_of = time::OffsetDateTime::from(as_of).clamp(start, now);
+    let elapsed = u64::try_from((as_of - start).whole_seconds()).unwrap_or(0);
+    (elapsed, length)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::str::FromStr;
+    use crate::money::{Currency, Money};
 
-    fn at(y: i32, m: u8, d: u8) -> SystemTime {
+    fn at(y: i32, m: u8, d: u8, h: u8, min: u8) -> SystemTime {
         let date = time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
-        date.with_hms(12, 0, 0).unwrap().assume_utc().into()
+        date.with_hms(h, min, 0).unwrap().assume_utc().into()
+    }
+
+    fn usd(v: i64) -> Decimal {
+        Decimal::from(v)
     }
 
     #[test]
-    fn forecast_follows_the_design_rules() {
-        let ten = Decimal::from(10);
-        let fixed = Decimal::from_str("250").unwrap();
-        // Fixed only: exactly the fixed amount, every day.
-        assert_eq!(forecast(fixed, None, at(2026, 11, 1)), Some(fixed));
-        // Metered: absent on days 1 and 2, run-rate from the 3rd.
-        assert_eq!(forecast(fixed, Some(ten), at(2026, 11, 2)), None);
+    fn metered_spend_is_extrapolated_over_the_time_its_data_covers() {
+        // The 10th of November at 06:17 UTC; the report ends with the 9th (a daily cost report
+        // without today's bucket). 90 over 9 whole days of a 30-day month is 300; counting the
+        // 10th as a whole day (90 × 30 / 10 = 270) was 10% low.
+        let now = at(2026, 11, 10, 6, 17);
+        let through_9th = at(2026, 11, 10, 0, 0);
+        assert_eq!(extrapolate(usd(90), usd(0), through_9th, now), usd(300));
+        // Live data up to the run: 9 days 6 h 17 min elapsed, 9.2618… days.
+        let live = extrapolate(usd(90), usd(0), now, now);
+        let expected =
+            Decimal::from(90 * 30 * 86_400) / Decimal::from(9 * 86_400 + 6 * 3600 + 17 * 60);
+        assert_eq!(live, expected);
+        assert_eq!(live.round_dp(2), Decimal::new(29152, 2));
+        // A provider whose data ends two days back: 70 over 7 days.
         assert_eq!(
-            forecast(fixed, Some(ten), at(2026, 11, 3)),
-            Some(fixed + Decimal::from(100))
+            extrapolate(usd(70), usd(0), at(2026, 11, 8, 0, 0), now),
+            usd(300)
         );
-        // February of a leap year has 29 days.
+        // February of a leap year has 29 days: 14 over 14 days is 29.
         assert_eq!(
-            forecast(Decimal::ZERO, Some(ten), at(2028, 2, 29)),
-            Some(ten)
+            extrapolate(
+                usd(14),
+                usd(0),
+                at(2028, 2, 15, 0, 0),
+                at(2028, 2, 15, 9, 0)
+            ),
+            usd(29)
         );
+        // … and 28 in a common year.
+        assert_eq!(
+            extrapolate(
+                usd(14),
+                usd(0),
+                at(2027, 2, 15, 0, 0),
+                at(2027, 2, 15, 9, 0)
+            ),
+            usd(28)
+        );
+    }
+
+    #[test]
+    fn the_first_48_hours_of_data_are_a_floor() {
+        // The 2nd at 12:00: 36 hours in; the month-to-date amount, not ×20.
+        let now = at(2026, 11, 2, 12, 0);
+        assert_eq!(extrapolate(usd(3), usd(0), now, now), usd(3));
+        // A zero metered line still has a forecast: zero.
+        assert_eq!(extrapolate(usd(0), usd(0), now, now), usd(0));
+        // The 3rd at 01:00 with data through the 1st only: 24 hours of data, still a floor.
+        let now = at(2026, 11, 3, 1, 0);
+        assert_eq!(
+            extrapolate(usd(4), usd(0), at(2026, 11, 2, 0, 0), now),
+            usd(4)
+        );
+        // Exactly 48 hours of data: extrapolated (30 / 2).
+        assert_eq!(
+            extrapolate(usd(4), usd(0), at(2026, 11, 3, 0, 0), now),
+            usd(60)
+        );
+        // Data from last month (the 1st, before the first daily bucket): the floor.
+        let now = at(2026, 12, 1, 3, 0);
+        assert_eq!(
+            extrapolate(usd(0), usd(0), at(2026, 11, 30, 0, 0), now),
+            usd(0)
+        );
+    }
+
+    #[test]
+    fn data_as_of_is_clamped_to_the_run() {
+        // A provider clock ahead of ours never shortens the month.
+        let now = at(2026, 11, 10, 0, 0);
+        assert_eq!(
+            extrapolate(usd(90), usd(0), at(2026, 11, 12, 0, 0), now),
+            usd(300)
+        );
+    }
+
+    #[test]
+    fn credits_are_deducted_once_not_extrapolated() {
+        // 30 of usage over 10 days with a 20 credit: 10 net month to date. The month: 30 × 3 = 90
+        // of usage less 20 = 70, not 10 × 3 = 30.
+        let now = at(2026, 11, 11, 0, 0);
+        assert_eq!(extrapolate(usd(10), usd(20), now, now), usd(70));
+        // Usage entirely covered by credit so far (20 of usage, 20 applied): the month's usage
+        // of 60 outgrows it by 40.
+        assert_eq!(extrapolate(usd(0), usd(20), now, now), usd(40));
+        // Under 48 hours: the net month to date.
+        assert_eq!(
+            extrapolate(usd(0), usd(20), now, at(2026, 11, 1, 12, 0)),
+            usd(0)
+        );
+    }
+
+    #[test]
+    fn a_provider_forecast_sums_its_sources_each_over_its_own_data() {
+        let now = at(2026, 11, 10, 6, 17);
+        let money = |v: i64| Money {
+            amount: Decimal::from(v),
+            currency: Currency::USD,
+        };
+        let spend = |v: i64, kind| Spend {
+            money: money(v),
+            kind,
+            labels: vec![],
+        };
+        let fixed = Collection {
+            spend: vec![spend(250, SpendKind::Fixed)],
+            ..Collection::default()
+        };
+        let report = Collection {
+            spend: vec![spend(90, SpendKind::Metered), spend(5, SpendKind::Billed)],
+            due: vec![spend(12, SpendKind::Billed)],
+            data_as_of: Some(at(2026, 11, 10, 0, 0)),
+            ..Collection::default()
+        };
+        let fx = Fx::new(Currency::USD, Default::default());
+        let out = assess(
+            vec![
+                ("p".into(), Ok(fixed), Duration::ZERO),
+                ("p".into(), Ok(report), Duration::ZERO),
+            ],
+            &BTreeSet::new(),
+            |_| None,
+            &fx,
+            now,
+        );
+        let State::Collected(r) = &out[0].state else {
+            panic!("{:?}", out[0].state)
+        };
+        // 250 fixed + 5 billed + 12 due + 90 over 9 days → 300.
+        assert_eq!(r.forecast, usd(567));
+        // The merged data-as-of is the earliest of the sources that say.
+        assert_eq!(r.data_as_of, Some(at(2026, 11, 10, 0, 0)));
+        // Fixed only, on the 1st: exactly the fixed amount.
+        let fixed = Collection {
+            spend: vec![spend(250, SpendKind::Fixed)],
+            ..Collection::default()
+        };
+        let out = assess(
+            vec![("p".into(), Ok(fixed), Duration::ZERO)],
+            &BTreeSet::new(),
+            |_| None,
+            &fx,
+            at(2026, 11, 1, 0, 5),
+        );
+        let State::Collected(r) = &out[0].state else {
+            panic!()
+        };
+        assert_eq!(r.forecast, usd(250));
     }
 }

@@ -179,14 +179,47 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
         ),
         Some(1.2378912)
     );
-    // Haiku has tokens but no cost line: estimated at $1/M input and $5/M output.
+    // Haiku has tokens but no cost line: estimated at $1/M input and $5/M output, and its
+    // batch-tier million input tokens at the batch price, $0.50/M.
     assert_eq!(
         pg.value(
             Some("anthropic"),
             "cost_spend",
             &[("model", "claude-haiku-4-5"), ("basis", "estimated")]
         ),
-        Some(2.0 + 1.5)
+        Some(2.0 + 1.5 + 0.5)
+    );
+    // Sonnet has a cost line, but priority-tier usage is not in the cost report: its 100k
+    // output tokens are estimated ($15/M).
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_spend",
+            &[
+                ("model", "claude-sonnet-4-5-20250929"),
+                ("basis", "estimated")
+            ]
+        ),
+        Some(1.5)
+    );
+    // The pinned table priced them, and says how recent it is (2026-11-29).
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_price_table_timestamp_seconds",
+            &[("source", "pinned")]
+        ),
+        Some(1_795_910_400.0)
+    );
+    // The cost report's last bucket ends on the 4th: the forecast extrapolates up to there.
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_collector_data_as_of_timestamp_seconds",
+            &[]
+        ),
+        // 2026-11-04T00:00:00Z
+        Some(1_793_750_400.0)
     );
     // A model that is in neither: its tokens are counted, not priced at 0.
     assert_eq!(
@@ -205,7 +238,7 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
             .iter()
             .all(|(l, _)| l.get("model").map(String::as_str) != Some("claude-experimental-x"))
     );
-    let total: Decimal = cost.values().sum::<Decimal>() + Decimal::new(35, 1);
+    let total: Decimal = cost.values().sum::<Decimal>() + Decimal::new(55, 1);
     let pushed: f64 = pg
         .series(Some("anthropic"), "cost_spend")
         .iter()
@@ -218,10 +251,9 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
     assert!(!pg.dump().contains(ANTHROPIC_KEY) && !stderr.contains(ANTHROPIC_KEY));
 }
 
-#[tokio::test]
-async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
-    let pg = Pushgateway::start();
-    let mock = MockServer::start().await;
+/// The OpenAI organization API on `mock`: every request must carry the admin key, and the
+/// usage query must group by model, batch and service tier.
+async fn mount_openai(mock: &MockServer) {
     let start = support::month_start().unix_timestamp().to_string();
     let common = vec![
         ("start_time", start),
@@ -230,6 +262,8 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
     ];
     let mut usage = common.clone();
     usage.push(("group_by[]", "model".to_owned()));
+    usage.push(("group_by[]", "batch".to_owned()));
+    usage.push(("group_by[]", "service_tier".to_owned()));
     Mock::given(method("GET"))
         .and(|r: &wiremock::Request| {
             r.headers.get("authorization").and_then(|v| v.to_str().ok())
@@ -237,10 +271,10 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
         })
         .respond_with(ResponseTemplate::new(418))
         .expect(0)
-        .mount(&mock)
+        .mount(mock)
         .await;
     mount_pages(
-        &mock,
+        mock,
         "/v1/organization/usage/completions",
         ["openai/usage-page1.json", "openai/usage-page2.json"],
         "page_AAAAAGdGxdEiJdKOAAAAAGcqsYA=",
@@ -250,13 +284,20 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
     let mut costs = common;
     costs.push(("group_by[]", "line_item".to_owned()));
     mount_pages(
-        &mock,
+        mock,
         "/v1/organization/costs",
         ["openai/costs-page1.json", "openai/costs-page2.json"],
         "page_costs_2",
         &costs,
     )
     .await;
+}
+
+#[tokio::test]
+async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_openai(&mock).await;
     let cfg = config(&pg.url, "openai", &mock.uri());
     let (code, stderr) = support::push(cfg.path(), &[("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -322,6 +363,127 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
         ),
         Some(4242.0 + 58.0)
     );
+}
+
+/// The estimated gpt-4o-mini spend of the OpenAI fixtures at `input`, `cached` and `output`
+/// dollars per million tokens.
+fn mini_estimate(input: f64, cached: f64, output: f64) -> f64 {
+    (101_000.0 * input + 20_000.0 * cached + 30_010.0 * output) / 1e6
+}
+
+#[tokio::test]
+async fn a_price_table_served_over_http_replaces_the_pinned_one() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_openai(&mock).await;
+    let prices = MockServer::start().await;
+    // A newer table in LiteLLM's format, with gpt-4o-mini at $1 / $0.50 / $4 per million.
+    Mock::given(method("GET"))
+        .and(path("/model_prices_and_context_window.json"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("last-modified", "Fri, 27 Nov 2026 08:00:00 GMT")
+                .set_body_json(serde_json::json!({
+                    "sample_spec": {"input_cost_per_token": 0, "output_cost_per_token": 0},
+                    "gpt-4o-mini-2024-07-18": {
+                        "litellm_provider": "openai", "mode": "chat",
+                        "input_cost_per_token": 1e-06, "output_cost_per_token": 4e-06,
+                        "cache_read_input_token_cost": 5e-07
+                    }
+                })),
+        )
+        .expect(1)
+        .mount(&prices)
+        .await;
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[pushgateway]\nurl = \"{}\"\n[http]\nretries = 0\n\
+         [providers.openai]\nbase_url = \"{}\"\n\
+         price_table = \"{}/model_prices_and_context_window.json\"\n",
+        pg.url,
+        mock.uri(),
+        prices.uri()
+    ));
+    let (code, stderr) = support::push(cfg.path(), &[("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let estimated = pg
+        .value(
+            Some("openai"),
+            "cost_spend",
+            &[("model", "gpt-4o-mini-2024-07-18"), ("basis", "estimated")],
+        )
+        .unwrap();
+    assert!(
+        (estimated - mini_estimate(1.0, 0.5, 4.0)).abs() < 1e-9,
+        "{estimated}"
+    );
+    // Which table, and how recent: the URL's Last-Modified (2026-11-27T08:00:00Z).
+    assert_eq!(
+        pg.value(
+            Some("openai"),
+            "cost_price_table_timestamp_seconds",
+            &[("source", "url")]
+        ),
+        Some(1_795_766_400.0)
+    );
+}
+
+#[tokio::test]
+async fn the_pinned_table_is_the_fallback_when_the_price_url_fails() {
+    let prices = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/broken.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>not a table</html>"))
+        .mount(&prices)
+        .await;
+    // A server that is down (a port nobody listens on), then one that answers with a page that
+    // is not a price table.
+    let down = format!("http://127.0.0.1:{}/prices.json", support::free_port());
+    let broken = format!("{}/broken.json", prices.uri());
+    for (url, why) in [(down, "error sending request"), (broken, "not a LiteLLM")] {
+        let pg = Pushgateway::start();
+        let mock = MockServer::start().await;
+        mount_openai(&mock).await;
+        let cfg = support::toml(&format!(
+            "currency = \"USD\"\n[pushgateway]\nurl = \"{}\"\n[http]\nretries = 0\n\
+             [providers.openai]\nbase_url = \"{}\"\nprice_table = \"{url}\"\n",
+            pg.url,
+            mock.uri(),
+        ));
+        let (code, stderr) = support::push(cfg.path(), &[("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
+        assert_eq!(
+            code,
+            Some(0),
+            "a price table is never worth failing the run: {stderr}"
+        );
+        assert!(
+            stderr.contains("could not be used, so the pinned one") && stderr.contains(why),
+            "{stderr}"
+        );
+        // The pinned prices ($0.15 / $0.075 / $0.60), and the metric says so.
+        let estimated = pg
+            .value(
+                Some("openai"),
+                "cost_spend",
+                &[("model", "gpt-4o-mini-2024-07-18"), ("basis", "estimated")],
+            )
+            .unwrap();
+        assert!(
+            (estimated - mini_estimate(0.15, 0.075, 0.6)).abs() < 1e-9,
+            "{estimated}"
+        );
+        assert!(
+            pg.value(
+                Some("openai"),
+                "cost_price_table_timestamp_seconds",
+                &[("source", "pinned")]
+            )
+            .is_some()
+        );
+        assert_eq!(
+            pg.value(Some("openai"), "cost_collector_up", &[]),
+            Some(1.0)
+        );
+    }
 }
 
 #[tokio::test]

@@ -16,8 +16,7 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
-use crate::providers::ai::prices::PriceTable;
-use crate::providers::ai::{self, AiTotals, TokenType};
+use crate::providers::ai::{self, AiTotals, PriceSource, Service, Tier, TokenType};
 use crate::providers::{Api, Collector, Configured, Context, Provider};
 use crate::secret::{RawSecret, Secret};
 
@@ -76,7 +75,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
 struct Anthropic {
     base: Url,
     key: Secret,
-    prices: PriceTable,
+    prices: PriceSource,
     top_workspaces: usize,
 }
 
@@ -142,11 +141,26 @@ impl Collector for Anthropic {
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let auth = Auth::Header("x-api-key", &self.key);
-        let mut totals = AiTotals::default();
-        let usage = self.url("/v1/organizations/usage_report/messages", cx, &["model"]);
+        let prices = self.prices.table(cx, NAME).await;
+        let mut totals = AiTotals {
+            // Priority Tier costs are not in the cost report.
+            unreported: &[Service::Priority],
+            ..AiTotals::default()
+        };
+        let usage = self.url(
+            "/v1/organizations/usage_report/messages",
+            cx,
+            &["model", "service_tier", "context_window"],
+        );
         ai::paginate(cx, usage, auth, &[VERSION], |page| {
+            ai::bucket_end(page, &mut totals.usage_end)?;
             for r in ai::results(page) {
                 let model = ai::dimension(r.get("model"), "unknown");
+                let tier = Tier {
+                    service: Service::parse(r.get("service_tier").and_then(Value::as_str)),
+                    long_context: r.get("context_window").and_then(Value::as_str)
+                        == Some("200k-1M"),
+                };
                 let cache = r.get("cache_creation");
                 for (kind, v) in [
                     (TokenType::Input, r.get("uncached_input_tokens")),
@@ -161,7 +175,7 @@ impl Collector for Anthropic {
                         cache.and_then(|c| c.get("ephemeral_1h_input_tokens")),
                     ),
                 ] {
-                    totals.add_tokens(&model, kind, ai::tokens(v)?);
+                    totals.add_tokens(&model, kind, tier, ai::tokens(v)?);
                 }
             }
             Ok(())
@@ -175,6 +189,7 @@ impl Collector for Anthropic {
             &["description", "workspace_id"],
         );
         ai::paginate(cx, cost, auth, &[VERSION], |page| {
+            ai::bucket_end(page, &mut totals.cost_end)?;
             for r in ai::results(page) {
                 let currency = r.get("currency").and_then(Value::as_str).unwrap_or("USD");
                 if !currency.eq_ignore_ascii_case("USD") {
@@ -192,7 +207,7 @@ impl Collector for Anthropic {
         })
         .await
         .map_err(admin_hint)?;
-        totals.into_collection(NAME, &self.prices, "workspace", self.top_workspaces, cx.now)
+        totals.into_collection(NAME, &prices, "workspace", self.top_workspaces, cx.now)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

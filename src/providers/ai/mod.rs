@@ -1,7 +1,9 @@
 //! The AI providers, one module each ([`anthropic`], [`openai`]), and what they share: the
 //! `has_more`/`next_page` pagination with a page cap and repeated-cursor detection, the model
-//! price table (`prices`), and turning tokens and reported costs into a collection,
-//! estimating from the price table what the provider reports without a cost.
+//! price table (`prices`: pinned, a file, or a URL fetched each run with the pinned table as
+//! the fallback), the end of the daily buckets a report returned (how far its data reaches),
+//! and turning tokens and reported costs into a collection, estimating from the price table,
+//! tier by tier, what the provider reports without a cost.
 
 pub(super) mod anthropic;
 pub(super) mod openai;
@@ -14,6 +16,7 @@ use serde_json::Value;
 use url::Url;
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use crate::config::Section;
 use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
@@ -22,12 +25,14 @@ use crate::http::{Auth, describe};
 use crate::money::{Currency, Money};
 use crate::providers::Context;
 use crate::providers::wire;
-use prices::PriceTable;
+pub(super) use prices::{PriceTable, Service, Tier};
 
 /// Pages followed before giving up (`pagination`): a month of daily buckets is one page.
 pub(super) const MAX_PAGES: usize = 50;
 /// Largest page body read.
 const PAGE_LIMIT: usize = 16 << 20;
+/// Largest price table read from a URL (LiteLLM's full file is about 3.5 MB).
+const TABLE_LIMIT: usize = 64 << 20;
 /// Distinct models kept before the rest are `other`.
 const MAX_MODELS: usize = 50;
 
@@ -58,24 +63,132 @@ impl TokenType {
     }
 }
 
-/// The price table: the file `price_table` names, else the pinned one. A table that cannot be
-/// read or parsed is a problem of the section.
-fn price_table(s: &mut Section<'_>, path: Option<&str>) -> Option<PriceTable> {
-    let loaded = match path.map(str::trim) {
-        None | Some("") => PriceTable::pinned(),
-        Some(path) => PriceTable::from_file(Path::new(path)),
-    };
-    match loaded {
-        Ok(t) => Some(t),
-        Err(e) if path.is_some_and(|p| !p.trim().is_empty()) => {
-            s.fail("price_table", e);
-            None
+/// Where a collector's prices come from: a table read at configuration time (pinned or a
+/// file), or a URL fetched at each run.
+pub(super) enum PriceSource {
+    /// The pinned table or a file's.
+    Table(PriceTable),
+    /// LiteLLM's format at this URL; the pinned table when the fetch or the parse fails.
+    Url(Url),
+}
+
+/// The price source `price_table` names: an `http(s)://` URL, a file (read and parsed now),
+/// else the pinned table. A file that cannot be read or parsed, or a URL that is not one, is a
+/// problem of the section.
+fn price_table(s: &mut Section<'_>, setting: Option<&str>) -> Option<PriceSource> {
+    let setting = setting.map(str::trim).filter(|p| !p.is_empty());
+    match setting {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            s.url("price_table", url).map(PriceSource::Url)
         }
-        Err(e) => {
-            s.fail_section(e);
-            None
+        Some(path) => match PriceTable::from_file(Path::new(path)) {
+            Ok(t) => Some(PriceSource::Table(t)),
+            Err(e) => {
+                s.fail("price_table", e);
+                None
+            }
+        },
+        None => match PriceTable::pinned() {
+            Ok(t) => Some(PriceSource::Table(t)),
+            Err(e) => {
+                s.fail_section(e);
+                None
+            }
+        },
+    }
+}
+
+impl PriceSource {
+    /// The table for this run: a URL is fetched (GET, no credentials) and parsed; when that
+    /// fails the pinned table is used and the reason logged. Never fails the collection.
+    pub(super) async fn table(&self, cx: &Context, provider: &str) -> PriceTable {
+        let url = match self {
+            PriceSource::Table(t) => return t.clone(),
+            PriceSource::Url(url) => url,
+        };
+        match fetch_table(cx, url).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(
+                    provider,
+                    "the price table at {} could not be used, so the pinned one ({}) is: {e}",
+                    describe(url),
+                    prices::PINNED_FROM
+                );
+                match PriceTable::pinned() {
+                    Ok(t) => t,
+                    // A test proves the pinned table parses; an empty table estimates nothing
+                    // and every token is counted as unpriced.
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        PriceTable::empty()
+                    }
+                }
+            }
         }
     }
+}
+
+async fn fetch_table(cx: &Context, url: &Url) -> Result<PriceTable, String> {
+    let what = format!("GET {}", describe(url));
+    let resp = cx
+        .http
+        .get(url, Auth::Signed(&[]), &[("accept", "application/json")])
+        .await
+        .map_err(|e| e.to_string())?;
+    let last_modified = resp
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    let body = crate::http::read_capped(resp, &what, TABLE_LIMIT)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = std::str::from_utf8(&body).map_err(|_| format!("{what}: not UTF-8"))?;
+    PriceTable::parse(
+        text,
+        prices::Origin {
+            source: "url",
+            as_of: last_modified.unwrap_or(cx.now),
+        },
+    )
+    .map_err(|e| format!("{what}: {e}"))
+}
+
+/// The latest end of the daily buckets of a report page (`ending_at` as RFC 3339 for
+/// Anthropic, `end_time` as Unix seconds for OpenAI), folded into `latest`.
+pub(super) fn bucket_end(
+    page: &Value,
+    latest: &mut Option<SystemTime>,
+) -> Result<(), CollectError> {
+    for b in page
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let end = match (b.get("ending_at"), b.get("end_time")) {
+            (Some(Value::String(t)), _) => {
+                wire::date_time(t).map(SystemTime::from).ok_or_else(|| {
+                    CollectError::new(
+                        Reason::Decode,
+                        format!("ending_at {t:?} is not an RFC 3339 time"),
+                    )
+                })?
+            }
+            (_, Some(Value::Number(n))) => n
+                .as_u64()
+                .map(|secs| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+                .ok_or_else(|| {
+                    CollectError::new(Reason::Decode, format!("end_time {n} is not a time"))
+                })?,
+            _ => continue,
+        };
+        if latest.is_none_or(|l| end > l) {
+            *latest = Some(end);
+        }
+    }
+    Ok(())
 }
 
 /// Follows `has_more`/`next_page` from the first page, sending the cursor as `page`. Calls
@@ -163,14 +276,24 @@ pub(super) fn dimension(v: Option<&Value>, null: &str) -> String {
 /// Month-to-date tokens and reported costs of one provider.
 #[derive(Debug, Default)]
 pub(super) struct AiTotals {
-    tokens: BTreeMap<(String, TokenType), f64>,
+    tokens: BTreeMap<(String, TokenType, Tier), f64>,
     cost: BTreeMap<(String, String), Decimal>,
+    /// Service tiers the cost report leaves out (Anthropic's priority tier): their tokens are
+    /// estimated even for a model with a reported cost.
+    pub(super) unreported: &'static [Service],
+    /// The latest end of the usage report's buckets.
+    pub(super) usage_end: Option<SystemTime>,
+    /// The latest end of the cost report's buckets.
+    pub(super) cost_end: Option<SystemTime>,
 }
 
 impl AiTotals {
-    /// Adds tokens of a model.
-    pub(super) fn add_tokens(&mut self, model: &str, kind: TokenType, n: f64) {
-        *self.tokens.entry((model.to_owned(), kind)).or_default() += n;
+    /// Adds tokens of a model, billed in `tier`.
+    pub(super) fn add_tokens(&mut self, model: &str, kind: TokenType, tier: Tier, n: f64) {
+        *self
+            .tokens
+            .entry((model.to_owned(), kind, tier))
+            .or_default() += n;
     }
 
     /// Adds a reported cost in USD for a model and group (workspace or project).
@@ -183,18 +306,25 @@ impl AiTotals {
 
     /// The collection: tokens by model and type; reported spend by model and group (the
     /// top `top_groups` groups by spend, the rest `other`); estimated spend for the models with
-    /// tokens but no reported cost; and `unpriced_tokens` for those the table cannot price.
+    /// tokens but no reported cost, each tier at its price; and `unpriced_tokens` for those
+    /// the table cannot price. The data reaches the end of the latest bucket of both reports
+    /// (the earlier of the two), never past `now`.
     pub(super) fn into_collection(
         self,
         provider: &str,
         prices: &PriceTable,
         group_label: &'static str,
         top_groups: usize,
-        now: std::time::SystemTime,
+        now: SystemTime,
     ) -> Result<Collection, CollectError> {
+        let data_as_of = [self.usage_end, self.cost_end]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(now, |t| t.min(now));
         // Bound the model labels: the most-used models keep their names.
         let mut by_use: BTreeMap<String, f64> = BTreeMap::new();
-        for ((m, _), n) in &self.tokens {
+        for ((m, _, _), n) in &self.tokens {
             *by_use.entry(m.clone()).or_default() += n;
         }
         for (m, _) in self.cost.keys() {
@@ -216,7 +346,7 @@ impl AiTotals {
         };
 
         let mut usage_map: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        for ((m, kind), n) in &self.tokens {
+        for ((m, kind, _), n) in &self.tokens {
             *usage_map.entry((model_label(m), kind.label())).or_default() += n;
         }
         let mut usage: Vec<Usage> = usage_map
@@ -254,19 +384,14 @@ impl AiTotals {
         let reported: HashSet<String> = self.cost.keys().map(|(m, _)| normalise(m)).collect();
         let mut unpriced: BTreeMap<String, f64> = BTreeMap::new();
         let mut estimated_any = false;
-        for ((m, kind), n) in &self.tokens {
-            if reported.contains(&normalise(m)) || *n == 0.0 {
+        for ((m, kind, tier), n) in &self.tokens {
+            let covered =
+                reported.contains(&normalise(m)) && !self.unreported.contains(&tier.service);
+            if covered || *n == 0.0 {
                 continue;
             }
-            match prices.rates(provider, m) {
-                Some(r) => {
-                    let rate = match kind {
-                        TokenType::Input => r.input,
-                        TokenType::Output => r.output,
-                        TokenType::CacheRead => r.cache_read,
-                        TokenType::CacheWrite => r.cache_write,
-                        TokenType::CacheWrite1h => r.cache_write_1h,
-                    };
+            match prices.price(provider, m, *kind, *tier) {
+                Some(rate) => {
                     let tokens = wire::decimal(*n, "a token count")?.round();
                     *spend_map
                         .entry((model_label(m), "unattributed".to_owned(), "estimated"))
@@ -316,10 +441,12 @@ impl AiTotals {
                 labels: vec![],
             });
         }
+        let origin = prices.origin();
         Ok(Collection {
             usage,
             spend,
-            data_as_of: Some(now),
+            data_as_of: Some(data_as_of),
+            price_table: Some((origin.source, origin.as_of)),
             ..Collection::default()
         })
     }
@@ -343,11 +470,12 @@ mod tests {
 
     #[test]
     fn tokens_without_cost_are_estimated_or_counted_as_unpriced() {
+        let std = Tier::default();
         let mut t = AiTotals::default();
-        t.add_tokens("claude-sonnet-4-5", TokenType::Input, 1_000_000.0);
-        t.add_tokens("claude-sonnet-4-5", TokenType::Output, 100_000.0);
-        t.add_tokens("mystery-model", TokenType::Input, 42.0);
-        t.add_tokens("claude-opus-4-1", TokenType::Input, 10.0);
+        t.add_tokens("claude-sonnet-4-5", TokenType::Input, std, 1_000_000.0);
+        t.add_tokens("claude-sonnet-4-5", TokenType::Output, std, 100_000.0);
+        t.add_tokens("mystery-model", TokenType::Input, std, 42.0);
+        t.add_tokens("claude-opus-4-1", TokenType::Input, std, 10.0);
         t.add_cost("claude-opus-4-1", "default", Decimal::new(123, 2));
         let c = t
             .into_collection(
@@ -373,5 +501,74 @@ mod tests {
             .unwrap();
         assert_eq!(unpriced.value, 42.0);
         assert_eq!(unpriced.labels, vec![("model", "mystery-model".to_owned())]);
+    }
+
+    #[test]
+    fn each_tier_is_priced_apart_and_unreported_tiers_are_estimated() {
+        let batch = Tier {
+            service: Service::Batch,
+            long_context: false,
+        };
+        let priority = Tier {
+            service: Service::Priority,
+            long_context: false,
+        };
+        let mut t = AiTotals {
+            unreported: &[Service::Priority],
+            ..AiTotals::default()
+        };
+        // Haiku 4.5: $1/M input, $0.50/M in batch.
+        t.add_tokens(
+            "claude-haiku-4-5",
+            TokenType::Input,
+            Tier::default(),
+            1_000_000.0,
+        );
+        t.add_tokens("claude-haiku-4-5", TokenType::Input, batch, 1_000_000.0);
+        // Sonnet 4.5 has a reported cost, but its priority-tier tokens are not in it.
+        t.add_cost("claude-sonnet-4-5-20250929", "default", Decimal::ONE);
+        t.add_tokens(
+            "claude-sonnet-4-5-20250929",
+            TokenType::Input,
+            Tier::default(),
+            5.0,
+        );
+        t.add_tokens(
+            "claude-sonnet-4-5-20250929",
+            TokenType::Output,
+            priority,
+            100_000.0,
+        );
+        let now = std::time::SystemTime::now();
+        let c = t
+            .into_collection(
+                "anthropic",
+                &PriceTable::pinned().unwrap(),
+                "workspace",
+                10,
+                now,
+            )
+            .unwrap();
+        let est = |m: &str| {
+            c.spend
+                .iter()
+                .find(|s| {
+                    s.labels.contains(&("basis", "estimated".into()))
+                        && s.labels.contains(&("model", m.into()))
+                })
+                .map(|s| s.money.amount)
+        };
+        assert_eq!(est("claude-haiku-4-5"), Some(Decimal::new(15, 1)));
+        // 100k output tokens at the plain $15/M (the table has no priority price for it).
+        assert_eq!(est("claude-sonnet-4-5-20250929"), Some(Decimal::new(15, 1)));
+        // Tokens are reported once per model and type, whatever the tier.
+        let input: f64 = c
+            .usage
+            .iter()
+            .filter(|u| u.labels.contains(&("model", "claude-haiku-4-5".into())))
+            .map(|u| u.value)
+            .sum();
+        assert_eq!(input, 2_000_000.0);
+        assert_eq!(c.price_table.map(|p| p.0), Some("pinned"));
     }
 }

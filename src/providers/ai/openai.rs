@@ -14,8 +14,7 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
-use crate::providers::ai::prices::PriceTable;
-use crate::providers::ai::{self, AiTotals, TokenType};
+use crate::providers::ai::{self, AiTotals, PriceSource, Service, Tier, TokenType};
 use crate::providers::{Api, Collector, Configured, Context, Provider};
 use crate::secret::{RawSecret, Secret};
 
@@ -73,7 +72,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
 struct OpenAi {
     base: Url,
     key: Secret,
-    prices: PriceTable,
+    prices: PriceSource,
     top_projects: usize,
 }
 
@@ -123,11 +122,27 @@ impl Collector for OpenAi {
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let auth = Auth::Bearer(&self.key);
+        let prices = self.prices.table(cx, NAME).await;
         let mut totals = AiTotals::default();
-        let usage = self.url("/v1/organization/usage/completions", cx, &["model"]);
+        let usage = self.url(
+            "/v1/organization/usage/completions",
+            cx,
+            &["model", "batch", "service_tier"],
+        );
         ai::paginate(cx, usage, auth, &[], |page| {
+            ai::bucket_end(page, &mut totals.usage_end)?;
             for r in ai::results(page) {
                 let model = ai::dimension(r.get("model"), "unknown");
+                // OpenAI's usage has no context-length dimension: its long-context prices
+                // cannot be told apart and the plain ones apply.
+                let tier = Tier {
+                    service: if r.get("batch").and_then(Value::as_bool) == Some(true) {
+                        Service::Batch
+                    } else {
+                        Service::parse(r.get("service_tier").and_then(Value::as_str))
+                    },
+                    long_context: false,
+                };
                 let input = ai::tokens(r.get("input_tokens"))?;
                 let cached = ai::tokens(r.get("input_cached_tokens"))?;
                 let written = ai::tokens(r.get("input_cache_write_tokens"))?;
@@ -136,12 +151,13 @@ impl Collector for OpenAi {
                     // input_tokens includes cached and cache-write tokens.
                     _ => (input - cached - written).max(0.0),
                 };
-                totals.add_tokens(&model, TokenType::Input, uncached);
-                totals.add_tokens(&model, TokenType::CacheRead, cached);
-                totals.add_tokens(&model, TokenType::CacheWrite, written);
+                totals.add_tokens(&model, TokenType::Input, tier, uncached);
+                totals.add_tokens(&model, TokenType::CacheRead, tier, cached);
+                totals.add_tokens(&model, TokenType::CacheWrite, tier, written);
                 totals.add_tokens(
                     &model,
                     TokenType::Output,
+                    tier,
                     ai::tokens(r.get("output_tokens"))?,
                 );
             }
@@ -152,6 +168,7 @@ impl Collector for OpenAi {
 
         let costs = self.url("/v1/organization/costs", cx, &["project_id", "line_item"]);
         ai::paginate(cx, costs, auth, &[], |page| {
+            ai::bucket_end(page, &mut totals.cost_end)?;
             for r in ai::results(page) {
                 let amount = r.get("amount");
                 let currency = amount
@@ -182,7 +199,7 @@ impl Collector for OpenAi {
         })
         .await
         .map_err(admin_hint)?;
-        totals.into_collection(NAME, &self.prices, "project", self.top_projects, cx.now)
+        totals.into_collection(NAME, &prices, "project", self.top_projects, cx.now)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

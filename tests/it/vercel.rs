@@ -74,12 +74,15 @@ async fn charges_server(response: ResponseTemplate) -> MockServer {
 }
 
 /// Expected sums from `charges.jsonl`, computed independently of the collector: usage per
-/// (resource, unit, project) and billed/effective per project, with the projects outside the
-/// top 3 by billed cost (web, api, docs) summed as `other`.
+/// (resource, unit, project), billed per (project, category) and effective per project, with the
+/// projects outside the top 3 by usage (web, api, docs) summed as `other` and records without a
+/// project as `unattributed`. The one credit (web's) comes off web's usage.
 struct Expected {
     usage: BTreeMap<(String, String, String), f64>,
-    billed: BTreeMap<String, Decimal>,
+    billed: BTreeMap<(String, String), Decimal>,
     effective: BTreeMap<String, Decimal>,
+    /// Credit deducted from usage.
+    credit: Decimal,
 }
 
 fn expected() -> Expected {
@@ -88,11 +91,13 @@ fn expected() -> Expected {
         usage: BTreeMap::new(),
         billed: BTreeMap::new(),
         effective: BTreeMap::new(),
+        credit: Decimal::ZERO,
     };
     for line in text.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         let project = match r["Tags"]["ProjectName"].as_str() {
             Some(p @ ("web" | "api" | "docs")) => p.to_owned(),
+            None => "unattributed".to_owned(),
             _ => "other".to_owned(),
         };
         let (resource, unit, factor) = match r["ServiceName"].as_str().unwrap() {
@@ -105,16 +110,58 @@ fn expected() -> Expected {
                 ("image_optimization_transformations", "count", 1.0)
             }
             "Credits" => ("credits", "count", 1.0),
+            "Pro Plan" => ("pro_plan", "count", 1.0),
+            "Sales Tax" => ("sales_tax", "count", 1.0),
+            "Billing Adjustment" => ("billing_adjustment", "count", 1.0),
             other => panic!("fixture service {other} not mapped in the test"),
         };
         *e.usage
             .entry((resource.into(), unit.into(), project.clone()))
             .or_default() += r["ConsumedQuantity"].as_f64().unwrap() * factor;
         let dec = |v: &serde_json::Value| v.to_string().parse::<Decimal>().unwrap();
-        *e.billed.entry(project.clone()).or_default() += dec(&r["BilledCost"]);
+        let category = r["ChargeCategory"].as_str().unwrap().to_lowercase();
+        if category == "credit" {
+            *e.billed
+                .entry((project.clone(), "usage".into()))
+                .or_default() += dec(&r["BilledCost"]);
+            e.credit -= dec(&r["BilledCost"]);
+        } else {
+            *e.billed.entry((project.clone(), category)).or_default() += dec(&r["BilledCost"]);
+        }
         *e.effective.entry(project).or_default() += dec(&r["EffectiveCost"]);
     }
     e
+}
+
+/// The forecast the job should push for the fixtures, run now: what is billed, plus usage
+/// extrapolated over the data's time (up to the last ChargePeriodEnd, 2026-11-04T07:00Z, within
+/// the current month) with the credit deducted once; under 48 hours of data, usage as is.
+fn expected_forecast(e: &Expected) -> f64 {
+    let billed: Decimal = e
+        .billed
+        .iter()
+        .filter(|((_, c), _)| c != "usage")
+        .map(|(_, v)| v)
+        .sum();
+    let usage: Decimal = e
+        .billed
+        .iter()
+        .filter(|((_, c), _)| c == "usage")
+        .map(|(_, v)| v)
+        .sum();
+    let start = support::month_start();
+    let end = time::OffsetDateTime::from_unix_timestamp(1_793_775_600)
+        .unwrap()
+        .max(start);
+    let elapsed = (end - start).whole_seconds();
+    let next = start.replace_day(28).unwrap() + time::Duration::days(4);
+    let length = (next.replace_day(1).unwrap() - start).whole_seconds();
+    let metered = if elapsed < 48 * 3600 {
+        usage
+    } else {
+        (usage + e.credit) * Decimal::from(length) / Decimal::from(elapsed) - e.credit
+    };
+    money(billed + metered)
 }
 
 fn money(d: Decimal) -> f64 {
@@ -155,15 +202,31 @@ async fn gzip_charges_are_summed_exactly_and_pushed() {
             .unwrap_or_else(|| panic!("no cost_usage for {resource}/{unit}/{project}: {usage:?}"));
         assert_eq!(got.1, *value, "{resource}/{project}");
     }
-    // Per project spend; the unattributed credit of -1.00 is web's own (tagged), so no netting
-    // across projects is needed here: every series equals its fixture sum.
-    for (project, amount) in &want.billed {
+    // Spend per project and charge category; web's credit of 1.00 comes off web's usage.
+    for ((project, category), amount) in &want.billed {
         assert_eq!(
-            pg.value(Some("vercel"), "cost_spend", &[("project", project)]),
+            pg.value(
+                Some("vercel"),
+                "cost_spend",
+                &[("project", project), ("category", category)]
+            ),
             Some(money(*amount)),
-            "billed {project}"
+            "billed {project} {category}"
         );
     }
+    assert!(
+        pg.value(Some("vercel"), "cost_spend", &[("category", "credit")])
+            .is_none(),
+        "credits are netted, never a series"
+    );
+    // The forecast: purchase, tax and adjustment as billed; usage extrapolated, the credit
+    // deducted once.
+    let forecast = pg.value(Some("vercel"), "cost_forecast", &[]).unwrap();
+    assert!(
+        (forecast - expected_forecast(&want)).abs() < 1e-6,
+        "{forecast} vs {}",
+        expected_forecast(&want)
+    );
     for (project, amount) in &want.effective {
         assert_eq!(
             pg.value(
@@ -214,7 +277,7 @@ async fn gzip_charges_are_summed_exactly_and_pushed() {
     // The projects outside the top 3 are summed, never listed.
     assert!(usage.iter().all(|(l, _)| {
         l.get("project")
-            .is_none_or(|p| ["web", "api", "docs", "other"].contains(&p.as_str()))
+            .is_none_or(|p| ["web", "api", "docs", "other", "unattributed"].contains(&p.as_str()))
     }));
     assert!(!pg.dump().contains(TOKEN));
     assert!(!stderr.contains(TOKEN));
@@ -233,9 +296,13 @@ async fn plain_jsonl_gives_the_same_figures() {
     let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let want = expected();
-    for (project, amount) in &want.billed {
+    for ((project, category), amount) in &want.billed {
         assert_eq!(
-            pg.value(Some("vercel"), "cost_spend", &[("project", project)]),
+            pg.value(
+                Some("vercel"),
+                "cost_spend",
+                &[("project", project), ("category", category)]
+            ),
             Some(money(*amount))
         );
     }
@@ -255,7 +322,7 @@ async fn a_malformed_line_fails_the_provider_and_pushes_no_figures() {
     let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(
-        stderr.contains("line 19"),
+        stderr.contains("line 22"),
         "the line number is logged: {stderr}"
     );
     assert_eq!(

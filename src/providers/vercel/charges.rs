@@ -3,7 +3,7 @@
 //! (service, project) pairs, not by the body.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use rust_decimal::Decimal;
@@ -83,6 +83,8 @@ struct Charge<'a> {
     #[serde(default, borrow)]
     service_name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
+    charge_category: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
     charge_period_end: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     tags: Option<Tags<'a>>,
@@ -122,9 +124,10 @@ pub struct Totals {
     /// Records read.
     pub records: u64,
     usage: HashMap<(String, Unit, String), f64>,
-    billed: HashMap<(String, Currency), Decimal>,
+    /// Billed cost per (project, charge category, currency).
+    billed: HashMap<(String, &'static str, Currency), Decimal>,
     effective: HashMap<(String, Currency), Decimal>,
-    /// Per project: billed total (all currencies) and records, for ranking.
+    /// Per project: billed usage (all currencies) and records, for ranking.
     projects: HashMap<String, (Decimal, u64)>,
     services: HashSet<String>,
     latest_end: Option<OffsetDateTime>,
@@ -172,8 +175,14 @@ impl Totals {
         let rank = self.projects.entry(project.clone()).or_default();
         rank.1 += 1;
         if let Some(b) = c.billed_cost {
-            rank.0 += b.0;
-            *self.billed.entry((project.clone(), currency)).or_default() += b.0;
+            let category = category(c.charge_category.as_deref());
+            if category == USAGE {
+                rank.0 += b.0;
+            }
+            *self
+                .billed
+                .entry((project.clone(), category, currency))
+                .or_default() += b.0;
         }
         if let Some(e) = c.effective_cost {
             *self.effective.entry((project, currency)).or_default() += e.0;
@@ -200,14 +209,21 @@ impl Totals {
         name
     }
 
-    /// The collection: the top `top_n` projects by billed spend (then by record count),
-    /// the rest summed as `project="other"`.
+    /// The collection: the top `top_n` projects by billed usage (then by record count), the
+    /// rest summed as `project="other"`; charges without a project keep `unattributed`. Spend is
+    /// per project and charge category, credits netted ([`net`]).
     pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
         let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
         ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));
-        let kept: HashSet<&String> = ranked.iter().take(top_n).map(|(p, _)| *p).collect();
+        let kept: HashSet<&String> = ranked
+            .iter()
+            .filter(|(p, _)| p.as_str() != UNATTRIBUTED)
+            .take(top_n)
+            .map(|(p, _)| *p)
+            .collect();
+        // Charges without a project (plan fees, taxes, team-wide usage) keep their own label.
         let label = |p: &String| {
-            if kept.contains(p) {
+            if kept.contains(p) || p == UNATTRIBUTED {
                 p.clone()
             } else {
                 OTHER.to_owned()
@@ -241,39 +257,70 @@ impl Totals {
             })
             .collect();
 
-        let money = |m: &HashMap<(String, Currency), Decimal>| {
-            let mut sums: std::collections::BTreeMap<
-                Currency,
-                std::collections::BTreeMap<String, Decimal>,
-            > = Default::default();
-            for ((p, c), v) in m {
-                *sums.entry(*c).or_default().entry(label(p)).or_default() += v;
+        // Billed: per currency, (project, category) lines, credits netted (see `net`).
+        let mut by_currency: BTreeMap<Currency, BTreeMap<(String, &'static str), Decimal>> =
+            BTreeMap::new();
+        for ((p, cat, cur), v) in &self.billed {
+            *by_currency
+                .entry(*cur)
+                .or_default()
+                .entry((label(p), cat))
+                .or_default() += v;
+        }
+        let mut spend = Vec::new();
+        let mut metered_credit = Vec::new();
+        for (currency, lines) in by_currency {
+            let (lines, credit) = net(lines);
+            if !credit.is_zero() {
+                metered_credit.push(Money {
+                    amount: credit,
+                    currency,
+                });
             }
-            let mut out: Vec<Spend> = Vec::new();
-            for (currency, projects) in sums {
-                for (project, amount) in net_credits(projects.into_iter().collect()) {
-                    out.push(Spend {
+            for ((project, category), amount) in lines {
+                spend.push(Spend {
+                    money: Money { amount, currency },
+                    kind: if category == USAGE {
+                        SpendKind::Metered
+                    } else {
+                        SpendKind::Billed
+                    },
+                    labels: vec![("project", project), ("category", category.to_owned())],
+                });
+            }
+        }
+        if spend.is_empty() {
+            // The month has no charge yet: a known zero.
+            spend.push(Spend {
+                money: Money {
+                    amount: Decimal::ZERO,
+                    currency: Currency::USD,
+                },
+                kind: SpendKind::Metered,
+                labels: vec![],
+            });
+        }
+        // Effective (amortized) cost per project, credits netted across projects.
+        let mut effective: BTreeMap<Currency, BTreeMap<String, Decimal>> = BTreeMap::new();
+        for ((p, c), v) in &self.effective {
+            *effective
+                .entry(*c)
+                .or_default()
+                .entry(label(p))
+                .or_default() += v;
+        }
+        let effective_spend = effective
+            .into_iter()
+            .flat_map(|(currency, projects)| {
+                net_credits(projects.into_iter().collect()).into_iter().map(
+                    move |(project, amount)| Spend {
                         money: Money { amount, currency },
                         kind: SpendKind::Metered,
                         labels: vec![("project", project)],
-                    });
-                }
-            }
-            if out.is_empty() {
-                // The month has no charge yet: a known zero.
-                out.push(Spend {
-                    money: Money {
-                        amount: Decimal::ZERO,
-                        currency: Currency::USD,
                     },
-                    kind: SpendKind::Metered,
-                    labels: vec![],
-                });
-            }
-            out
-        };
-        let spend = money(&self.billed);
-        let effective_spend = money(&self.effective);
+                )
+            })
+            .collect();
         let data_as_of = self
             .latest_end
             .map(SystemTime::from)
@@ -285,9 +332,100 @@ impl Totals {
             effective_spend,
             data_as_of: Some(data_as_of),
             source: Some("charges"),
+            metered_credit,
             ..Collection::default()
         }
     }
+}
+
+/// The `category` of usage charges, the only ones the forecast extrapolates.
+const USAGE: &str = "usage";
+
+/// FOCUS `ChargeCategory` → the `category` label: `Usage` (or none, as in records before
+/// FOCUS 1.0) is `usage`; `Purchase` (plan fees, add-ons), `Tax`, `Adjustment` and `Credit`
+/// are billed as they come. A value FOCUS does not define is `other`, billed, not extrapolated.
+fn category(raw: Option<&str>) -> &'static str {
+    match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("usage") => USAGE,
+        Some("purchase") => "purchase",
+        Some("tax") => "tax",
+        Some("adjustment") => "adjustment",
+        Some("credit") => "credit",
+        Some(other) => {
+            tracing::warn!(
+                category = other,
+                "a Vercel charge has a ChargeCategory FOCUS does not define: counted as billed (category=\"other\")"
+            );
+            "other"
+        }
+    }
+}
+
+/// Nets credits out of one currency's (project, category) lines so that no series is
+/// negative and the lines still add up to the total: a project's credits come off its own usage
+/// first; what is left, and any negative line, comes off the usage lines (largest first), then
+/// the billed ones. Credit lines left at zero are dropped. Returns the lines and how much came
+/// off usage lines, which the forecast deducts once instead of extrapolating.
+fn net(
+    lines: BTreeMap<(String, &'static str), Decimal>,
+) -> (Vec<((String, &'static str), Decimal)>, Decimal) {
+    let mut lines: Vec<((String, &'static str), Decimal)> = lines.into_iter().collect();
+    let mut applied = Decimal::ZERO;
+    // A project's credit against its own usage.
+    let credits: Vec<(String, Decimal)> = lines
+        .iter()
+        .filter(|((_, c), v)| *c == "credit" && v.is_sign_negative())
+        .map(|((p, _), v)| (p.clone(), -*v))
+        .collect();
+    for (project, mut credit) in credits {
+        if let Some((_, usage)) = lines
+            .iter_mut()
+            .find(|((p, c), _)| *p == project && *c == USAGE)
+        {
+            let take = (*usage).max(Decimal::ZERO).min(credit);
+            *usage -= take;
+            applied += take;
+            credit -= take;
+        }
+        if let Some((_, line)) = lines
+            .iter_mut()
+            .find(|((p, c), _)| *p == project && *c == "credit")
+        {
+            *line = -credit;
+        }
+    }
+    // The rest: every negative line into a pool, off usage then billed lines, largest first.
+    let mut pool = Decimal::ZERO;
+    for (_, v) in lines.iter_mut() {
+        if v.is_sign_negative() {
+            pool -= *v;
+            *v = Decimal::ZERO;
+        }
+    }
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by(|a, b| {
+        let (la, lb) = (&lines[*a], &lines[*b]);
+        (lb.0.1 == USAGE)
+            .cmp(&(la.0.1 == USAGE))
+            .then(lb.1.cmp(&la.1))
+            .then(a.cmp(b))
+    });
+    for i in order {
+        if pool.is_zero() {
+            break;
+        }
+        let take = lines[i].1.min(pool);
+        lines[i].1 -= take;
+        pool -= take;
+        if lines[i].0.1 == USAGE {
+            applied += take;
+        }
+    }
+    if !pool.is_zero() {
+        tracing::info!("{pool} of credits exceed this month's charges so far");
+    }
+    lines.retain(|((_, c), v)| *c != "credit" || !v.is_zero());
+    (lines, applied)
 }
 
 /// A bounded project label: trimmed, at most 64 characters, `unattributed` when absent.
@@ -464,5 +602,100 @@ mod tests {
             .find(|u| u.labels == vec![("project", "other".to_owned())])
             .unwrap();
         assert_eq!(other.value, 20.0);
+    }
+
+    fn line(category: &str, cost: &str, project: Option<&str>) -> String {
+        let tags = project.map_or(String::new(), |p| {
+            format!(",\"Tags\":{{\"ProjectName\":\"{p}\"}}")
+        });
+        format!(
+            "{{\"ChargeCategory\":\"{category}\",\"ServiceName\":\"x\",\"BilledCost\":{cost}{tags}}}\n"
+        )
+    }
+
+    fn amount(c: &Collection, project: &str, category: &str) -> Option<(Decimal, SpendKind)> {
+        c.spend
+            .iter()
+            .find(|s| {
+                s.labels
+                    == vec![
+                        ("project", project.to_owned()),
+                        ("category", category.to_owned()),
+                    ]
+            })
+            .map(|s| (s.money.amount, s.kind))
+    }
+
+    #[test]
+    fn only_usage_is_metered_purchases_taxes_and_adjustments_are_billed() {
+        let text = [
+            line("Usage", "12", Some("web")),
+            line("Purchase", "20", None),
+            line("Tax", "1.6", None),
+            line("Adjustment", "0.4", Some("web")),
+            line("Refund", "2", None),
+        ]
+        .concat();
+        let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            amount(&c, "web", "usage"),
+            Some((d("12"), SpendKind::Metered))
+        );
+        assert_eq!(
+            amount(&c, "unattributed", "purchase"),
+            Some((d("20"), SpendKind::Billed))
+        );
+        assert_eq!(
+            amount(&c, "unattributed", "tax"),
+            Some((d("1.6"), SpendKind::Billed))
+        );
+        assert_eq!(
+            amount(&c, "web", "adjustment"),
+            Some((d("0.4"), SpendKind::Billed))
+        );
+        // A category FOCUS does not define: billed, never extrapolated.
+        assert_eq!(
+            amount(&c, "unattributed", "other"),
+            Some((d("2"), SpendKind::Billed))
+        );
+        assert!(c.metered_credit.is_empty());
+    }
+
+    #[test]
+    fn credits_come_off_their_projects_usage_then_the_largest_and_are_reported() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // web: 3 of usage and a 5 credit: 3 off web's usage, 2 off the largest other usage
+        // (api, 10). A negative adjustment of 1 comes off usage too (api, then 7).
+        let text = [
+            line("Usage", "3", Some("web")),
+            line("Usage", "10", Some("api")),
+            line("Credit", "-5", Some("web")),
+            line("Purchase", "20", None),
+            line("Adjustment", "-1", None),
+        ]
+        .concat();
+        let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
+        assert_eq!(amount(&c, "web", "usage").unwrap().0, d("0"));
+        assert_eq!(amount(&c, "api", "usage").unwrap().0, d("7"));
+        assert_eq!(amount(&c, "unattributed", "purchase").unwrap().0, d("20"));
+        // No credit series is left, nothing is negative, and the lines add up to the total.
+        assert!(amount(&c, "web", "credit").is_none());
+        assert!(c.spend.iter().all(|s| !s.money.amount.is_sign_negative()));
+        let total: Decimal = c.spend.iter().map(|s| s.money.amount).sum();
+        assert_eq!(total, d("27"));
+        // 6 came off usage: the forecast deducts it once.
+        assert_eq!(c.metered_credit.len(), 1);
+        assert_eq!(c.metered_credit[0].amount, d("6"));
+        // Credits beyond usage come off billed lines.
+        let text = [
+            line("Usage", "1", Some("web")),
+            line("Credit", "-4", Some("web")),
+            line("Purchase", "20", None),
+        ]
+        .concat();
+        let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
+        assert_eq!(amount(&c, "unattributed", "purchase").unwrap().0, d("17"));
+        assert_eq!(c.metered_credit[0].amount, d("1"));
     }
 }

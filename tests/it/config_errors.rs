@@ -181,6 +181,20 @@ const CASES: &[Case] = &[
         expect: &["WASABI_BILLING_ACCESS_KEY and WASABI_BILLING_SECRET_KEY must be set together"],
     },
     Case {
+        what: "a negative Wasabi minimum",
+        toml: "[providers.wasabi]\nbuckets = [\"abc\"]\nminimum_tb = -1\n",
+        env: &[],
+        args: &[],
+        expect: &["providers.wasabi.minimum_tb", "-1 is negative"],
+    },
+    Case {
+        what: "a price table URL that is not one",
+        toml: "[providers.openai]\nprice_table = \"https://\"\n",
+        env: &[],
+        args: &[],
+        expect: &["providers.openai.price_table"],
+    },
+    Case {
         what: "an unknown key in a budget-only section",
         toml: "[providers.ionos]\nbudgett = 3\n",
         env: &[],

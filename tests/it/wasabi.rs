@@ -95,10 +95,31 @@ async fn a_signed_listing_counts_exactly_what_was_stored_across_pages() {
         ),
         Some(1_000_000.0)
     );
-    // Under 1 TB: the minimum is charged, $6.99 × elapsed days / 30.
-    let day = f64::from(time::OffsetDateTime::now_utc().day());
-    let spend = pg.value(Some("wasabi"), "cost_spend", &[]).unwrap();
-    assert!((spend - 6.99 * day / 30.0).abs() < 1e-6, "{spend}");
+    // Under 1 TB: what is stored, plus the top-up to the 1 TB minimum for the time elapsed
+    // (fractional days): together $6.99 × elapsed days / 30. Deleted storage is unknown to a
+    // listing: absent, not 0.
+    let elapsed =
+        (time::OffsetDateTime::now_utc() - support::month_start()).as_seconds_f64() / 86_400.0;
+    let storage = pg
+        .value(Some("wasabi"), "cost_spend", &[("service", "storage")])
+        .unwrap();
+    let minimum = pg
+        .value(Some("wasabi"), "cost_spend", &[("service", "minimum")])
+        .unwrap();
+    assert!(minimum > storage, "{minimum} {storage}");
+    // A few seconds pass between the run and this line: 2.7 µ$ a second.
+    assert!(
+        (storage + minimum - 6.99 * elapsed / 30.0).abs() < 1e-3,
+        "{storage} + {minimum} at {elapsed} days"
+    );
+    assert!(
+        pg.value(
+            Some("wasabi"),
+            "cost_spend",
+            &[("service", "deleted_storage")]
+        )
+        .is_none()
+    );
     assert_eq!(
         pg.value(
             Some("wasabi"),
@@ -213,13 +234,14 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
         .expect(1)
         .mount(&stats)
         .await;
-    // Account: the bare-array envelope; the minimum-charge top-up is reported.
+    // Account: the bare-array envelope; Wasabi's own daily minimum-charge top-up is reported
+    // (and not used: the minimum is per billing cycle).
     let tb: u64 = 1 << 40;
     Mock::given(method("GET"))
         .and(path("/v1/standalone/utilizations"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
             record(None, 1, 10485760, 20971520, tb - 10485760 - 20971520 - 48),
-            record(None, 2, 3 * tb, 0, 0)
+            record(None, 2, tb / 2, 0, tb / 2 - 48)
         ])))
         .expect(1)
         .mount(&stats)
@@ -264,12 +286,39 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
     let a = |r: &str| pg.value(Some("wasabi"), "cost_usage", &[("resource", r)]);
     assert_eq!(
         a("account_billable_storage"),
-        Some(3.0 * (1u64 << 40) as f64 + 48.0)
+        Some((1u64 << 39) as f64 + 48.0)
     );
     assert_eq!(a("account_api_calls"), Some(38.0));
     assert_eq!(a("account_egress"), Some(2.0 * 21010048.0));
-    // Day 1 at the 1 TB minimum, day 2 at 3 TB: 4 TB-days × $6.99 / 30.
-    assert_eq!(pg.value(Some("wasabi"), "cost_spend", &[]), Some(0.932));
+    // Timed storage over the two days of records: 10 MiB + 48 B, then 0.5 TiB + 48 B of active
+    // storage, 20 MiB deleted, at $6.99 / 30 / 1024 per GB-day. The minimum for the cycle so
+    // far is 1 TB × 2 days (the records reach the end of the 2nd): the top-up is the
+    // difference; deleted storage is on top of it.
+    let gib = (1u64 << 30) as f64;
+    let per_gb_day = 6.99 / 30.0 / 1024.0;
+    let active = (10485760.0 + 48.0 + (1u64 << 39) as f64 + 48.0) / gib;
+    let end = time::OffsetDateTime::from_unix_timestamp(1_793_664_000).unwrap(); // 2026-11-03
+    let days = ((end - support::month_start()).whole_seconds().max(0) as f64) / 86_400.0;
+    let spend = |service: &str| {
+        pg.value(Some("wasabi"), "cost_spend", &[("service", service)])
+            .unwrap()
+    };
+    assert!((spend("storage") - active * per_gb_day).abs() < 1e-6);
+    assert!(
+        (spend("minimum") - (1024.0 * days - active).max(0.0) * per_gb_day).abs() < 1e-6,
+        "{}",
+        spend("minimum")
+    );
+    assert!((spend("deleted_storage") - 20971520.0 / gib * per_gb_day).abs() < 1e-6);
+    // The data reaches the end of the last record's day.
+    assert_eq!(
+        pg.value(
+            Some("wasabi"),
+            "cost_collector_data_as_of_timestamp_seconds",
+            &[]
+        ),
+        Some(1_793_664_000.0)
+    );
     assert_eq!(
         pg.value(
             Some("wasabi"),

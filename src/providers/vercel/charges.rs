@@ -361,15 +361,16 @@ fn category(raw: Option<&str>) -> &'static str {
     }
 }
 
+/// One spend line: (project, category) and its amount.
+type Line = ((String, &'static str), Decimal);
+
 /// Nets credits out of one currency's (project, category) lines so that no series is
 /// negative and the lines still add up to the total: a project's credits come off its own usage
 /// first; what is left, and any negative line, comes off the usage lines (largest first), then
 /// the billed ones. Credit lines left at zero are dropped. Returns the lines and how much came
 /// off usage lines, which the forecast deducts once instead of extrapolating.
-fn net(
-    lines: BTreeMap<(String, &'static str), Decimal>,
-) -> (Vec<((String, &'static str), Decimal)>, Decimal) {
-    let mut lines: Vec<((String, &'static str), Decimal)> = lines.into_iter().collect();
+fn net(lines: BTreeMap<(String, &'static str), Decimal>) -> (Vec<Line>, Decimal) {
+    let mut lines: Vec<Line> = lines.into_iter().collect();
     let mut applied = Decimal::ZERO;
     // A project's credit against its own usage.
     let credits: Vec<(String, Decimal)> = lines

@@ -1,7 +1,8 @@
 //! Wasabi: per bucket, stored bytes and object count from an S3 ListObjectsV2 listing signed
 //! with SigV4 (path-style, fanned out over the top-level prefixes, page by page), and, with a
-//! billing-scoped key, the Stats API utilisation records; cost at $/TB-month with the 1 TB
-//! minimum, accrued per day.
+//! billing-scoped key, the Stats API utilisation records; cost at $/TB-month on timed storage
+//! (GB-days), with the minimum (1 TB by default) applied to the billing cycle, not to each day
+//! ([`storage_cost`]), and deleted storage on top.
 //!
 //! Parts: this file (the section, its validation, the collector, the cost), `listing` (S3),
 //! `stats` (the Stats API).
@@ -74,6 +75,7 @@ struct Config {
     budget: Option<ConfigDecimal>,
     limits: BTreeMap<String, ConfigDecimal>,
     price_per_tb_month: Option<ConfigDecimal>,
+    minimum_tb: Option<ConfigDecimal>,
     concurrency: Option<u32>,
     region: Option<String>,
     buckets: StringList,
@@ -89,8 +91,6 @@ struct Config {
 /// Resources with a configurable cap (`[providers.wasabi.limits]`).
 const RESOURCES: &[&str] = &["storage"];
 
-/// Wasabi's TB: 1024 GB of 2^30 bytes, as its invoice formula uses.
-const TB: f64 = 1024.0 * 1024.0 * 1024.0 * 1024.0;
 /// Days in Wasabi's pricing month ($/TB-month ÷ 30 ÷ 1024 = $/GB-day).
 const PRICING_DAYS: i64 = 30;
 /// Largest page body read (a page has at most 1000 keys).
@@ -114,6 +114,9 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let price = s
         .amount("price_per_tb_month", raw.price_per_tb_month)
         .unwrap_or(Decimal::new(699, 2));
+    let minimum_tb = s
+        .amount("minimum_tb", raw.minimum_tb)
+        .unwrap_or(Decimal::ONE);
     let concurrency = s.count("concurrency", raw.concurrency, 8);
     let region = raw
         .region
@@ -182,6 +185,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
                 stats,
                 stats_url: stats_url?,
                 price_per_tb_month: price,
+                minimum_tb,
                 limits,
                 concurrency,
             }))
@@ -244,20 +248,57 @@ struct Wasabi {
     stats: Option<StatsKeys>,
     stats_url: Url,
     price_per_tb_month: Decimal,
+    /// The minimum timed active storage billed per cycle, in TB (0: none).
+    minimum_tb: Decimal,
     limits: Vec<UsageLimit>,
     concurrency: usize,
 }
 
-/// The cost of storing `bytes` for one day at `price` per TB-month, the 1 TB minimum applied:
-/// GB × price ÷ (30 × 1024), the $0.00022754 per GB-day of Wasabi's invoices at $6.99.
-fn day_cost(bytes: f64, price: Decimal) -> Result<Decimal, CollectError> {
-    let gb = wire::decimal(bytes.max(TB) / (1024.0 * 1024.0 * 1024.0), "stored GB")?;
-    Ok(gb * price / Decimal::from(PRICING_DAYS * 1024))
+/// GB (Wasabi's: 2^30 bytes) in `bytes`, as a decimal.
+fn gb(bytes: f64) -> Result<Decimal, CollectError> {
+    wire::decimal(bytes / (1024.0 * 1024.0 * 1024.0), "stored GB")
 }
 
-/// Month-to-date cost of `bytes` stored every elapsed day (today counted).
-fn listing_cost(bytes: f64, days: u8, price: Decimal) -> Result<Decimal, CollectError> {
-    Ok(day_cost(bytes, price)? * Decimal::from(days))
+/// The month's storage charges so far, as Wasabi bills them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StorageCost {
+    /// Timed active storage: GB-days × price ÷ (30 × 1024), the $0.00022754 per GB-day of
+    /// Wasabi's invoices at $6.99 per TB-month.
+    active: Decimal,
+    /// The top-up to the minimum: what the minimum would cost for the days so far, less the
+    /// active storage, when positive.
+    minimum: Decimal,
+    /// Timed deleted storage (objects deleted before their minimum storage duration), at the
+    /// same price, on top of the minimum.
+    deleted: Decimal,
+}
+
+/// The charges for `active_gb_days` and `deleted_gb_days` of storage over `elapsed_days` of the
+/// billing cycle, with a minimum of `minimum_tb` of timed active storage for the cycle.
+///
+/// The minimum is per cycle, not per day: a month below it pays the top-up to it, a month that
+/// crosses it mid-month pays only what was stored. Pro rata over the days so far, the top-up is
+/// `max(0, minimum × 1024 × days − active GB-days)`; at the month's end this is exactly the
+/// invoice's top-up, and the forecast's extrapolation of it is the month's.
+fn storage_cost(
+    active_gb_days: Decimal,
+    deleted_gb_days: Decimal,
+    elapsed_days: Decimal,
+    minimum_tb: Decimal,
+    price: Decimal,
+) -> StorageCost {
+    let per_gb_day = price / Decimal::from(PRICING_DAYS * 1024);
+    let minimum_gb_days = minimum_tb * Decimal::from(1024) * elapsed_days;
+    StorageCost {
+        active: active_gb_days * per_gb_day,
+        minimum: (minimum_gb_days - active_gb_days).max(Decimal::ZERO) * per_gb_day,
+        deleted: deleted_gb_days * per_gb_day,
+    }
+}
+
+/// Days (fractional) from the 1st, 00:00 UTC, to `t`.
+fn days_since(start: OffsetDateTime, t: OffsetDateTime) -> Decimal {
+    Decimal::from((t - start).whole_seconds().max(0)) / Decimal::from(86_400)
 }
 
 #[async_trait::async_trait]
@@ -291,8 +332,14 @@ impl Collector for Wasabi {
                 labels,
             });
         }
-        let day = OffsetDateTime::from(cx.now).day();
-        let cost = match &self.stats {
+        let start = cx.month_start();
+        let now = OffsetDateTime::from(cx.now);
+        // (active GB-days, deleted GB-days if known, days elapsed, data as of).
+        let listing = || -> Result<_, CollectError> {
+            let days = days_since(start, now);
+            Ok((gb(stored)? * days, None, days, now))
+        };
+        let (active, deleted, days, as_of) = match &self.stats {
             Some(keys) => {
                 let s = self.stats(cx, keys).await?;
                 for (bucket, (_, billable, deleted)) in &s.latest {
@@ -341,31 +388,62 @@ impl Collector for Wasabi {
                         });
                     }
                 }
-                if s.account_days.is_empty() {
+                match s
+                    .account_days
+                    .keys()
+                    .next_back()
+                    .map(|d| wire::calendar_date(d))
+                {
                     // No account record yet this month: estimate from the listing.
-                    listing_cost(stored, day, self.price_per_tb_month)?
-                } else {
-                    let mut sum = Decimal::ZERO;
-                    for b in s.account_days.values() {
-                        sum += day_cost(*b, self.price_per_tb_month)?;
+                    None => listing()?,
+                    Some(None) => {
+                        return Err(CollectError::new(
+                            Reason::Decode,
+                            "a Stats record's StartTime is not a date",
+                        ));
                     }
-                    sum
+                    Some(Some(last)) => {
+                        let (mut active, mut deleted) = (Decimal::ZERO, Decimal::ZERO);
+                        for (a, d) in s.account_days.values() {
+                            active += gb(*a)?;
+                            deleted += gb(*d)?;
+                        }
+                        // Daily records: the data covers whole days, up to the end of the last.
+                        let end = (last.midnight().assume_utc() + time::Duration::DAY).min(now);
+                        (active, Some(deleted), days_since(start, end), end)
+                    }
                 }
             }
-            None => listing_cost(stored, day, self.price_per_tb_month)?,
+            None => listing()?,
         };
+        let cost = storage_cost(
+            active,
+            deleted.unwrap_or_default(),
+            days,
+            self.minimum_tb,
+            self.price_per_tb_month,
+        );
+        let line = |amount: Decimal, service: &str| Spend {
+            money: Money {
+                amount: amount.round_dp(6),
+                currency: Currency::USD,
+            },
+            kind: SpendKind::Metered,
+            labels: vec![("service", service.to_owned())],
+        };
+        let mut spend = vec![line(cost.active, "storage")];
+        if !self.minimum_tb.is_zero() {
+            spend.push(line(cost.minimum, "minimum"));
+        }
+        // Deleted storage is only known from the Stats API: absent, not 0, from a listing.
+        if deleted.is_some() {
+            spend.push(line(cost.deleted, "deleted_storage"));
+        }
         Ok(Collection {
             usage,
             limits: self.limits.clone(),
-            spend: vec![Spend {
-                money: Money {
-                    amount: cost.round_dp(6),
-                    currency: Currency::USD,
-                },
-                kind: SpendKind::Metered,
-                labels: vec![("service", "storage".to_owned())],
-            }],
-            data_as_of: Some(cx.now),
+            spend,
+            data_as_of: Some(as_of.into()),
             source: Some(if self.stats.is_some() {
                 "stats"
             } else {
@@ -396,15 +474,64 @@ impl Collector for Wasabi {
 mod tests {
     use super::*;
 
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    /// At $6.99 per TB-month, over a 30-day month.
+    fn month(active_gb_days: i64, deleted_gb_days: i64, minimum_tb: &str) -> StorageCost {
+        storage_cost(
+            Decimal::from(active_gb_days),
+            Decimal::from(deleted_gb_days),
+            Decimal::from(30),
+            d(minimum_tb),
+            d("6.99"),
+        )
+    }
+
     #[test]
-    fn the_1_tb_minimum_applies_to_each_day() {
-        let per_gb_day = Decimal::new(699, 2);
-        // 10 GB for 3 days costs what 1 TB does.
-        let cost = |bytes: f64, days: u8| listing_cost(bytes, days, per_gb_day).unwrap();
-        assert_eq!(cost(10e9, 3), cost(TB, 3));
-        assert_eq!(cost(TB, 30), Decimal::new(699, 2));
-        assert!(cost(2.0 * TB, 1) > cost(TB, 1));
+    fn the_minimum_applies_to_the_billing_cycle_not_to_each_day() {
+        // 1 TB for the whole month is $6.99, no top-up.
+        let full = month(1024 * 30, 0, "1");
+        assert_eq!((full.active + full.minimum).round_dp(6), d("6.99"));
+        assert_eq!(full.minimum, Decimal::ZERO);
+        // 10 GB all month pays the top-up to 1 TB: $6.99 in all.
+        let small = month(10 * 30, 0, "1");
+        assert_eq!((small.active + small.minimum).round_dp(6), d("6.99"));
+        assert!(small.minimum > small.active);
+        // 0.5 TB for 10 days, then 2 TB for 20 days: 45 TB-days ≥ 30, so only what was stored
+        // ($10.485); a daily minimum would have charged 10 + 40 = 50 TB-days ($11.65).
+        let crossing = month(512 * 10 + 2048 * 20, 0, "1");
+        assert_eq!(crossing.minimum, Decimal::ZERO);
+        assert_eq!(crossing.active.round_dp(6), d("10.485"));
+        // Deleted storage is charged on top of the minimum: 100 GB-months of deleted storage
+        // under a topped-up month adds its own price.
+        let deleted = month(10 * 30, 100 * 30, "1");
+        assert_eq!(deleted.minimum, small.minimum);
+        assert_eq!(deleted.deleted.round_dp(6), d("0.682617"));
+        // No minimum (reserved capacity, a reseller): exactly what was stored.
+        let none = month(10 * 30, 0, "0");
+        assert_eq!(none.minimum, Decimal::ZERO);
+        assert_eq!(none.active.round_dp(6), d("0.068262"));
+    }
+
+    #[test]
+    fn the_top_up_accrues_pro_rata_over_the_days_so_far() {
+        // Day 10 of the month, 10 GB stored all along: the top-up so far is a third of the
+        // month's, and × 3 (the forecast) it is the month's.
+        let so_far = storage_cost(
+            Decimal::from(100),
+            Decimal::ZERO,
+            Decimal::from(10),
+            Decimal::ONE,
+            d("6.99"),
+        );
+        let whole = month(10 * 30, 0, "1");
+        assert_eq!(
+            ((so_far.active + so_far.minimum) * Decimal::from(3)).round_dp(9),
+            (whole.active + whole.minimum).round_dp(9)
+        );
         // A size no decimal can hold is an error, not a cost of 0.
-        assert!(listing_cost(1e40, 1, per_gb_day).is_err());
+        assert!(gb(1e40).is_err());
     }
 }

@@ -100,8 +100,9 @@ pub(super) struct Stats {
     pub(super) latest: BTreeMap<String, (String, f64, f64)>,
     /// Per bucket: API calls and download bytes, summed over the month.
     pub(super) calls: BTreeMap<String, (f64, f64)>,
-    /// Account-level billable bytes per day (including the minimum-charge top-up).
-    pub(super) account_days: BTreeMap<String, f64>,
+    /// Account-level bytes per day (`YYYY-MM-DD`): (active, deleted). Wasabi's daily
+    /// `MinStorageChargeBytes` is not used: the minimum is applied to the billing cycle.
+    pub(super) account_days: BTreeMap<String, (f64, f64)>,
     /// Account-level month sums: API calls and download bytes.
     pub(super) account_calls: (f64, f64),
     /// Account-level latest day: (day, stored bytes, deleted bytes).
@@ -140,8 +141,9 @@ impl Stats {
             c.0 += n("NumAPICalls")?;
             c.1 += n("DownloadBytes")?;
         } else {
-            *self.account_days.entry(day.clone()).or_default() +=
-                stored + deleted + n("MinStorageChargeBytes")?;
+            let d = self.account_days.entry(day.clone()).or_default();
+            d.0 += stored;
+            d.1 += deleted;
             self.account_calls.0 += n("NumAPICalls")?;
             self.account_calls.1 += n("DownloadBytes")?;
             if day > self.account_latest.0 {

@@ -137,9 +137,25 @@ pub struct Collection {
     /// The price table spend was estimated with, where some was: its source (`pinned`,
     /// `file`, `url`) and how recent its prices are.
     pub price_table: Option<(&'static str, SystemTime)>,
-    /// Credits already deducted from this collection's metered spend (positive amounts). The
-    /// forecast extrapolates the metered spend before them and deducts them once.
-    pub metered_credit: Vec<Money>,
+    /// Credits already deducted from this collection's metered spend. The forecast
+    /// extrapolates the metered spend before them and deducts each once, up to its total.
+    pub credits: Vec<Credit>,
+}
+
+/// A credit against metered spend (a plan's included compute credit, a provider's usage
+/// credit): the three amounts in one currency, positive.
+///
+/// The metered spend figures are already net of `applied`. The forecast extrapolates the
+/// metered spend before it, then deducts `min(total, covered × f)`: the credit cannot exceed
+/// its total for the month, nor the month's extrapolated spend of what it covers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Credit {
+    /// Month-to-date metered spend (before the credit) of the lines the credit applies to.
+    pub covered: Money,
+    /// How much of it the credit took off so far: at most `covered` and `total`.
+    pub applied: Money,
+    /// The credit for the whole month, where known; else what was applied so far.
+    pub total: Money,
 }
 
 /// When a service or subscription renews next, and what it will cost then.
@@ -168,7 +184,7 @@ impl Collection {
         self.due.extend(other.due);
         self.renewals.extend(other.renewals);
         self.resets.extend(other.resets);
-        self.metered_credit.extend(other.metered_credit);
+        self.credits.extend(other.credits);
         self.price_table = self.price_table.or(other.price_table);
         self.plan = self.plan.take().or(other.plan);
         self.source = self.source.or(other.source);

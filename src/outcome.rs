@@ -223,7 +223,7 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
         fx.convert(m)
             .map_err(|e| CollectError::new(Reason::Config, e))
     };
-    let (mut known, mut metered, mut credit) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let (mut known, mut metered) = (Decimal::ZERO, Decimal::ZERO);
     for s in &c.spend {
         match s.kind {
             SpendKind::Fixed | SpendKind::Billed => known += convert(s.money)?,
@@ -233,24 +233,42 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
     for s in &c.due {
         known += convert(s.money)?;
     }
-    for m in &c.metered_credit {
-        credit += convert(*m)?;
+    let mut credits = Vec::with_capacity(c.credits.len());
+    for k in &c.credits {
+        credits.push(Credit {
+            covered: convert(k.covered)?,
+            applied: convert(k.applied)?,
+            total: convert(k.total)?,
+        });
     }
-    Ok(known + extrapolate(metered, credit, c.data_as_of.unwrap_or(now), now))
+    Ok(known + extrapolate(metered, &credits, c.data_as_of.unwrap_or(now), now))
 }
 
 /// Below this much data in the month, metered spend is not extrapolated: the forecast uses
 /// the month-to-date amount as a floor.
 const MIN_ELAPSED: Duration = Duration::from_secs(48 * 3600);
 
-/// The metered part of a forecast: month-to-date `metered` (net of `credit`, already deducted
-/// from it) × month length ÷ time elapsed from the 1st, 00:00 UTC, to `as_of` (fractional;
-/// `as_of` is clamped to the month so far). Credits are deducted once, not extrapolated:
-/// `max(0, (metered + credit) × f − credit)`. With under 48 hours of data the month-to-date
-/// amount is the forecast, a floor rather than a guess from a few hours.
+/// A credit against metered spend, in the reporting currency ([`crate::cost::Credit`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Credit {
+    /// Month-to-date spend of what it covers, before it.
+    pub covered: Decimal,
+    /// Deducted so far.
+    pub applied: Decimal,
+    /// For the whole month.
+    pub total: Decimal,
+}
+
+/// The metered part of a forecast: month-to-date `metered` spend (net of the `credits`
+/// applied) × f, where f = month length ÷ time elapsed from the 1st, 00:00 UTC, to `as_of`
+/// (fractional; `as_of` is clamped to the month so far). Credits are not extrapolated: the
+/// spend before them is, and each credit is deducted once, up to its total and to the
+/// extrapolated spend it covers: `(metered + Σ applied) × f − Σ min(total, covered × f)`, at
+/// least 0. With under 48 hours of data the month-to-date amount is the forecast, a floor
+/// rather than a guess from a few hours.
 pub(crate) fn extrapolate(
     metered: Decimal,
-    credit: Decimal,
+    credits: &[Credit],
     as_of: SystemTime,
     now: SystemTime,
 ) -> Decimal {
@@ -258,8 +276,10 @@ pub(crate) fn extrapolate(
     if elapsed < MIN_ELAPSED.as_secs() {
         return metered;
     }
-    let gross = metered + credit;
-    (gross * Decimal::from(length) / Decimal::from(elapsed) - credit).max(Decimal::ZERO)
+    let f = |d: Decimal| d * Decimal::from(length) / Decimal::from(elapsed);
+    let gross = metered + credits.iter().map(|c| c.applied).sum::<Decimal>();
+    let deducted: Decimal = credits.iter().map(|c| c.total.min(f(c.covered))).sum();
+    (f(gross) - deducted).max(Decimal::ZERO)
 }
 
 /// (seconds from the 1st of `now`'s month 00:00 UTC to `as_of`, seconds in that month), with
@@ -297,36 +317,26 @@ mod tests {
         // 10th as a whole day (90 × 30 / 10 = 270) was 10% low.
         let now = at(2026, 11, 10, 6, 17);
         let through_9th = at(2026, 11, 10, 0, 0);
-        assert_eq!(extrapolate(usd(90), usd(0), through_9th, now), usd(300));
+        assert_eq!(extrapolate(usd(90), &[], through_9th, now), usd(300));
         // Live data up to the run: 9 days 6 h 17 min elapsed, 9.2618… days.
-        let live = extrapolate(usd(90), usd(0), now, now);
+        let live = extrapolate(usd(90), &[], now, now);
         let expected =
             Decimal::from(90 * 30 * 86_400) / Decimal::from(9 * 86_400 + 6 * 3600 + 17 * 60);
         assert_eq!(live, expected);
         assert_eq!(live.round_dp(2), Decimal::new(29152, 2));
         // A provider whose data ends two days back: 70 over 7 days.
         assert_eq!(
-            extrapolate(usd(70), usd(0), at(2026, 11, 8, 0, 0), now),
+            extrapolate(usd(70), &[], at(2026, 11, 8, 0, 0), now),
             usd(300)
         );
         // February of a leap year has 29 days: 14 over 14 days is 29.
         assert_eq!(
-            extrapolate(
-                usd(14),
-                usd(0),
-                at(2028, 2, 15, 0, 0),
-                at(2028, 2, 15, 9, 0)
-            ),
+            extrapolate(usd(14), &[], at(2028, 2, 15, 0, 0), at(2028, 2, 15, 9, 0)),
             usd(29)
         );
         // … and 28 in a common year.
         assert_eq!(
-            extrapolate(
-                usd(14),
-                usd(0),
-                at(2027, 2, 15, 0, 0),
-                at(2027, 2, 15, 9, 0)
-            ),
+            extrapolate(usd(14), &[], at(2027, 2, 15, 0, 0), at(2027, 2, 15, 9, 0)),
             usd(28)
         );
     }
@@ -335,24 +345,21 @@ mod tests {
     fn the_first_48_hours_of_data_are_a_floor() {
         // The 2nd at 12:00: 36 hours in; the month-to-date amount, not ×20.
         let now = at(2026, 11, 2, 12, 0);
-        assert_eq!(extrapolate(usd(3), usd(0), now, now), usd(3));
+        assert_eq!(extrapolate(usd(3), &[], now, now), usd(3));
         // A zero metered line still has a forecast: zero.
-        assert_eq!(extrapolate(usd(0), usd(0), now, now), usd(0));
+        assert_eq!(extrapolate(usd(0), &[], now, now), usd(0));
         // The 3rd at 01:00 with data through the 1st only: 24 hours of data, still a floor.
         let now = at(2026, 11, 3, 1, 0);
-        assert_eq!(
-            extrapolate(usd(4), usd(0), at(2026, 11, 2, 0, 0), now),
-            usd(4)
-        );
+        assert_eq!(extrapolate(usd(4), &[], at(2026, 11, 2, 0, 0), now), usd(4));
         // Exactly 48 hours of data: extrapolated (30 / 2).
         assert_eq!(
-            extrapolate(usd(4), usd(0), at(2026, 11, 3, 0, 0), now),
+            extrapolate(usd(4), &[], at(2026, 11, 3, 0, 0), now),
             usd(60)
         );
         // Data from last month (the 1st, before the first daily bucket): the floor.
         let now = at(2026, 12, 1, 3, 0);
         assert_eq!(
-            extrapolate(usd(0), usd(0), at(2026, 11, 30, 0, 0), now),
+            extrapolate(usd(0), &[], at(2026, 11, 30, 0, 0), now),
             usd(0)
         );
     }
@@ -362,23 +369,51 @@ mod tests {
         // A provider clock ahead of ours never shortens the month.
         let now = at(2026, 11, 10, 0, 0);
         assert_eq!(
-            extrapolate(usd(90), usd(0), at(2026, 11, 12, 0, 0), now),
+            extrapolate(usd(90), &[], at(2026, 11, 12, 0, 0), now),
             usd(300)
         );
     }
 
     #[test]
     fn credits_are_deducted_once_not_extrapolated() {
-        // 30 of usage over 10 days with a 20 credit: 10 net month to date. The month: 30 × 3 = 90
-        // of usage less 20 = 70, not 10 × 3 = 30.
         let now = at(2026, 11, 11, 0, 0);
-        assert_eq!(extrapolate(usd(10), usd(20), now, now), usd(70));
-        // Usage entirely covered by credit so far (20 of usage, 20 applied): the month's usage
-        // of 60 outgrows it by 40.
-        assert_eq!(extrapolate(usd(0), usd(20), now, now), usd(40));
-        // Under 48 hours: the net month to date.
+        let credit = |covered, applied, total| Credit {
+            covered: usd(covered),
+            applied: usd(applied),
+            total: usd(total),
+        };
+        // 30 of usage over 10 days with a 20 credit applied as it came: 10 net month to date.
+        // The month: 30 × 3 = 90 of usage less 20 = 70, not 10 × 3 = 30.
         assert_eq!(
-            extrapolate(usd(0), usd(20), now, at(2026, 11, 1, 12, 0)),
+            extrapolate(usd(10), &[credit(30, 20, 20)], now, now),
+            usd(70)
+        );
+        // Usage entirely covered so far (20 of usage, 20 applied): the month's 60 outgrows it
+        // by 40.
+        assert_eq!(
+            extrapolate(usd(0), &[credit(20, 20, 20)], now, now),
+            usd(40)
+        );
+        // A monthly credit of 10 against compute of 3.33 so far (a small instance over 10 days)
+        // and 2 of disk: compute's month (10) is covered in full, disk's month (6) is not.
+        let compute = Decimal::new(333, 2);
+        let c = Credit {
+            covered: compute,
+            applied: compute,
+            total: usd(10),
+        };
+        assert_eq!(extrapolate(usd(2), &[c], now, now), usd(6));
+        // Compute of 5 so far: 15 for the month, of which the credit takes 10.
+        let c = Credit {
+            covered: usd(5),
+            applied: usd(5),
+            total: usd(10),
+        };
+        assert_eq!(extrapolate(usd(2), &[c], now, now), usd(11));
+        // Under 48 hours: the net month to date.
+        let early = at(2026, 11, 1, 12, 0);
+        assert_eq!(
+            extrapolate(usd(0), &[credit(20, 20, 20)], early, early),
             usd(0)
         );
     }

@@ -126,8 +126,136 @@ fn table_rows() -> Value {
     ])
 }
 
+/// Where `v` disagrees with `schema` (a subset of OpenAPI 3: `$ref`, `oneOf`, `enum`, `type`,
+/// `required`, `properties`, `items`, `minimum`), as messages naming the path.
+fn schema_violations(spec: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.rsplit('/').next().unwrap();
+        return schema_violations(spec, &spec["components"]["schemas"][name], v, at);
+    }
+    if let Some(options) = schema["oneOf"].as_array() {
+        let fits = options
+            .iter()
+            .filter(|o| schema_violations(spec, o, v, at).is_empty())
+            .count();
+        return if fits == 1 {
+            vec![]
+        } else {
+            vec![format!(
+                "{at}: fits {fits} of the oneOf options, not exactly one"
+            )]
+        };
+    }
+    let mut out = Vec::new();
+    if let Some(e) = schema["enum"].as_array()
+        && !e.contains(v)
+    {
+        out.push(format!("{at}: {v} is not one of {e:?}"));
+    }
+    let ok = match schema["type"].as_str() {
+        Some("object") => v.is_object(),
+        Some("array") => v.is_array(),
+        Some("string") => v.is_string(),
+        Some("integer") => v.is_i64() || v.is_u64(),
+        Some("number") => v.is_number(),
+        Some("boolean") => v.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        out.push(format!("{at}: {v} is not of type {}", schema["type"]));
+        return out;
+    }
+    if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), v.as_f64())
+        && (n < min || (schema["exclusiveMinimum"] == true && n == min))
+    {
+        out.push(format!("{at}: {n} is below the minimum {min}"));
+    }
+    for r in schema["required"].as_array().into_iter().flatten() {
+        if v.get(r.as_str().unwrap()).is_none() {
+            out.push(format!("{at}: lacks required {r}"));
+        }
+    }
+    if let Some(props) = schema["properties"].as_object() {
+        for (k, sub) in props {
+            if let Some(field) = v.get(k) {
+                out.extend(schema_violations(spec, sub, field, &format!("{at}.{k}")));
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
+        for (i, item) in list.iter().enumerate() {
+            out.extend(schema_violations(spec, items, item, &format!("{at}[{i}]")));
+        }
+    }
+    out
+}
+
+/// A mock answer for `GET <template>`, checked against the spec's 200 schema first.
+fn spec_answer(template: &str, body: Value) -> ResponseTemplate {
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(support::fixture("supabase/openapi.json")).unwrap())
+            .unwrap();
+    let schema = &spec["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    assert!(
+        !schema.is_null(),
+        "{template} has no 200 schema in the spec"
+    );
+    let violations = schema_violations(&spec, schema, &body, template);
+    assert!(
+        violations.is_empty(),
+        "the mock disagrees with the spec: {violations:#?}"
+    );
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+/// A gp3 disk answer.
+fn gp3(size_gb: u64, iops: u64, throughput: u64) -> Value {
+    json!({"attributes": {"type": "gp3", "size_gb": size_gb, "iops": iops, "throughput_mibps": throughput}, "last_modified_at": "2026-11-02T10:00:00Z"})
+}
+
+/// A selected add-on: (type, variant id, name, interval, amount).
+fn addon(kind: &str, id: &str, name: &str, interval: &str, amount: f64) -> Value {
+    json!({"type": kind, "variant": {"id": id, "name": name, "price": {"description": format!("${amount} {interval}"), "type": "usage", "interval": interval, "amount": amount}}})
+}
+
+/// The project's disk and add-ons endpoints.
+async fn mount_billing(mock: &MockServer, disk: Value, addons: Vec<Value>) {
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/projects/{REF}/config/disk")))
+        .respond_with(spec_answer("/v1/projects/{ref}/config/disk", disk))
+        .mount(mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/projects/{REF}/billing/addons")))
+        .respond_with(spec_answer(
+            "/v1/projects/{ref}/billing/addons",
+            json!({"selected_addons": addons, "available_addons": []}),
+        ))
+        .mount(mock)
+        .await;
+}
+
 /// The documented Management API, for one project.
 pub async fn mount_api(mock: &MockServer) {
+    mount_project(mock).await;
+    // The default disk and a Micro instance: covered by the plan and its compute credit.
+    mount_billing(
+        mock,
+        gp3(8, 3000, 125),
+        vec![addon(
+            "compute_instance",
+            "ci_micro",
+            "Micro",
+            "hourly",
+            0.01344,
+        )],
+    )
+    .await;
+}
+
+/// The project's figures, without its billing endpoints.
+async fn mount_project(mock: &MockServer) {
     Mock::given(method("POST"))
         .and(path(format!("/v1/projects/{REF}/database/query/read-only")))
         .respond_with(|req: &Request| {
@@ -247,7 +375,8 @@ async fn sql_figures_are_pushed_exactly_and_every_request_follows_the_spec() {
     assert_eq!(limit("storage_size"), Some(100e9));
     assert_eq!(limit("monthly_active_users"), Some(100_000.0));
     assert_eq!(limit("edge_function_invocations"), Some(2_000_000.0));
-    // Plan fee, no overage under the quotas.
+    // Plan fee, no overage under the quotas; the 8 GB gp3 disk is included and the Micro
+    // instance is covered by the compute credit.
     assert_eq!(
         pg.value(Some("supabase"), "cost_spend", &[("service", "plan")]),
         Some(25.0)
@@ -277,8 +406,135 @@ async fn sql_figures_are_pushed_exactly_and_every_request_follows_the_spec() {
     }
     assert_eq!(
         requests.len(),
-        5,
-        "few requests: two queries, disk, functions, logs"
+        7,
+        "few requests: two queries, disk use, functions, logs, disk, add-ons"
+    );
+}
+
+/// Hours elapsed in the month now, and hours in the month.
+fn month_hours() -> (f64, f64) {
+    let start = support::month_start();
+    let now = time::OffsetDateTime::now_utc();
+    let next = (start + time::Duration::days(32)).replace_day(1).unwrap();
+    (
+        (now - start).as_seconds_f64() / 3600.0,
+        (next - start).as_seconds_f64() / 3600.0,
+    )
+}
+
+#[tokio::test]
+async fn disk_compute_and_add_ons_are_billed_per_project_as_supabase_bills_them() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_project(&mock).await;
+    mount_billing(
+        &mock,
+        gp3(18, 3600, 200),
+        vec![
+            addon("compute_instance", "ci_small", "Small", "hourly", 0.0206),
+            addon("pitr", "pitr_7", "7 days", "monthly", 100.0),
+            addon("ipv4", "ipv4_default", "IPv4", "hourly", 0.0055),
+        ],
+    )
+    .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let (hours, month) = month_hours();
+    let spend = |s: &str| {
+        pg.value(
+            Some("supabase"),
+            "cost_spend",
+            &[("service", s), ("project", REF)],
+        )
+        .unwrap_or_else(|| panic!("no {s} spend"))
+    };
+    // A second or two pass between the run and here: compare to a tenth of a cent.
+    let close = |got: f64, want: f64, what: &str| {
+        assert!((got - want).abs() < 1e-3, "{what}: {got} vs {want}");
+    };
+    // The provisioned disk, not the database size: 10 GB beyond the 8 included, 600 IOPS
+    // beyond 3,000, 75 MB/s beyond 125, by the hour.
+    close(spend("disk_size"), 10.0 * 0.000171 * hours, "disk size");
+    close(spend("disk_iops"), 600.0 * 0.00003288 * hours, "IOPS");
+    close(
+        spend("disk_throughput"),
+        75.0 * 0.00013 * hours,
+        "throughput",
+    );
+    // Small compute by the hour, less the $10 credit (all of it so far, up to $10).
+    let compute = 0.0206 * hours;
+    close(spend("compute"), (compute - 10.0).max(0.0), "compute");
+    // PITR's monthly price prorated by the hour; IPv4 by the hour.
+    close(spend("pitr"), 100.0 * hours / month, "pitr");
+    close(spend("ipv4"), 0.0055 * hours, "ipv4");
+    assert_eq!(
+        usage(&pg, "disk_provisioned", &[]),
+        Some(18e9),
+        "the provisioned size is exported as usage"
+    );
+    // The forecast: the plan, the metered lines over the month, and the credit deducted once,
+    // up to what compute costs for the month.
+    if hours >= 48.0 {
+        let f = month / hours;
+        let metered = (10.0 * 0.000171 + 600.0 * 0.00003288 + 75.0 * 0.00013 + 0.0055) * hours
+            + 100.0 * hours / month
+            + compute;
+        let want = 25.0 + metered * f - (compute * f).min(10.0);
+        let got = pg.value(Some("supabase"), "cost_forecast", &[]).unwrap();
+        assert!((got - want).abs() < 1e-2, "forecast {got} vs {want}");
+    }
+}
+
+#[tokio::test]
+async fn the_free_plan_reads_no_billing_endpoint_and_bills_nothing_but_its_caps() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_project(&mock).await;
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[pushgateway]\nurl = \"{}\"\n[providers.supabase]\nbase_url = \"{}\"\nplan = \"free\"\n",
+        pg.url,
+        mock.uri()
+    ));
+    let (code, stderr) = push(&cfg, &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let requests = mock.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| !r.url.path().ends_with("/config/disk") && !r.url.path().contains("/billing/")),
+        "the Free plan has no disk or add-on charges to read"
+    );
+    let spend = pg.series(Some("supabase"), "cost_spend");
+    assert_eq!(spend.len(), 1, "{spend:?}");
+    assert_eq!(spend[0].1, 0.0);
+}
+
+#[tokio::test]
+async fn a_disk_answer_outside_the_spec_fails_with_its_field_named() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_project(&mock).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/projects/{REF}/config/disk")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"attributes": {"type": "st1", "size_gb": 8, "iops": 3000}})),
+        )
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("config/disk") && stderr.contains("st1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pg.value(
+            Some("supabase"),
+            "cost_collector_errors_total",
+            &[("reason", "decode")]
+        ),
+        Some(1.0)
     );
 }
 

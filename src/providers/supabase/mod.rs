@@ -1,19 +1,23 @@
 //! Supabase: per project, database size, storage size, users and the MAU approximation, the
 //! largest tables' row counts (read-only SQL through the Management API), disk utilisation,
 //! edge function invocations (logs), optionally the project's Prometheus metrics endpoint;
-//! organisation quotas per plan, and spend = plan fee + overage estimate.
+//! organisation quotas per plan; spend = plan fee + per project the provisioned disk, the
+//! compute instance and the add-ons (paid plans, less the monthly compute credit) + overage
+//! above the organisation's quotas.
 //!
-//! Requests are few (at most five per project) and paced under the Management API's 60 requests a
-//! minute; every request is a GET except the SQL, which goes to the read-only endpoint.
+//! Requests are few (at most seven per project) and paced under the Management API's 60
+//! requests a minute; every request is a GET except the SQL, which goes to the read-only
+//! endpoint.
 //!
 //! Parts: this file (the section, its validation, the collector), `metrics` (the project's
-//! metrics endpoint).
+//! metrics endpoint), `billing` (disk, compute and add-on prices).
 
+mod billing;
 mod metrics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -23,7 +27,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{EnvVar, Section, SectionSchema, StringList};
-use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, PostBody, ProviderHttp, describe, join, scrub};
 use crate::money::{ConfigDecimal, Currency, Money};
@@ -132,9 +136,8 @@ fn plan_fee(plan: Plan) -> Decimal {
     }
 }
 
-/// Published Pro/Team overage prices, USD: per GB-month of database, per GB-month of storage,
-/// per MAU, per million edge function invocations.
-const DB_GB_MONTH: Decimal = Decimal::from_parts(125, 0, 0, false, 3);
+/// Published Pro/Team overage prices, USD: per GB-month of storage, per MAU, per million edge
+/// function invocations. (Disk is billed on the provisioned size: `billing`.)
 const STORAGE_GB_MONTH: Decimal = Decimal::from_parts(21, 0, 0, false, 3);
 const PER_MAU: Decimal = Decimal::from_parts(325, 0, 0, false, 5);
 const PER_MILLION_INVOCATIONS: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
@@ -401,6 +404,21 @@ impl Supabase {
         p.disk_used = metric("fs_used_bytes")?;
         p.disk_size = metric("fs_size_bytes")?;
 
+        // What a paid plan bills per project: the provisioned disk, compute and add-ons.
+        if self.plan != Plan::Free {
+            let decode = |m: String| CollectError::new(Reason::Decode, m);
+            let disk = self
+                .get_json(cx, &format!("/v1/projects/{r}/config/disk"), &[])
+                .await
+                .map_err(|e| not_found(e, r))?;
+            p.disk = Some(billing::parse_disk(&disk).map_err(decode)?);
+            let addons = self
+                .get_json(cx, &format!("/v1/projects/{r}/billing/addons"), &[])
+                .await
+                .map_err(|e| not_found(e, r))?;
+            p.addons = billing::parse_addons(&addons).map_err(decode)?;
+        }
+
         let functions = self
             .get_json(cx, &format!("/v1/projects/{r}/functions"), &[])
             .await
@@ -545,6 +563,10 @@ struct Project {
     disk_used: Option<f64>,
     disk_size: Option<f64>,
     invocations: Option<Vec<(String, f64)>>,
+    /// The provisioned disk (paid plans).
+    disk: Option<billing::Disk>,
+    /// The selected add-ons, compute included (paid plans).
+    addons: Vec<billing::Addon>,
 }
 
 fn not_found(e: CollectError, r: &str) -> CollectError {
@@ -564,15 +586,6 @@ fn not_found(e: CollectError, r: &str) -> CollectError {
     e
 }
 
-/// The elapsed share of the month (hours elapsed / hours in the month), for size overages
-/// that accrue by the hour.
-fn month_fraction(now: SystemTime) -> Decimal {
-    let t = OffsetDateTime::from(now);
-    let days = Decimal::from(t.month().length(t.year()));
-    let elapsed = Decimal::from(t.day() - 1) + Decimal::from(t.hour()) / Decimal::from(24);
-    (elapsed / days).min(Decimal::ONE)
-}
-
 #[async_trait::async_trait]
 impl Collector for Supabase {
     fn provider(&self) -> &str {
@@ -586,12 +599,14 @@ impl Collector for Supabase {
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let mut usage = Vec::new();
         let mut totals: HashMap<&str, f64> = HashMap::new();
-        let mut db_excess_gb = Decimal::ZERO;
-        let db_quota = self
-            .limits
-            .iter()
-            .find(|l| l.resource == "database_size")
-            .map(|l| l.value);
+        // Per project lines of a paid plan: (service, project, USD); compute apart, for the
+        // credit.
+        let mut project_lines: Vec<(&'static str, String, Decimal)> = Vec::new();
+        let mut compute: Vec<(String, Decimal)> = Vec::new();
+        let start = cx.month_start();
+        let now = OffsetDateTime::from(cx.now);
+        let hours = Decimal::from((now - start).whole_seconds().max(0)) / Decimal::from(3600);
+        let month_hours = Decimal::from(u32::from(start.month().length(start.year())) * 24);
         for r in &self.refs {
             let p = self.project(cx, r).await?;
             let mut add = |resource: &'static str,
@@ -650,24 +665,74 @@ impl Collector for Supabase {
                 }
                 None => {}
             }
-            if let (Some(size), Some(quota)) = (p.database_size, db_quota) {
-                db_excess_gb += wire::decimal((size - quota).max(0.0) / 1e9, "database size")?;
+            if let Some(d) = &p.disk {
+                add(
+                    "disk_provisioned",
+                    Unit::Bytes,
+                    Some(d.size_gb as f64 * 1e9),
+                    vec![],
+                );
+                for (service, amount) in billing::disk_charges(d, hours) {
+                    project_lines.push((service, r.clone(), amount));
+                }
+            }
+            if self.plan != Plan::Free && !p.addons.iter().any(|a| a.service == "compute") {
+                tracing::info!(project = %r, "no compute instance among the selected add-ons: no compute line");
+            }
+            for a in &p.addons {
+                let amount = a.charge(hours, month_hours);
+                tracing::debug!(project = %r, variant = %a.variant, %amount, "add-on");
+                if a.service == "compute" {
+                    compute.push((r.clone(), amount));
+                } else {
+                    project_lines.push((a.service, r.clone(), amount));
+                }
             }
         }
 
-        // Spend in USD: the plan fee and the overage above
-        // the organisation's quotas; the Free plan has no overage (it is capped instead).
+        // Spend in USD: the plan fee, per project the disk, compute (less the organisation's
+        // compute credit) and add-ons, and the overage above the organisation's quotas; the
+        // Free plan has none of these (it is capped instead).
         let mut spend = Vec::new();
-        let usd = |amount: Decimal, kind: SpendKind, service: &str| Spend {
+        let usd = |amount: Decimal, kind: SpendKind, labels: Vec<(&'static str, String)>| Spend {
             money: Money {
                 amount: amount.round_dp(6),
                 currency: Currency::USD,
             },
             kind,
-            labels: vec![("service", service.to_owned())],
+            labels,
         };
-        spend.push(usd(plan_fee(self.plan), SpendKind::Fixed, "plan"));
+        let service = |s: &str| vec![("service", s.to_owned())];
+        spend.push(usd(plan_fee(self.plan), SpendKind::Fixed, service("plan")));
+        let mut credits = Vec::new();
         if self.plan != Plan::Free {
+            let covered: Decimal = compute.iter().map(|(_, v)| *v).sum();
+            let applied = covered.min(billing::COMPUTE_CREDIT);
+            let mut left = applied;
+            compute.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (project, amount) in compute {
+                let take = amount.min(left);
+                left -= take;
+                project_lines.push(("compute", project, amount - take));
+            }
+            if !covered.is_zero() {
+                let money = |amount| Money {
+                    amount,
+                    currency: Currency::USD,
+                };
+                credits.push(Credit {
+                    covered: money(covered),
+                    applied: money(applied),
+                    total: money(billing::COMPUTE_CREDIT),
+                });
+            }
+            for (s, project, amount) in project_lines {
+                spend.push(usd(
+                    amount,
+                    SpendKind::Metered,
+                    vec![("service", s.to_owned()), ("project", project)],
+                ));
+            }
             let quota = |name: &str| {
                 self.limits
                     .iter()
@@ -678,35 +743,29 @@ impl Collector for Supabase {
                 (Some(used), Some(q)) => wire::decimal((used - q).max(0.0), name),
                 _ => Ok(Decimal::ZERO),
             };
-            let fraction = month_fraction(cx.now);
             spend.push(usd(
-                db_excess_gb * DB_GB_MONTH * fraction,
+                excess("storage_size")? / Decimal::from(1_000_000_000) * STORAGE_GB_MONTH * hours
+                    / month_hours,
                 SpendKind::Metered,
-                "database_size",
-            ));
-            spend.push(usd(
-                excess("storage_size")? / Decimal::from(1_000_000_000)
-                    * STORAGE_GB_MONTH
-                    * fraction,
-                SpendKind::Metered,
-                "storage_size",
+                service("storage_size"),
             ));
             spend.push(usd(
                 excess("monthly_active_users")? * PER_MAU,
                 SpendKind::Metered,
-                "monthly_active_users",
+                service("monthly_active_users"),
             ));
             spend.push(usd(
                 excess("edge_function_invocations")? / Decimal::from(1_000_000)
                     * PER_MILLION_INVOCATIONS,
                 SpendKind::Metered,
-                "edge_function_invocations",
+                service("edge_function_invocations"),
             ));
         }
         Ok(Collection {
             usage,
             limits: self.limits.clone(),
             spend,
+            credits,
             data_as_of: Some(cx.now),
             ..Collection::default()
         })
@@ -721,28 +780,5 @@ impl Collector for Supabase {
             "the token reads project {r} ({} project(s) configured)",
             self.refs.len()
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_month_fraction_counts_elapsed_hours() {
-        let at = |d: u8, h: u8| -> SystemTime {
-            time::Date::from_calendar_date(2026, time::Month::November, d)
-                .unwrap()
-                .with_hms(h, 0, 0)
-                .unwrap()
-                .assume_utc()
-                .into()
-        };
-        assert_eq!(month_fraction(at(1, 0)), Decimal::ZERO);
-        assert_eq!(month_fraction(at(16, 0)), Decimal::new(5, 1));
-        assert_eq!(
-            month_fraction(at(16, 12)),
-            Decimal::from(31) / Decimal::from(60)
-        );
     }
 }

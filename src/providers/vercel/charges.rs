@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{RESOURCES, Vercel};
-use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
+use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{ConfigDecimal, Currency, Money};
@@ -268,13 +268,21 @@ impl Totals {
                 .or_default() += v;
         }
         let mut spend = Vec::new();
-        let mut metered_credit = Vec::new();
+        let mut credits = Vec::new();
         for (currency, lines) in by_currency {
+            let covered: Decimal = lines
+                .iter()
+                .filter(|((_, c), v)| *c == USAGE && !v.is_sign_negative())
+                .map(|(_, v)| *v)
+                .sum();
             let (lines, credit) = net(lines);
             if !credit.is_zero() {
-                metered_credit.push(Money {
-                    amount: credit,
-                    currency,
+                // Credits as they come: what was applied is all that is known of them.
+                let money = |amount| Money { amount, currency };
+                credits.push(Credit {
+                    covered: money(covered),
+                    applied: money(credit),
+                    total: money(credit),
                 });
             }
             for ((project, category), amount) in lines {
@@ -332,7 +340,7 @@ impl Totals {
             effective_spend,
             data_as_of: Some(data_as_of),
             source: Some("charges"),
-            metered_credit,
+            credits,
             ..Collection::default()
         }
     }
@@ -660,7 +668,7 @@ mod tests {
             amount(&c, "unattributed", "other"),
             Some((d("2"), SpendKind::Billed))
         );
-        assert!(c.metered_credit.is_empty());
+        assert!(c.credits.is_empty());
     }
 
     #[test]
@@ -686,8 +694,9 @@ mod tests {
         let total: Decimal = c.spend.iter().map(|s| s.money.amount).sum();
         assert_eq!(total, d("27"));
         // 6 came off usage: the forecast deducts it once.
-        assert_eq!(c.metered_credit.len(), 1);
-        assert_eq!(c.metered_credit[0].amount, d("6"));
+        assert_eq!(c.credits.len(), 1);
+        assert_eq!(c.credits[0].applied.amount, d("6"));
+        assert_eq!(c.credits[0].covered.amount, d("13"));
         // Credits beyond usage come off billed lines.
         let text = [
             line("Usage", "1", Some("web")),
@@ -697,6 +706,6 @@ mod tests {
         .concat();
         let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
         assert_eq!(amount(&c, "unattributed", "purchase").unwrap().0, d("17"));
-        assert_eq!(c.metered_credit[0].amount, d("1"));
+        assert_eq!(c.credits[0].applied.amount, d("1"));
     }
 }

@@ -9,6 +9,8 @@
 //!   trait, and one module per provider, each owning its section and building its collector.
 //! - `http`: the one provider HTTP client (GET only, no redirects, retries) and its error.
 //! - [`cost`]: the plain data collectors return; [`error`]: why a collection failed.
+//! - `fx`: the run's exchange rates: configured, or the ECB's daily reference rates crossed
+//!   into the reporting currency with the configured ones as fallback and overrides.
 //! - `outcome`: the pure outcome model: figures checked and converted, the forecast.
 //! - [`run`]: concurrent collection under a deadline, push order, exit code.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
@@ -25,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod cost;
 pub mod error;
+mod fx;
 mod http;
 pub mod metrics;
 pub mod money;

@@ -73,8 +73,10 @@ defs! {
         "Absolute monthly budget for a provider, in the reporting currency.";
     FORECAST = "cost_forecast", Gauge, "provider, currency",
         "Projected month-end spend: what is known for the month plus metered spend extrapolated over the time its data covers (month to date for the first 48 hours).";
-    FX_RATE = "cost_fx_rate", Gauge, "from, to",
-        "Conversion rate used: 1 unit of `from` is this many units of `to`.";
+    FX_RATE = "cost_fx_rate", Gauge, "from, to, source",
+        "Conversion rate used: 1 unit of `from` is this many units of `to`; source is config or ecb.";
+    FX_DATE = "cost_fx_rate_timestamp_seconds", Gauge, "from, to",
+        "The day a conversion rate is the reference rate of (Unix time, 00:00 UTC), for dated rates (the ECB's).";
     SOURCE = "cost_collector_source", Gauge, "provider, source",
         "Always 1; which of the provider's data sources answered in the last successful run.";
     UP = "cost_collector_up", Gauge, "provider",
@@ -402,7 +404,19 @@ pub(crate) fn run_group(fx: &Fx, tax: TaxBasis, finished: SystemTime, took: Dura
     f.add(&RUN_DURATION, &[], took.as_secs_f64());
     let to = fx.reporting().to_string();
     for (from, rate) in fx.rates() {
-        f.add(&FX_RATE, &[("from", from.code()), ("to", &to)], money(rate));
+        let pair = [("from", from.code()), ("to", to.as_str())];
+        f.add(
+            &FX_RATE,
+            &[pair[0], pair[1], ("source", rate.source.as_str())],
+            money(rate.value),
+        );
+        if let Some(day) = rate.date {
+            f.add(
+                &FX_DATE,
+                &pair,
+                day.midnight().assume_utc().unix_timestamp() as f64,
+            );
+        }
     }
     f
 }

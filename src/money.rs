@@ -146,17 +146,83 @@ impl TaxBasis {
     }
 }
 
+/// The European Central Bank's daily euro reference rates (`[fx] source = "ecb"`).
+pub(crate) const ECB_DAILY: &str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml";
+
+/// The currencies the ECB publishes a daily reference rate for (besides the euro), as listed
+/// on its reference-rate page: at validation, these need no configured rate when the ECB is the
+/// source.
+pub(crate) const ECB_CURRENCIES: &[&str] = &[
+    "USD", "JPY", "BGN", "CZK", "DKK", "GBP", "HUF", "PLN", "RON", "SEK", "CHF", "ISK", "NOK",
+    "TRY", "AUD", "BRL", "CAD", "CNY", "HKD", "IDR", "ILS", "INR", "KRW", "MXN", "MYR", "NZD",
+    "PHP", "SGD", "THB", "ZAR",
+];
+
+/// Whether the ECB's rates can be crossed into `reporting`: the euro, or a currency it
+/// publishes.
+pub(crate) fn ecb_publishes(reporting: Currency) -> bool {
+    reporting == Currency::EUR || ECB_CURRENCIES.contains(&reporting.code())
+}
+
+/// Where a conversion rate comes from (`source` label of `cost_fx_rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RateSource {
+    /// `[fx]` in the configuration (or `[fx.overrides]`).
+    Config,
+    /// The European Central Bank's daily reference rates.
+    Ecb,
+}
+
+impl RateSource {
+    /// The label value.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RateSource::Config => "config",
+            RateSource::Ecb => "ecb",
+        }
+    }
+}
+
+/// One conversion rate: 1 unit of a currency is `value` reporting-currency units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Rate {
+    /// The rate.
+    pub value: Decimal,
+    /// Where it comes from.
+    pub source: RateSource,
+    /// The day it is the reference rate of, where it has one (the ECB's).
+    pub date: Option<time::Date>,
+}
+
 /// Conversion rates into the reporting currency.
 #[derive(Debug, Clone)]
 pub(crate) struct Fx {
     reporting: Currency,
     /// 1 unit of the key currency = N reporting-currency units.
-    rates: BTreeMap<Currency, Decimal>,
+    rates: BTreeMap<Currency, Rate>,
 }
 
 impl Fx {
     /// Rates as configured; the reporting currency converts to itself at 1.
     pub(crate) fn new(reporting: Currency, rates: BTreeMap<Currency, Decimal>) -> Fx {
+        let rates = rates
+            .into_iter()
+            .map(|(c, value)| {
+                (
+                    c,
+                    Rate {
+                        value,
+                        source: RateSource::Config,
+                        date: None,
+                    },
+                )
+            })
+            .collect();
+        Fx { reporting, rates }
+    }
+
+    /// Rates with their sources.
+    pub(crate) fn with_rates(reporting: Currency, rates: BTreeMap<Currency, Rate>) -> Fx {
         Fx { reporting, rates }
     }
 
@@ -165,8 +231,8 @@ impl Fx {
         self.reporting
     }
 
-    /// The configured rates, reporting currency excluded, for `cost_fx_rate`.
-    pub(crate) fn rates(&self) -> impl Iterator<Item = (Currency, Decimal)> + '_ {
+    /// The rates, reporting currency excluded, for `cost_fx_rate`.
+    pub(crate) fn rates(&self) -> impl Iterator<Item = (Currency, Rate)> + '_ {
         self.rates
             .iter()
             .filter(|(c, _)| **c != self.reporting)
@@ -190,7 +256,7 @@ impl Fx {
             )
         })?;
         m.amount
-            .checked_mul(*rate)
+            .checked_mul(rate.value)
             .ok_or_else(|| format!("{} {} overflows when converted", m.amount, m.currency))
     }
 }

@@ -15,8 +15,10 @@ use crate::config::Settings;
 use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::exit;
+use crate::fx;
 use crate::http::{ProviderHttp, RetryPolicy};
 use crate::metrics::{self, Method, PreviousErrors};
+use crate::money::Fx;
 use crate::outcome::{self, ProviderOutcome, SourceResult, State};
 use crate::providers::{self, Collector, Context, Plan};
 use crate::push::{PushError, Pushgateway};
@@ -53,16 +55,20 @@ pub async fn execute(
             return exit::PUSH_FAILED;
         }
     };
+    let fx_http = http.clone();
     let cx = Arc::new(Context { http, now });
-    let results = collect_all(&plan.collectors, cx, settings.run.timeout, shutdown).await;
-    let took = started.elapsed();
-    let outcomes = outcome::assess(
-        results,
-        &plan.unconfigured,
-        |p| plan.budget(p),
-        &settings.fx,
-        now,
+    // The exchange rates are fetched (when a source is configured) while collecting.
+    let (results, fx) = tokio::join!(
+        collect_all(&plan.collectors, cx, settings.run.timeout, shutdown),
+        fx::for_run(
+            &settings.fx,
+            settings.fx_source.as_ref(),
+            &fx_http,
+            settings.run.timeout
+        ),
     );
+    let took = started.elapsed();
+    let outcomes = outcome::assess(results, &plan.unconfigured, |p| plan.budget(p), &fx, now);
     for o in &outcomes {
         match &o.state {
             State::Collected(r) => tracing::info!(
@@ -84,10 +90,9 @@ pub async fn execute(
 
     match mode {
         Mode::Print => {
-            let mut all = metrics::run_group(&settings.fx, settings.tax, finished, took);
+            let mut all = metrics::run_group(&fx, settings.tax, finished, took);
             for o in &outcomes {
-                let (fams, _) =
-                    metrics::provider_group(o, &settings.fx, &PreviousErrors::new(), finished);
+                let (fams, _) = metrics::provider_group(o, &fx, &PreviousErrors::new(), finished);
                 all.extend(fams.with_label("provider", &o.provider));
             }
             let mut out = std::io::stdout().lock();
@@ -101,7 +106,7 @@ pub async fn execute(
             if any_failed { exit::PARTIAL } else { exit::OK }
         }
         Mode::Push => {
-            let pushed = push_all(settings, &outcomes, finished, took).await;
+            let pushed = push_all(settings, &fx, &outcomes, finished, took).await;
             match (pushed, any_failed) {
                 (false, _) => exit::PUSH_FAILED,
                 (true, true) => exit::PARTIAL,
@@ -185,6 +190,7 @@ async fn collect_all(
 /// Pushes every provider group, then the run-level group. Returns whether all succeeded.
 async fn push_all(
     settings: &Settings,
+    fx: &Fx,
     outcomes: &[ProviderOutcome],
     finished: SystemTime,
     took: Duration,
@@ -215,13 +221,13 @@ async fn push_all(
     let groups = outcomes
         .iter()
         .map(|o| {
-            let (fams, method) = metrics::provider_group(o, &settings.fx, &previous, finished);
+            let (fams, method) = metrics::provider_group(o, fx, &previous, finished);
             (Some(o.provider.as_str()), method, fams)
         })
         .chain(std::iter::once((
             None,
             Method::Put,
-            metrics::run_group(&settings.fx, settings.tax, finished, took),
+            metrics::run_group(fx, settings.tax, finished, took),
         )));
     for (provider, method, fams) in groups {
         let labels: Vec<(&str, &str)> = provider.map(|p| ("provider", p)).into_iter().collect();

@@ -13,7 +13,8 @@ use url::Url;
 use super::section::{Checker, Section};
 use super::values::HumanDuration;
 use super::{
-    ConfigError, FixedEntry, HttpSettings, Loaded, PushgatewaySettings, RunSettings, Settings,
+    ConfigError, FixedEntry, FxSource, HttpSettings, Loaded, PushgatewaySettings, RunSettings,
+    Settings,
 };
 use crate::money::{ConfigDecimal, Currency, Fx, Money, TaxBasis};
 use crate::secret::RawSecret;
@@ -27,7 +28,7 @@ pub(super) struct RawConfig {
     pushgateway: RawPushgateway,
     run: RawRun,
     http: RawHttp,
-    fx: BTreeMap<String, ConfigDecimal>,
+    fx: RawFx,
     providers: BTreeMap<String, Value>,
     fixed: Vec<RawFixed>,
 }
@@ -47,11 +48,27 @@ impl Default for RawConfig {
                 retries: 3,
                 max_retry_after: HumanDuration(Duration::from_secs(60)),
             },
-            fx: BTreeMap::new(),
+            fx: RawFx::default(),
             providers: BTreeMap::new(),
             fixed: Vec::new(),
         }
     }
+}
+
+/// `[fx]`: currency codes with their rates, and optionally a source of daily rates.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RawFx {
+    /// `ecb`: the European Central Bank's daily reference rates.
+    source: Option<String>,
+    /// Where to read them (the ECB's own file by default).
+    url: Option<String>,
+    /// `[fx.overrides]`: rates that win over the source's.
+    overrides: BTreeMap<String, ConfigDecimal>,
+    /// `CODE = rate`: the rates (with a source: the fallback). Raw values, so that a
+    /// misspelt key is named as such rather than as a bad number.
+    #[serde(flatten)]
+    rates: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -146,17 +163,72 @@ pub(crate) fn validate<T>(
         }
     };
 
-    let mut rates = BTreeMap::new();
-    for (code, rate) in &raw.fx {
+    let mut plain = BTreeMap::new();
+    for (code, v) in &raw.fx.rates {
         let key = format!("fx.{code}");
-        match code.parse::<Currency>() {
-            Ok(cur) if rate.0 > Decimal::ZERO => {
-                rates.insert(cur, rate.0);
+        match (code.parse::<Currency>(), v.deserialize::<ConfigDecimal>()) {
+            (Err(e), _) => c.fail(
+                &key,
+                format!("{e}; [fx] takes `CODE = rate`, `source`, `url` and [fx.overrides]"),
+            ),
+            (Ok(_), Err(e)) => c.fail(&key, format!("not a rate ({e})")),
+            (Ok(_), Ok(rate)) => {
+                plain.insert(code.clone(), rate);
             }
-            Ok(_) => c.fail(&key, format!("rate {} must be above 0", rate.0)),
-            Err(e) => c.fail(&key, e),
         }
     }
+    let mut parse_rates = |table: &BTreeMap<String, ConfigDecimal>, prefix: &str| {
+        let mut rates = BTreeMap::new();
+        for (code, rate) in table {
+            let key = format!("{prefix}.{code}");
+            match code.parse::<Currency>() {
+                Ok(cur) if rate.0 > Decimal::ZERO => {
+                    rates.insert(cur, rate.0);
+                }
+                Ok(_) => c.fail(&key, format!("rate {} must be above 0", rate.0)),
+                Err(e) => c.fail(
+                    &key,
+                    format!("{e}; [fx] takes `CODE = rate`, `source`, `url` and [fx.overrides]"),
+                ),
+            }
+        }
+        rates
+    };
+    let rates = parse_rates(&plain, "fx");
+    let overrides = parse_rates(&raw.fx.overrides, "fx.overrides");
+    let fx_source = match raw.fx.source.as_deref().map(str::trim) {
+        None | Some("") | Some("config") => {
+            if raw.fx.url.is_some() {
+                c.fail("fx.url", "a URL without `source = \"ecb\"` is never read");
+            }
+            if !overrides.is_empty() {
+                c.fail(
+                    "fx.overrides",
+                    "overrides need `source = \"ecb\"`; without a source, put the rates under [fx]",
+                );
+            }
+            None
+        }
+        Some("ecb") => {
+            let raw_url = raw.fx.url.as_deref().unwrap_or(crate::money::ECB_DAILY);
+            match super::section::provider_url(raw_url) {
+                Ok(url) => Some(url),
+                Err(e) => {
+                    c.fail("fx.url", e);
+                    None
+                }
+            }
+        }
+        Some(other) => {
+            c.fail(
+                "fx.source",
+                format!(
+                    "unknown source {other:?} (expected ecb, or none for the configured rates only)"
+                ),
+            );
+            None
+        }
+    };
 
     let pg = &raw.pushgateway;
     let pg_url = match pushgateway_url(&pg.url) {
@@ -217,9 +289,18 @@ pub(crate) fn validate<T>(
 
     let fixed = fixed_entries(&mut c, &raw.fixed);
 
-    // Every currency in use needs a rate.
+    // Every currency in use needs a rate: configured, or published by the source.
     if let Some(reporting) = reporting {
-        let fx = Fx::new(reporting, rates.clone());
+        let mut known = rates.clone();
+        known.extend(overrides.iter().map(|(c, r)| (*c, *r)));
+        if fx_source.is_some() && crate::money::ecb_publishes(reporting) {
+            for cur in crate::money::ECB_CURRENCIES {
+                if let Ok(cur) = cur.parse::<Currency>() {
+                    known.entry(cur).or_insert(Decimal::ONE);
+                }
+            }
+        }
+        let fx = Fx::new(reporting, known);
         for (i, f) in fixed.iter().enumerate() {
             if !fx.has(f.monthly.currency) {
                 c.fail(
@@ -276,6 +357,7 @@ pub(crate) fn validate<T>(
         (true, Some(reporting), Some(url)) => Ok((
             Settings {
                 fx: Fx::new(reporting, rates),
+                fx_source: fx_source.map(|url| FxSource { url, overrides }),
                 tax: tax.unwrap_or_default(),
                 pushgateway: PushgatewaySettings {
                     url,

@@ -17,13 +17,14 @@ mod layers;
 mod section;
 mod values;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
+use rust_decimal::Decimal;
 use url::Url;
 
-use crate::money::{Fx, Money, TaxBasis};
+use crate::money::{Currency, Fx, Money, TaxBasis};
 use crate::secret::Secret;
 
 pub(crate) use global::validate;
@@ -132,8 +133,10 @@ impl Schema {
 /// modules into the provider registry's plan.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Reporting currency and the rates into it.
+    /// Reporting currency and the configured rates into it (with a source, the fallback).
     pub(crate) fx: Fx,
+    /// `[fx] source`: where daily rates are read at each run, and the overrides.
+    pub(crate) fx_source: Option<FxSource>,
     /// Whether money includes taxes, for every provider that gives both.
     pub(crate) tax: TaxBasis,
     /// Where and how to push.
@@ -153,6 +156,15 @@ impl Settings {
     pub(crate) fn wanted(&self, provider: &str) -> bool {
         self.only.as_ref().is_none_or(|o| o.contains(provider))
     }
+}
+
+/// `[fx] source = "ecb"`: the daily reference rates' URL and the rates that win over them.
+#[derive(Debug, Clone)]
+pub(crate) struct FxSource {
+    /// The ECB's `eurofxref-daily.xml` (or a copy).
+    pub url: Url,
+    /// `[fx.overrides]`: 1 unit = N reporting-currency units, whatever the source says.
+    pub overrides: BTreeMap<Currency, Decimal>,
 }
 
 /// `[pushgateway]`.

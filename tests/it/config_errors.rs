@@ -181,6 +181,27 @@ const CASES: &[Case] = &[
         expect: &["WASABI_BILLING_ACCESS_KEY and WASABI_BILLING_SECRET_KEY must be set together"],
     },
     Case {
+        what: "an unknown exchange-rate source",
+        toml: "[fx]\nsource = \"fed\"\n",
+        env: &[],
+        args: &[],
+        expect: &["fx.source", "\"fed\"", "ecb"],
+    },
+    Case {
+        what: "overrides without a source",
+        toml: "[fx]\nUSD = 1\n[fx.overrides]\nGBP = 1.2\n",
+        env: &[],
+        args: &[],
+        expect: &["fx.overrides", "source = \"ecb\""],
+    },
+    Case {
+        what: "a misspelt [fx] key",
+        toml: "[fx]\nsorce = \"ecb\"\n",
+        env: &[],
+        args: &[],
+        expect: &["fx.sorce", "`source`"],
+    },
+    Case {
         what: "a negative Wasabi minimum",
         toml: "[providers.wasabi]\nbuckets = [\"abc\"]\nminimum_tb = -1\n",
         env: &[],

@@ -13,6 +13,7 @@ mod deploy;
 mod docs;
 mod e2e;
 mod elevenlabs;
+mod fx;
 mod hostinger;
 mod monitoring;
 mod ovh;

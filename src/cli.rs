@@ -1,4 +1,4 @@
-//! The command line: `push`, `collect`, `check`, their flags and help, and the mapping of
+//! The command line: `push`, `collect`, `check`, `backfill`, their flags and help, and the mapping of
 //! outcomes to exit codes. The help's list of environment variables comes from the provider
 //! registry.
 
@@ -97,6 +97,26 @@ pub(crate) enum Command {
         #[arg(long, value_name = "URL")]
         pushgateway: Option<String>,
     },
+    /// Write past months from the providers' own history, one point per series per day
+    /// (23:59:59 UTC), as OpenMetrics with timestamps for `promtool tsdb create-blocks-from
+    /// openmetrics`, or send them with Prometheus remote write. Same names, labels and
+    /// month-to-date meaning as `push`. Nothing is pushed to the Pushgateway.
+    Backfill {
+        /// First month, YYYY-MM (from its 1st).
+        #[arg(long, value_name = "YYYY-MM")]
+        from: String,
+        /// Last month, YYYY-MM [default: up to yesterday, the last complete day].
+        #[arg(long, value_name = "YYYY-MM")]
+        to: Option<String>,
+        /// Write the OpenMetrics text to FILE instead of stdout.
+        #[arg(long, value_name = "FILE", conflicts_with = "remote_write")]
+        output: Option<PathBuf>,
+        /// Send the samples to a remote-write receiver instead (Prometheus with
+        /// --web.enable-remote-write-receiver, Mimir, Thanos, VictoriaMetrics); it needs an
+        /// out-of-order window wider than the backfilled span.
+        #[arg(long, value_name = "URL")]
+        remote_write: Option<String>,
+    },
     /// Print every conventional environment variable: name, key it sets, whether it is a
     /// secret, and what to put in it (tab-separated; for deployment files and their checks).
     #[command(name = "env-vars", hide = true)]
@@ -133,7 +153,7 @@ pub fn main() -> u8 {
         Command::Push { pushgateway, .. } => (pushgateway.clone(), Some(Mode::Push)),
         Command::Collect => (None, Some(Mode::Print)),
         Command::Check { pushgateway, .. } => (pushgateway.clone(), None),
-        Command::EnvVars => (None, None),
+        Command::EnvVars | Command::Backfill { .. } => (None, None),
     };
     let overrides = Overrides {
         config: cli.config.clone(),
@@ -163,6 +183,38 @@ pub fn main() -> u8 {
         }
         (None, Command::Check { probe, .. }) => {
             runtime.block_on(crate::check::run(&overrides, &env, *probe))
+        }
+        (
+            None,
+            Command::Backfill {
+                from,
+                to,
+                output,
+                remote_write,
+            },
+        ) => {
+            let today = time::OffsetDateTime::now_utc().date();
+            let req = match crate::backfill::Request::new(
+                from,
+                to.as_deref(),
+                today,
+                output.clone(),
+                remote_write.as_deref(),
+            ) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return exit::CONFIG;
+                }
+            };
+            let (settings, plan) = match providers::load(&overrides, &env) {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::error!("{}", e.to_string().trim_end());
+                    return exit::CONFIG;
+                }
+            };
+            runtime.block_on(crate::backfill::execute(&settings, plan, &req))
         }
         (None, _) => exit::CONFIG,
     }

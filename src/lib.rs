@@ -13,6 +13,8 @@
 //!   into the reporting currency with the configured ones as fallback and overrides.
 //! - `outcome`: the pure outcome model: figures checked and converted, the forecast.
 //! - [`run`]: concurrent collection under a deadline, push order, exit code.
+//! - [`backfill`]: past months from the providers' history, as OpenMetrics with timestamps or
+//!   remote write.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
 //! - [`push`]: the Pushgateway client.
 //! - `telemetry`: log setup.
@@ -22,6 +24,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod backfill;
 mod check;
 pub mod cli;
 pub mod config;

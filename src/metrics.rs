@@ -119,6 +119,19 @@ defs! {
         "Time the last run took to collect.";
 }
 
+/// The figures `backfill` writes for a day: its month-to-date state, as `push` reports it.
+pub(crate) const FIGURES: &[&Def] = &[
+    &USAGE,
+    &USAGE_LIMIT,
+    &SPEND,
+    &EFFECTIVE_SPEND,
+    &BUDGET,
+    &FORECAST,
+];
+
+/// One sample of a family: the family's definition, its labels (sorted), its value.
+pub(crate) type Sample<'a> = (&'static Def, Vec<(&'a str, &'a str)>, f64);
+
 /// Metric families under construction, in first-use order.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Families {
@@ -206,6 +219,29 @@ impl Families {
             }
         }
         fam.set_metric(metrics);
+    }
+
+    /// Every sample of the families in `defs`, family by family in `defs` order.
+    pub(crate) fn samples<'a>(&'a self, defs: &[&'static Def]) -> Vec<Sample<'a>> {
+        let mut out = Vec::new();
+        for def in defs {
+            let Some(fam) = self.fams.iter().find(|f| f.name() == def.name) else {
+                continue;
+            };
+            for m in fam.get_metric() {
+                let labels = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name(), l.value()))
+                    .collect();
+                let value = match def.kind {
+                    Kind::Gauge => m.get_gauge().get_value(),
+                    Kind::Counter => m.get_counter().get_value(),
+                };
+                out.push((*def, labels, value));
+            }
+        }
+        out
     }
 
     /// Adds `name="value"` to every sample (the grouping label, for printed output).

@@ -146,6 +146,17 @@ impl TaxBasis {
     }
 }
 
+/// `YYYY-MM` → the 1st of that month.
+pub(crate) fn year_month(text: &str) -> Option<time::Date> {
+    let (y, m) = text.trim().split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let y: i32 = y.parse().ok()?;
+    let m: u8 = m.parse().ok()?;
+    time::Date::from_calendar_date(y, time::Month::try_from(m).ok()?, 1).ok()
+}
+
 /// The European Central Bank's daily euro reference rates (`[fx] source = "ecb"`).
 pub(crate) const ECB_DAILY: &str = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml";
 

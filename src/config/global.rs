@@ -126,6 +126,10 @@ struct RawFixed {
     currency: String,
     #[serde(default)]
     period: Period,
+    /// `YYYY-MM`: the first month the entry is paid (for `backfill`; earlier months and the
+    /// months before it in a run do not count it).
+    #[serde(default)]
+    since: Option<String>,
 }
 
 /// Validates everything: the global sections here, and each `[providers.<name>]` section by
@@ -415,6 +419,20 @@ fn fixed_entries(c: &mut Checker<'_>, raw: &[RawFixed]) -> Vec<FixedEntry> {
                 None
             }
         };
+        let since = match f.since.as_deref().map(str::trim) {
+            None => None,
+            Some(text) => match crate::money::year_month(text) {
+                Some(d) => Some(d),
+                None => {
+                    c.fail(
+                        &format!("{key}.since"),
+                        format!("{text:?} is not a month such as \"2026-03\""),
+                    );
+                    ok = false;
+                    None
+                }
+            },
+        };
         if let (true, Some(amount), Some(currency)) = (ok, amount, currency) {
             let monthly = match f.period {
                 Period::Monthly => amount,
@@ -427,6 +445,7 @@ fn fixed_entries(c: &mut Checker<'_>, raw: &[RawFixed]) -> Vec<FixedEntry> {
                     amount: monthly,
                     currency,
                 },
+                since,
             });
         }
     }

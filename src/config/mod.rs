@@ -210,6 +210,8 @@ pub(crate) struct FixedEntry {
     pub(crate) name: String,
     /// The amount per month in its own currency (a yearly amount divided by 12).
     pub(crate) monthly: Money,
+    /// The 1st of the first month it is paid, when configured (`since`).
+    pub(crate) since: Option<time::Date>,
 }
 
 /// Configuration problems, each already phrased for the user (where, then what).

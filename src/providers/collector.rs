@@ -29,6 +29,66 @@ pub trait Collector: Send + Sync {
 
     /// Makes one cheap read-only call and says what it found (`check --probe`).
     async fn probe(&self, cx: &Context) -> Result<String, CollectError>;
+
+    /// The month-to-date figures at the end of each day of `days` (at most one calendar
+    /// month), from the provider's own history, for `backfill`. `Ok(None)`: this source keeps
+    /// no history (the default).
+    async fn history(&self, _cx: &Context, _days: Days) -> Result<Option<History>, CollectError> {
+        Ok(None)
+    }
+}
+
+/// One month of history: each day (in order) with the month-to-date figures at its end.
+pub type History = Vec<(time::Date, Collection)>;
+
+/// Days of one calendar month, for [`Collector::history`]: from the 1st to `last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days {
+    /// The 1st of the month.
+    pub first: time::Date,
+    /// The last day wanted (at most the month's last day).
+    pub last: time::Date,
+}
+
+impl Days {
+    /// The days from `first`'s month start to `last` (clamped to that month).
+    pub(crate) fn month_of(first: time::Date, last: time::Date) -> Days {
+        let first = first.replace_day(1).unwrap_or(first);
+        let month_end = first
+            .replace_day(first.month().length(first.year()))
+            .unwrap_or(first);
+        Days {
+            first,
+            last: last.min(month_end),
+        }
+    }
+
+    /// Every day, in order.
+    pub(crate) fn iter(self) -> impl Iterator<Item = time::Date> {
+        std::iter::successors(Some(self.first), move |d| {
+            d.next_day().filter(|n| *n <= self.last)
+        })
+    }
+
+    /// 00:00 UTC on the 1st.
+    pub(crate) fn start(self) -> time::OffsetDateTime {
+        self.first.midnight().assume_utc()
+    }
+
+    /// 00:00 UTC the day after `last`: where the month-to-date window ends.
+    pub(crate) fn end(self) -> time::OffsetDateTime {
+        self.last.midnight().assume_utc() + time::Duration::DAY
+    }
+
+    /// The end of `day`, 23:59:59 UTC: when its month-to-date figures are stamped.
+    pub(crate) fn end_of(day: time::Date) -> SystemTime {
+        (day.midnight().assume_utc() + time::Duration::DAY - time::Duration::SECOND).into()
+    }
+
+    /// The day a timestamp falls on, UTC.
+    pub(crate) fn day_of(t: time::OffsetDateTime) -> time::Date {
+        t.to_offset(time::UtcOffset::UTC).date()
+    }
 }
 
 /// What the runner hands every collector.

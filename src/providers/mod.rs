@@ -34,7 +34,7 @@ use crate::config::{
 use crate::money::ConfigDecimal;
 
 pub(crate) use collector::{Api, Configured, Planned};
-pub use collector::{Collector, Context, Plan};
+pub use collector::{Collector, Context, Days, History, Plan};
 
 /// A provider module's description: the one thing the registry holds about it.
 #[derive(Debug)]

@@ -6,6 +6,7 @@
 
 mod ai;
 mod architecture;
+mod backfill;
 mod cli;
 mod cloudflare;
 mod config_errors;

@@ -871,3 +871,83 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
     let (stdout, _) = support::text(&out);
     assert!(stdout.contains("name=\"bms-1\""), "{stdout}");
 }
+
+#[tokio::test]
+async fn backfill_counts_each_bill_from_its_day_on() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    mount(&api, &dates, Behaviour::signed()).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[http]\nretries = 0\n{}",
+        section(&api, None)
+    ));
+    let today = OffsetDateTime::now_utc().date();
+    let first = (support::month_start() - time::Duration::days(1))
+        .date()
+        .replace_day(1)
+        .unwrap();
+    let path = cfg.path().display().to_string();
+    let from = format!("{:04}-{:02}", first.year(), u8::from(first.month()));
+    let out = tokio::task::spawn_blocking(move || {
+        support::run(
+            &[
+                "backfill", "--config", &path, "--from", &from, "--only", "ovh",
+            ],
+            SIGNED_ENV,
+        )
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Σ cost_spend and the forecast per day (23:59:59 UTC).
+    let mut spend: BTreeMap<i64, f64> = BTreeMap::new();
+    let mut forecast: BTreeMap<i64, f64> = BTreeMap::new();
+    for line in stdout.lines() {
+        let into = if line.starts_with("cost_spend{") {
+            &mut spend
+        } else if line.starts_with("cost_forecast{") {
+            &mut forecast
+        } else {
+            continue;
+        };
+        let mut parts = line.rsplitn(3, ' ');
+        let ts: i64 = parts.next().unwrap().parse().unwrap();
+        let v: f64 = parts.next().unwrap().parse().unwrap();
+        *into.entry(ts).or_default() += v;
+    }
+    let mut day = first;
+    while day < today {
+        let ts = (day.midnight().assume_utc() + time::Duration::DAY).unix_timestamp() - 1;
+        // Last month: its bill (62.50) from its day; this month: 64.50 from day 1's bill,
+        // 67.00 more from day 2's. A bill of another month never counts.
+        let want = if day.month() == first.month() {
+            if day >= dates.last_month.date() {
+                62.50
+            } else {
+                0.0
+            }
+        } else {
+            let mut v = 0.0;
+            if day >= dates.day1.date() {
+                v += 64.50;
+            }
+            if day >= dates.day2.date() {
+                v += 67.00;
+            }
+            v
+        };
+        assert_eq!(
+            spend.get(&ts).map(|v| cents(*v)),
+            Some(cents(want)),
+            "{day}"
+        );
+        // Bills are known amounts: the day's forecast is what was billed by then.
+        assert_eq!(
+            forecast.get(&ts).map(|v| cents(*v)),
+            Some(cents(want)),
+            "{day}"
+        );
+        day = day.next_day().unwrap();
+    }
+}

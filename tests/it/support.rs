@@ -436,17 +436,22 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus with `config` (YAML text).
     pub fn start(config: &str) -> Prometheus {
+        Prometheus::start_with(config, None, &[])
+    }
+
+    /// Starts Prometheus with `config`, on the TSDB in `data` (a fresh one when `None`), with
+    /// `args` added.
+    pub fn start_with(config: &str, data: Option<&Path>, args: &[&str]) -> Prometheus {
         let bin = require("prometheus", "prometheus");
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("prometheus.yml");
         std::fs::write(&file, config).expect("write prometheus.yml");
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let (child, port) = spawn_on_free_port("prometheus", |port| {
             Command::new(&bin)
                 .arg(format!("--config.file={}", file.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
+                .arg(format!("--storage.tsdb.path={}", data.display()))
+                .args(args)
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--log.level=warn")
                 .stdout(Stdio::null())
@@ -468,6 +473,34 @@ impl Prometheus {
             .finish();
         let (status, body) = http("GET", &format!("{}/api/v1/query?{q}", self.url), None, None)
             .map_err(|e| e.to_string())?;
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{status}: {e}: {body}"))?;
+        if v["status"] != "success" {
+            return Err(format!("{expr}: {body}"));
+        }
+        Ok(v["data"].clone())
+    }
+
+    /// A range query: the JSON `data`, or the error.
+    pub fn query_range(
+        &self,
+        expr: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> Result<Value, String> {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("query", expr)
+            .append_pair("start", &start.to_string())
+            .append_pair("end", &end.to_string())
+            .append_pair("step", &step.to_string())
+            .finish();
+        let (status, body) = http(
+            "GET",
+            &format!("{}/api/v1/query_range?{q}", self.url),
+            None,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
         let v: Value = serde_json::from_str(&body).map_err(|e| format!("{status}: {e}: {body}"))?;
         if v["status"] != "success" {
             return Err(format!("{expr}: {body}"));

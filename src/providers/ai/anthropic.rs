@@ -16,8 +16,9 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
-use crate::providers::ai::{self, AiTotals, PriceSource, Service, Tier, TokenType};
-use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::providers::ai::{self, AiTotals, Daily, PriceSource, Service, Tier, TokenType};
+use crate::providers::wire;
+use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
 
 const NAME: &str = "anthropic";
@@ -80,13 +81,12 @@ struct Anthropic {
 }
 
 impl Anthropic {
-    fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
+    fn url(&self, path: &str, window: (&str, &str), group_by: &[&str]) -> Url {
         let mut url = join(&self.base, path);
-        let (start, end) = cx.month_window();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("starting_at", &start);
-            q.append_pair("ending_at", &end);
+            q.append_pair("starting_at", window.0);
+            q.append_pair("ending_at", window.1);
             q.append_pair("bucket_width", "1d");
             q.append_pair("limit", "31");
             for g in group_by {
@@ -95,6 +95,93 @@ impl Anthropic {
         }
         url
     }
+
+    /// Reads both reports over `days` (`ending_at` = `end`), each daily bucket's rows added to
+    /// its day's totals.
+    async fn read(&self, cx: &Context, days: Days, end: &str) -> Result<Daily, CollectError> {
+        let auth = Auth::Header("x-api-key", &self.key);
+        // Priority Tier costs are not in the cost report.
+        let mut daily = Daily::new(days, &[Service::Priority]);
+        let start = wire::rfc3339(days.start());
+        let window = (start.as_str(), end);
+        let usage = self.url(
+            "/v1/organizations/usage_report/messages",
+            window,
+            &["model", "service_tier", "context_window"],
+        );
+        ai::paginate(cx, usage, auth, &[VERSION], |page| {
+            ai::bucket_end(page, &mut daily.usage_end)?;
+            for (day, rows) in ai::buckets(page)? {
+                let totals = daily.day(day);
+                for r in rows {
+                    add_usage_row(totals, r)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+        let cost = self.url(
+            "/v1/organizations/cost_report",
+            window,
+            &["description", "workspace_id"],
+        );
+        ai::paginate(cx, cost, auth, &[VERSION], |page| {
+            ai::bucket_end(page, &mut daily.cost_end)?;
+            for (day, rows) in ai::buckets(page)? {
+                let totals = daily.day(day);
+                for r in rows {
+                    add_cost_row(totals, r)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+        Ok(daily)
+    }
+}
+
+/// A usage-report row: tokens by model, kind and tier.
+fn add_usage_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
+    let model = ai::dimension(r.get("model"), "unknown");
+    let tier = Tier {
+        service: Service::parse(r.get("service_tier").and_then(Value::as_str)),
+        long_context: r.get("context_window").and_then(Value::as_str) == Some("200k-1M"),
+    };
+    let cache = r.get("cache_creation");
+    for (kind, v) in [
+        (TokenType::Input, r.get("uncached_input_tokens")),
+        (TokenType::Output, r.get("output_tokens")),
+        (TokenType::CacheRead, r.get("cache_read_input_tokens")),
+        (
+            TokenType::CacheWrite,
+            cache.and_then(|c| c.get("ephemeral_5m_input_tokens")),
+        ),
+        (
+            TokenType::CacheWrite1h,
+            cache.and_then(|c| c.get("ephemeral_1h_input_tokens")),
+        ),
+    ] {
+        totals.add_tokens(&model, kind, tier, ai::tokens(v)?);
+    }
+    Ok(())
+}
+
+/// A cost-report row: cents by model and workspace.
+fn add_cost_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
+    let currency = r.get("currency").and_then(Value::as_str).unwrap_or("USD");
+    if !currency.eq_ignore_ascii_case("USD") {
+        return Err(CollectError::new(
+            Reason::Decode,
+            format!("cost in {currency}, expected USD"),
+        ));
+    }
+    let usd = cents_to_usd(r.get("amount"))?;
+    let model = ai::dimension(r.get("model"), "none");
+    let workspace = ai::dimension(r.get("workspace_id"), "default");
+    totals.add_cost(&model, &workspace, usd);
+    Ok(())
 }
 
 /// 401/403 from the Admin API: say that an Admin key is needed.
@@ -140,74 +227,24 @@ impl Collector for Anthropic {
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
-        let auth = Auth::Header("x-api-key", &self.key);
         let prices = self.prices.table(cx, NAME).await;
-        let mut totals = AiTotals {
-            // Priority Tier costs are not in the cost report.
-            unreported: &[Service::Priority],
-            ..AiTotals::default()
-        };
-        let usage = self.url(
-            "/v1/organizations/usage_report/messages",
-            cx,
-            &["model", "service_tier", "context_window"],
+        let (_, end) = cx.month_window();
+        let days = Days::month_of(
+            cx.month_start().date(),
+            time::OffsetDateTime::from(cx.now).date(),
         );
-        ai::paginate(cx, usage, auth, &[VERSION], |page| {
-            ai::bucket_end(page, &mut totals.usage_end)?;
-            for r in ai::results(page) {
-                let model = ai::dimension(r.get("model"), "unknown");
-                let tier = Tier {
-                    service: Service::parse(r.get("service_tier").and_then(Value::as_str)),
-                    long_context: r.get("context_window").and_then(Value::as_str)
-                        == Some("200k-1M"),
-                };
-                let cache = r.get("cache_creation");
-                for (kind, v) in [
-                    (TokenType::Input, r.get("uncached_input_tokens")),
-                    (TokenType::Output, r.get("output_tokens")),
-                    (TokenType::CacheRead, r.get("cache_read_input_tokens")),
-                    (
-                        TokenType::CacheWrite,
-                        cache.and_then(|c| c.get("ephemeral_5m_input_tokens")),
-                    ),
-                    (
-                        TokenType::CacheWrite1h,
-                        cache.and_then(|c| c.get("ephemeral_1h_input_tokens")),
-                    ),
-                ] {
-                    totals.add_tokens(&model, kind, tier, ai::tokens(v)?);
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(admin_hint)?;
+        let daily = self.read(cx, days, &end).await?;
+        daily
+            .total()
+            .into_collection(NAME, &prices, "workspace", self.top_workspaces, cx.now)
+    }
 
-        let cost = self.url(
-            "/v1/organizations/cost_report",
-            cx,
-            &["description", "workspace_id"],
-        );
-        ai::paginate(cx, cost, auth, &[VERSION], |page| {
-            ai::bucket_end(page, &mut totals.cost_end)?;
-            for r in ai::results(page) {
-                let currency = r.get("currency").and_then(Value::as_str).unwrap_or("USD");
-                if !currency.eq_ignore_ascii_case("USD") {
-                    return Err(CollectError::new(
-                        Reason::Decode,
-                        format!("cost in {currency}, expected USD"),
-                    ));
-                }
-                let usd = cents_to_usd(r.get("amount"))?;
-                let model = ai::dimension(r.get("model"), "none");
-                let workspace = ai::dimension(r.get("workspace_id"), "default");
-                totals.add_cost(&model, &workspace, usd);
-            }
-            Ok(())
-        })
-        .await
-        .map_err(admin_hint)?;
-        totals.into_collection(NAME, &prices, "workspace", self.top_workspaces, cx.now)
+    async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
+        let prices = self.prices.table(cx, NAME).await;
+        let daily = self.read(cx, days, &wire::rfc3339(days.end())).await?;
+        daily
+            .history(NAME, &prices, "workspace", self.top_workspaces)
+            .map(Some)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

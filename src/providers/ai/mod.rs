@@ -23,8 +23,8 @@ use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{Currency, Money};
-use crate::providers::Context;
 use crate::providers::wire;
+use crate::providers::{Context, Days, History};
 pub(super) use prices::{PriceTable, Service, Tier};
 
 /// Pages followed before giving up (`pagination`): a month of daily buckets is one page.
@@ -246,16 +246,6 @@ pub(super) async fn paginate(
     ))
 }
 
-/// Every bucket's `results` of a page.
-pub(super) fn results(page: &Value) -> impl Iterator<Item = &Value> {
-    page.get("data")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b.get("results").and_then(Value::as_array))
-        .flatten()
-}
-
 /// A non-negative token count: a JSON number (or numeric string); null or absent is 0.
 pub(super) fn tokens(v: Option<&Value>) -> Result<f64, CollectError> {
     match v {
@@ -273,8 +263,138 @@ pub(super) fn dimension(v: Option<&Value>, null: &str) -> String {
     }
 }
 
+/// A bucket's start day and its rows.
+pub(super) type Bucket<'a> = (Option<time::Date>, &'a [Value]);
+
+/// The rows of each bucket of a page, with the day the bucket starts on (`starting_at` as RFC
+/// 3339, `start_time` as Unix seconds; `None` when it says neither).
+pub(super) fn buckets(page: &Value) -> Result<Vec<Bucket<'_>>, CollectError> {
+    let mut out = Vec::new();
+    for b in page
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let day = match (b.get("starting_at"), b.get("start_time")) {
+            (Some(Value::String(t)), _) => Some(
+                wire::date_time(t)
+                    .ok_or_else(|| {
+                        CollectError::new(
+                            Reason::Decode,
+                            format!("starting_at {t:?} is not an RFC 3339 time"),
+                        )
+                    })?
+                    .date(),
+            ),
+            (_, Some(Value::Number(n))) => {
+                let secs = n.as_i64().ok_or_else(|| {
+                    CollectError::new(Reason::Decode, format!("start_time {n} is not a time"))
+                })?;
+                Some(
+                    time::OffsetDateTime::from_unix_timestamp(secs)
+                        .map_err(|e| {
+                            CollectError::new(Reason::Decode, format!("start_time {n}: {e}"))
+                        })?
+                        .date(),
+                )
+            }
+            _ => None,
+        };
+        let rows = b
+            .get("results")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        out.push((day, rows));
+    }
+    Ok(out)
+}
+
+/// A month's tokens and costs, day by day: what `collect` sums and `history` accumulates.
+pub(super) struct Daily {
+    days: Days,
+    per_day: Vec<AiTotals>,
+    /// The latest end of the usage report's buckets.
+    pub(super) usage_end: Option<SystemTime>,
+    /// The latest end of the cost report's buckets.
+    pub(super) cost_end: Option<SystemTime>,
+}
+
+impl Daily {
+    /// Empty totals for each day of `days`.
+    pub(super) fn new(days: Days, unreported: &'static [Service]) -> Daily {
+        Daily {
+            per_day: days
+                .iter()
+                .map(|_| AiTotals {
+                    unreported,
+                    ..AiTotals::default()
+                })
+                .collect(),
+            days,
+            usage_end: None,
+            cost_end: None,
+        }
+    }
+
+    /// The totals of `day` (a bucket outside the days counts on the nearest one; one without a
+    /// day on the first).
+    pub(super) fn day(&mut self, day: Option<time::Date>) -> &mut AiTotals {
+        let day = day
+            .unwrap_or(self.days.first)
+            .clamp(self.days.first, self.days.last);
+        let i = usize::try_from((day - self.days.first).whole_days()).unwrap_or(0);
+        let last = self.per_day.len().saturating_sub(1);
+        &mut self.per_day[i.min(last)]
+    }
+
+    /// Everything, with the reports' ends.
+    pub(super) fn total(self) -> AiTotals {
+        let mut it = self.per_day.into_iter();
+        let mut total = it.next().unwrap_or_default();
+        for t in it {
+            total.merge(&t);
+        }
+        total.usage_end = self.usage_end;
+        total.cost_end = self.cost_end;
+        total
+    }
+
+    /// The month-to-date collection at the end of each day.
+    pub(super) fn history(
+        self,
+        provider: &str,
+        prices: &PriceTable,
+        group_label: &'static str,
+        top_groups: usize,
+    ) -> Result<History, CollectError> {
+        let mut running: Option<AiTotals> = None;
+        let mut out = Vec::with_capacity(self.per_day.len());
+        for (day, t) in self.days.iter().zip(self.per_day) {
+            let r = match running.as_mut() {
+                Some(r) => {
+                    r.merge(&t);
+                    r
+                }
+                None => running.insert(t),
+            };
+            out.push((
+                day,
+                r.clone().into_collection(
+                    provider,
+                    prices,
+                    group_label,
+                    top_groups,
+                    Days::end_of(day),
+                )?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
 /// Month-to-date tokens and reported costs of one provider.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct AiTotals {
     tokens: BTreeMap<(String, TokenType, Tier), f64>,
     cost: BTreeMap<(String, String), Decimal>,
@@ -294,6 +414,16 @@ impl AiTotals {
             .tokens
             .entry((model.to_owned(), kind, tier))
             .or_default() += n;
+    }
+
+    /// Adds another day's tokens and costs.
+    pub(super) fn merge(&mut self, o: &AiTotals) {
+        for (k, n) in &o.tokens {
+            *self.tokens.entry(k.clone()).or_default() += n;
+        }
+        for (k, c) in &o.cost {
+            *self.cost.entry(k.clone()).or_default() += c;
+        }
     }
 
     /// Adds a reported cost in USD for a model and group (workspace or project).

@@ -14,8 +14,8 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
-use crate::providers::ai::{self, AiTotals, PriceSource, Service, Tier, TokenType};
-use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::providers::ai::{self, AiTotals, Daily, PriceSource, Service, Tier, TokenType};
+use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
 
 const NAME: &str = "openai";
@@ -77,14 +77,12 @@ struct OpenAi {
 }
 
 impl OpenAi {
-    fn url(&self, path: &str, cx: &Context, group_by: &[&str]) -> Url {
+    fn url(&self, path: &str, window: (i64, i64), group_by: &[&str]) -> Url {
         let mut url = join(&self.base, path);
-        let start = cx.month_start().unix_timestamp();
-        let end = time::OffsetDateTime::from(cx.now).unix_timestamp();
         {
             let mut q = url.query_pairs_mut();
-            q.append_pair("start_time", &start.to_string());
-            q.append_pair("end_time", &end.to_string());
+            q.append_pair("start_time", &window.0.to_string());
+            q.append_pair("end_time", &window.1.to_string());
             q.append_pair("bucket_width", "1d");
             q.append_pair("limit", "31");
             for g in group_by {
@@ -93,6 +91,109 @@ impl OpenAi {
         }
         url
     }
+
+    /// Reads both reports over `days` (`end_time` = `end`, Unix seconds), each daily bucket's
+    /// rows added to its day's totals.
+    async fn read(&self, cx: &Context, days: Days, end: i64) -> Result<Daily, CollectError> {
+        let auth = Auth::Bearer(&self.key);
+        let mut daily = Daily::new(days, &[]);
+        let window = (days.start().unix_timestamp(), end);
+        let usage = self.url(
+            "/v1/organization/usage/completions",
+            window,
+            &["model", "batch", "service_tier"],
+        );
+        ai::paginate(cx, usage, auth, &[], |page| {
+            ai::bucket_end(page, &mut daily.usage_end)?;
+            for (day, rows) in ai::buckets(page)? {
+                let totals = daily.day(day);
+                for r in rows {
+                    add_usage_row(totals, r)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+        let costs = self.url(
+            "/v1/organization/costs",
+            window,
+            &["project_id", "line_item"],
+        );
+        ai::paginate(cx, costs, auth, &[], |page| {
+            ai::bucket_end(page, &mut daily.cost_end)?;
+            for (day, rows) in ai::buckets(page)? {
+                let totals = daily.day(day);
+                for r in rows {
+                    add_cost_row(totals, r)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(admin_hint)?;
+        Ok(daily)
+    }
+}
+
+/// A completions usage row: tokens by model, kind and tier.
+fn add_usage_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
+    let model = ai::dimension(r.get("model"), "unknown");
+    // OpenAI's usage has no context-length dimension: its long-context prices cannot be told
+    // apart and the plain ones apply.
+    let tier = Tier {
+        service: if r.get("batch").and_then(Value::as_bool) == Some(true) {
+            Service::Batch
+        } else {
+            Service::parse(r.get("service_tier").and_then(Value::as_str))
+        },
+        long_context: false,
+    };
+    let input = ai::tokens(r.get("input_tokens"))?;
+    let cached = ai::tokens(r.get("input_cached_tokens"))?;
+    let written = ai::tokens(r.get("input_cache_write_tokens"))?;
+    let uncached = match r.get("input_uncached_tokens") {
+        Some(v) if !v.is_null() => ai::tokens(Some(v))?,
+        // input_tokens includes cached and cache-write tokens.
+        _ => (input - cached - written).max(0.0),
+    };
+    totals.add_tokens(&model, TokenType::Input, tier, uncached);
+    totals.add_tokens(&model, TokenType::CacheRead, tier, cached);
+    totals.add_tokens(&model, TokenType::CacheWrite, tier, written);
+    totals.add_tokens(
+        &model,
+        TokenType::Output,
+        tier,
+        ai::tokens(r.get("output_tokens"))?,
+    );
+    Ok(())
+}
+
+/// A costs row: dollars by line item's model and project.
+fn add_cost_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
+    let amount = r.get("amount");
+    let currency = amount
+        .and_then(|a| a.get("currency"))
+        .and_then(Value::as_str)
+        .unwrap_or("usd");
+    if !currency.eq_ignore_ascii_case("usd") {
+        return Err(CollectError::new(
+            Reason::Decode,
+            format!("cost in {currency}, expected usd"),
+        ));
+    }
+    let value: Decimal = match amount.and_then(|a| a.get("value")) {
+        None | Some(Value::Null) => Decimal::ZERO,
+        Some(v) => {
+            serde_json::from_value::<ConfigDecimal>(v.clone())
+                .map_err(|e| CollectError::new(Reason::Decode, format!("amount.value: {e}")))?
+                .0
+        }
+    };
+    let item = ai::dimension(r.get("line_item"), "none");
+    let project = ai::dimension(r.get("project_id"), "none");
+    totals.add_cost(line_item_model(&item), &project, value);
+    Ok(())
 }
 
 fn admin_hint(mut e: CollectError) -> CollectError {
@@ -121,85 +222,21 @@ impl Collector for OpenAi {
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
-        let auth = Auth::Bearer(&self.key);
         let prices = self.prices.table(cx, NAME).await;
-        let mut totals = AiTotals::default();
-        let usage = self.url(
-            "/v1/organization/usage/completions",
-            cx,
-            &["model", "batch", "service_tier"],
-        );
-        ai::paginate(cx, usage, auth, &[], |page| {
-            ai::bucket_end(page, &mut totals.usage_end)?;
-            for r in ai::results(page) {
-                let model = ai::dimension(r.get("model"), "unknown");
-                // OpenAI's usage has no context-length dimension: its long-context prices
-                // cannot be told apart and the plain ones apply.
-                let tier = Tier {
-                    service: if r.get("batch").and_then(Value::as_bool) == Some(true) {
-                        Service::Batch
-                    } else {
-                        Service::parse(r.get("service_tier").and_then(Value::as_str))
-                    },
-                    long_context: false,
-                };
-                let input = ai::tokens(r.get("input_tokens"))?;
-                let cached = ai::tokens(r.get("input_cached_tokens"))?;
-                let written = ai::tokens(r.get("input_cache_write_tokens"))?;
-                let uncached = match r.get("input_uncached_tokens") {
-                    Some(v) if !v.is_null() => ai::tokens(Some(v))?,
-                    // input_tokens includes cached and cache-write tokens.
-                    _ => (input - cached - written).max(0.0),
-                };
-                totals.add_tokens(&model, TokenType::Input, tier, uncached);
-                totals.add_tokens(&model, TokenType::CacheRead, tier, cached);
-                totals.add_tokens(&model, TokenType::CacheWrite, tier, written);
-                totals.add_tokens(
-                    &model,
-                    TokenType::Output,
-                    tier,
-                    ai::tokens(r.get("output_tokens"))?,
-                );
-            }
-            Ok(())
-        })
-        .await
-        .map_err(admin_hint)?;
+        let now = time::OffsetDateTime::from(cx.now);
+        let days = Days::month_of(cx.month_start().date(), now.date());
+        let daily = self.read(cx, days, now.unix_timestamp()).await?;
+        daily
+            .total()
+            .into_collection(NAME, &prices, "project", self.top_projects, cx.now)
+    }
 
-        let costs = self.url("/v1/organization/costs", cx, &["project_id", "line_item"]);
-        ai::paginate(cx, costs, auth, &[], |page| {
-            ai::bucket_end(page, &mut totals.cost_end)?;
-            for r in ai::results(page) {
-                let amount = r.get("amount");
-                let currency = amount
-                    .and_then(|a| a.get("currency"))
-                    .and_then(Value::as_str)
-                    .unwrap_or("usd");
-                if !currency.eq_ignore_ascii_case("usd") {
-                    return Err(CollectError::new(
-                        Reason::Decode,
-                        format!("cost in {currency}, expected usd"),
-                    ));
-                }
-                let value: Decimal = match amount.and_then(|a| a.get("value")) {
-                    None | Some(Value::Null) => Decimal::ZERO,
-                    Some(v) => {
-                        serde_json::from_value::<ConfigDecimal>(v.clone())
-                            .map_err(|e| {
-                                CollectError::new(Reason::Decode, format!("amount.value: {e}"))
-                            })?
-                            .0
-                    }
-                };
-                let item = ai::dimension(r.get("line_item"), "none");
-                let project = ai::dimension(r.get("project_id"), "none");
-                totals.add_cost(line_item_model(&item), &project, value);
-            }
-            Ok(())
-        })
-        .await
-        .map_err(admin_hint)?;
-        totals.into_collection(NAME, &prices, "project", self.top_projects, cx.now)
+    async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
+        let prices = self.prices.table(cx, NAME).await;
+        let daily = self.read(cx, days, days.end().unix_timestamp()).await?;
+        daily
+            .history(NAME, &prices, "project", self.top_projects)
+            .map(Some)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

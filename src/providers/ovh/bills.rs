@@ -50,7 +50,7 @@ impl Price {
 }
 
 #[derive(Debug, Deserialize)]
-struct Bill {
+pub(super) struct Bill {
     #[serde(rename = "billId")]
     bill_id: String,
     date: String,
@@ -62,7 +62,7 @@ struct Bill {
 }
 
 #[derive(Debug, Deserialize)]
-struct Detail {
+pub(super) struct Detail {
     #[serde(default)]
     domain: Option<String>,
     #[serde(rename = "periodStart", default)]
@@ -147,6 +147,12 @@ impl MonthBills {
             .any(|(n, start)| n == name && start.is_some_and(|s| s >= at.date()))
     }
 
+    /// Adds a bill and its detail lines; an inconsistent bill is a `decode` error.
+    pub(super) fn add(&mut self, bill: &Bill, details: Vec<Detail>) -> Result<(), CollectError> {
+        self.add_bill(bill, details)
+            .map_err(|e| bad(&format!("bill {}", bill.bill_id), e))
+    }
+
     fn add_bill(&mut self, bill: &Bill, details: Vec<Detail>) -> Result<(), String> {
         let without = bill.without_tax.money()?;
         let with = bill.with_tax.money()?;
@@ -194,18 +200,34 @@ impl Ovh {
         cx: &Context,
         session: &Session,
     ) -> Result<MonthBills, CollectError> {
-        let (from, to) = cx.month_window();
+        let start = cx.month_start();
+        let now = OffsetDateTime::from(cx.now);
+        let mut month = MonthBills::default();
+        for (_, bill, details) in self.bills_between(cx, session, start, now).await? {
+            month.add(&bill, details)?;
+        }
+        Ok(month)
+    }
+
+    /// The bills dated from `start` to `end` (within one month), each with its date and
+    /// details, oldest first.
+    pub(super) async fn bills_between(
+        &self,
+        cx: &Context,
+        session: &Session,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+    ) -> Result<Vec<(OffsetDateTime, Bill, Vec<Detail>)>, CollectError> {
+        let (from, to) = (wire::rfc3339(start), wire::rfc3339(end));
         let list = self.url("/me/bill", &[("date.from", &from), ("date.to", &to)]);
         let ids: Vec<String> = self.get_json(cx, session, &list).await?;
         if ids.len() > MAX_BILLS {
             return Err(CollectError::new(
                 Reason::Pagination,
-                format!("more than {MAX_BILLS} bills this month"),
+                format!("more than {MAX_BILLS} bills in a month"),
             ));
         }
-        let start = cx.month_start();
-        let now = OffsetDateTime::from(cx.now);
-        let mut month = MonthBills::default();
+        let mut out = Vec::new();
         for id in ids {
             let id = wire::path_segment(&id)
                 .ok_or_else(|| bad("GET /me/bill", format!("{id:?} is not a bill id")))?;
@@ -215,10 +237,10 @@ impl Ovh {
                 .await?;
             let date = parse_time(&bill.date)
                 .ok_or_else(|| bad(&what, format!("date {:?} is not a date-time", bill.date)))?;
-            if date < start || date > now {
-                // The list's date filter is the server's; a bill outside the month is not
-                // this month's spend.
-                tracing::debug!(provider = NAME, bill = %bill.bill_id, "dated outside the month; not counted");
+            if date < start || date > end {
+                // The list's date filter is the server's; a bill outside the window is not
+                // the window's spend.
+                tracing::debug!(provider = NAME, bill = %bill.bill_id, "dated outside the window; not counted");
                 continue;
             }
             let detail_ids: Vec<String> = self
@@ -247,9 +269,10 @@ impl Ovh {
                     .await?,
                 );
             }
-            month.add_bill(&bill, details).map_err(|e| bad(&what, e))?;
+            out.push((date, bill, details));
         }
-        Ok(month)
+        out.sort_by_key(|(date, _, _)| *date);
+        Ok(out)
     }
 
     /// The tax rate of the most recent bill of the last three months, for renewal prices

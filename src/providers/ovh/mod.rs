@@ -29,7 +29,7 @@ use crate::error::CollectError;
 use crate::money::{ConfigDecimal, Currency, Money, TaxBasis};
 use crate::providers::pacer::Pacer;
 use crate::providers::wire::net_credits;
-use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::RawSecret;
 
 use auth::Credentials;
@@ -220,6 +220,34 @@ impl Ovh {
     }
 }
 
+impl Ovh {
+    /// What the month's bills say, per service, in the job's tax basis; a known zero before
+    /// the first bill.
+    fn spend(&self, month: &bills::MonthBills) -> Vec<Spend> {
+        let mut spend = Vec::new();
+        for (currency, names) in month.spend(self.tax, MAX_NAMES) {
+            for (name, amount) in net_credits(names) {
+                spend.push(Spend {
+                    money: Money { amount, currency },
+                    kind: SpendKind::Billed,
+                    labels: vec![("name", name)],
+                });
+            }
+        }
+        if spend.is_empty() {
+            spend.push(Spend {
+                money: Money {
+                    amount: Decimal::ZERO,
+                    currency: month.currency_hint.unwrap_or(Currency::EUR),
+                },
+                kind: SpendKind::Billed,
+                labels: vec![],
+            });
+        }
+        spend
+    }
+}
+
 /// The first of the month after `now`'s, 00:00 UTC.
 fn month_end(start: OffsetDateTime) -> OffsetDateTime {
     let (y, m) = match start.month() {
@@ -246,28 +274,7 @@ impl Collector for Ovh {
         let month = self.bills(cx, &session).await?;
         let services = self.services(cx, &session).await?;
 
-        // Spend: what the month's bills say, per service, in the job's tax basis.
-        let mut spend = Vec::new();
-        for (currency, names) in month.spend(self.tax, MAX_NAMES) {
-            for (name, amount) in net_credits(names) {
-                spend.push(Spend {
-                    money: Money { amount, currency },
-                    kind: SpendKind::Billed,
-                    labels: vec![("name", name)],
-                });
-            }
-        }
-        if spend.is_empty() {
-            // No bill yet this month: a known zero.
-            spend.push(Spend {
-                money: Money {
-                    amount: Decimal::ZERO,
-                    currency: month.currency_hint.unwrap_or(Currency::EUR),
-                },
-                kind: SpendKind::Billed,
-                labels: vec![],
-            });
-        }
+        let spend = self.spend(&month);
 
         // Renewal prices are without tax; with tax included they take the bills' tax rate.
         let ratio = match self.tax {
@@ -330,6 +337,38 @@ impl Collector for Ovh {
             data_as_of: Some(cx.now),
             ..Collection::default()
         })
+    }
+
+    /// The bills to each day. Renewals then due are not part of it: a service's past
+    /// renewal dates are not kept, so a day's forecast is what was billed by then.
+    async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
+        let session = self.session(cx).await?;
+        let end = days.end() - time::Duration::SECOND;
+        let mut bills = self
+            .bills_between(cx, &session, days.start(), end)
+            .await?
+            .into_iter()
+            .peekable();
+        let mut month = bills::MonthBills::default();
+        let mut out = Vec::new();
+        for day in days.iter() {
+            while let Some((date, _, _)) = bills.peek()
+                && Days::day_of(*date) <= day
+            {
+                if let Some((_, bill, details)) = bills.next() {
+                    month.add(&bill, details)?;
+                }
+            }
+            out.push((
+                day,
+                Collection {
+                    spend: self.spend(&month),
+                    data_as_of: Some(Days::end_of(day)),
+                    ..Collection::default()
+                },
+            ));
+        }
+        Ok(Some(out))
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

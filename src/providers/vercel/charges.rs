@@ -16,8 +16,8 @@ use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{ConfigDecimal, Currency, Money};
-use crate::providers::Context;
-use crate::providers::wire::{LineSplitter, Num, net_credits};
+use crate::providers::wire::{self, LineSplitter, Num, net_credits};
+use crate::providers::{Context, Days, History};
 
 /// The resources a successful charges read reports as 0 when no record names them.
 const CORE: &[&str] = &[
@@ -67,6 +67,43 @@ impl Vercel {
     }
 }
 
+impl Vercel {
+    /// The charges of `days`, as month-to-date collections at the end of each day.
+    pub(super) async fn charges_history(
+        &self,
+        cx: &Context,
+        days: Days,
+    ) -> Result<History, CollectError> {
+        let (from, to) = (wire::rfc3339(days.start()), wire::rfc3339(days.end()));
+        let url = self.url("/v1/billing/charges", &[("from", &from), ("to", &to)]);
+        let what = format!("GET {}", describe(&url));
+        let mut resp = cx
+            .http
+            .get(
+                &url,
+                Auth::Bearer(&self.token),
+                &[(
+                    "accept",
+                    "application/jsonl, application/x-ndjson, application/json",
+                )],
+            )
+            .await?;
+        let mut parser = DailyChargesParser::new(days);
+        while let Some(chunk) = crate::http::chunk(&mut resp, &what).await? {
+            parser.feed(&chunk).map_err(|e| e.context(&what))?;
+        }
+        let daily = parser.finish().map_err(|e| e.context(&what))?;
+        Ok(daily
+            .into_iter()
+            .map(|(day, totals)| {
+                let mut c = totals.into_collection(self.top_n, Days::end_of(day));
+                c.limits = self.limits.clone();
+                (day, c)
+            })
+            .collect())
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Charge<'a> {
@@ -84,6 +121,8 @@ struct Charge<'a> {
     service_name: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     charge_category: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    charge_period_start: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     charge_period_end: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -118,8 +157,82 @@ impl ChargesParser {
     }
 }
 
+/// Parses the FOCUS stream of a month into one [`Totals`] per day (by `ChargePeriodStart`,
+/// UTC), for history: memory is one month's sums, not the body.
+pub(crate) struct DailyChargesParser {
+    lines: LineSplitter,
+    days: Days,
+    totals: Vec<Totals>,
+}
+
+impl DailyChargesParser {
+    /// A parser for the days of `days`.
+    pub(crate) fn new(days: Days) -> DailyChargesParser {
+        DailyChargesParser {
+            lines: LineSplitter::default(),
+            totals: days.iter().map(|_| Totals::default()).collect(),
+            days,
+        }
+    }
+
+    /// Feeds one chunk of the (decompressed) body.
+    pub(crate) fn feed(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
+        let (days, totals) = (self.days, &mut self.totals);
+        self.lines
+            .feed(chunk, |n, line| add_to_day(days, totals, n, line))
+    }
+
+    /// Ends the stream: the month-to-date sums at the end of each day.
+    pub(crate) fn finish(mut self) -> Result<Vec<(time::Date, Totals)>, CollectError> {
+        let (days, totals) = (self.days, &mut self.totals);
+        self.lines
+            .finish(|n, line| add_to_day(days, totals, n, line))?;
+        let mut running = Totals::default();
+        Ok(days
+            .iter()
+            .zip(self.totals)
+            .map(|(day, t)| {
+                running.merge(&t);
+                (day, running.clone())
+            })
+            .collect())
+    }
+}
+
+/// Adds a record to the sums of the day its charge period starts on (records outside the days
+/// count on the nearest one).
+fn add_to_day(
+    days: Days,
+    totals: &mut [Totals],
+    n: usize,
+    line: &[u8],
+) -> Result<(), CollectError> {
+    let c = parse_line(n, line)?;
+    let when = c
+        .charge_period_start
+        .as_deref()
+        .or(c.charge_period_end.as_deref())
+        .map(|t| {
+            OffsetDateTime::parse(t.trim(), &Rfc3339).map_err(|e| {
+                CollectError::new(
+                    Reason::Decode,
+                    format!("line {n}: ChargePeriodStart {t:?} is not a date-time ({e})"),
+                )
+            })
+        })
+        .transpose()?;
+    let day = when
+        .map_or(days.first, Days::day_of)
+        .clamp(days.first, days.last);
+    let i = (day - days.first).whole_days().max(0) as usize;
+    match totals.get_mut(i) {
+        Some(t) => t.add(n, c),
+        None => Ok(()),
+    }
+}
+
 /// Month-to-date sums of the charges, before the project breakdown is bounded.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Totals {
     /// Records read.
     pub records: u64,
@@ -133,11 +246,24 @@ pub struct Totals {
     latest_end: Option<OffsetDateTime>,
 }
 
+/// A line as a FOCUS record, or a `decode` error naming the line.
+fn parse_line(n: usize, line: &[u8]) -> Result<Charge<'_>, CollectError> {
+    serde_json::from_slice(line).map_err(|e| {
+        CollectError::new(
+            Reason::Decode,
+            format!("line {n}: not a FOCUS record ({e})"),
+        )
+    })
+}
+
 impl Totals {
     fn add_line(&mut self, n: usize, line: &[u8]) -> Result<(), CollectError> {
+        let c = parse_line(n, line)?;
+        self.add(n, c)
+    }
+
+    fn add(&mut self, n: usize, c: Charge<'_>) -> Result<(), CollectError> {
         let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
-        let c: Charge<'_> =
-            serde_json::from_slice(line).map_err(|e| bad(format!("not a FOCUS record ({e})")))?;
         self.records += 1;
         let project = project_label(
             c.tags
@@ -197,6 +323,31 @@ impl Totals {
         Ok(())
     }
 
+    /// Adds another day's sums, keeping the bound on distinct services.
+    fn merge(&mut self, o: &Totals) {
+        self.records += o.records;
+        for ((r, u, p), v) in &o.usage {
+            let r = if o.services.contains(r) {
+                self.service(r.clone())
+            } else {
+                r.clone()
+            };
+            *self.usage.entry((r, *u, p.clone())).or_default() += v;
+        }
+        for (k, v) in &o.billed {
+            *self.billed.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.effective {
+            *self.effective.entry(k.clone()).or_default() += v;
+        }
+        for (p, (b, n)) in &o.projects {
+            let e = self.projects.entry(p.clone()).or_default();
+            e.0 += b;
+            e.1 += n;
+        }
+        self.latest_end = self.latest_end.max(o.latest_end);
+    }
+
     /// Bounds the number of distinct services: past [`MAX_SERVICES`], new ones are `other`.
     fn service(&mut self, name: String) -> String {
         if self.services.contains(&name) {
@@ -211,7 +362,7 @@ impl Totals {
 
     /// The collection: the top `top_n` projects by billed usage (then by record count), the
     /// rest summed as `project="other"`; charges without a project keep `unattributed`. Spend is
-    /// per project and charge category, credits netted ([`net`]).
+    /// per project and charge category, credits netted (`net`).
     pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
         let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
         ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));

@@ -23,7 +23,7 @@ use crate::error::CollectError;
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
 use crate::providers::wire;
-use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
 
 pub use charges::{ChargesParser, Totals};
@@ -243,6 +243,23 @@ impl Collector for Vercel {
                     self.usage(cx, &from, &to).await
                 }
                 other => other,
+            },
+        }
+    }
+
+    async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
+        match self.source {
+            Source::Usage => Ok(None),
+            Source::Charges => self.charges_history(cx, days).await.map(Some),
+            Source::Auto => match self.charges_history(cx, days).await {
+                Err(e) if matches!(e.status, Some(403 | 404)) => {
+                    tracing::warn!(
+                        "billing charges are not readable with this token ({}): /v2/usage keeps no history this job reads",
+                        e.status.unwrap_or_default()
+                    );
+                    Ok(None)
+                }
+                other => other.map(Some),
             },
         }
     }

@@ -24,7 +24,7 @@ use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire;
-use crate::providers::{Api, Collector, Configured, Context, Provider};
+use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
 
 const NAME: &str = "wasabi";
@@ -254,6 +254,20 @@ struct Wasabi {
     concurrency: usize,
 }
 
+impl Wasabi {
+    /// A metered spend line in USD, `service` labelled.
+    fn line(&self, amount: Decimal, service: &str) -> Spend {
+        Spend {
+            money: Money {
+                amount: amount.round_dp(6),
+                currency: Currency::USD,
+            },
+            kind: SpendKind::Metered,
+            labels: vec![("service", service.to_owned())],
+        }
+    }
+}
+
 /// GB (Wasabi's: 2^30 bytes) in `bytes`, as a decimal.
 fn gb(bytes: f64) -> Result<Decimal, CollectError> {
     wire::decimal(bytes / (1024.0 * 1024.0 * 1024.0), "stored GB")
@@ -423,21 +437,13 @@ impl Collector for Wasabi {
             self.minimum_tb,
             self.price_per_tb_month,
         );
-        let line = |amount: Decimal, service: &str| Spend {
-            money: Money {
-                amount: amount.round_dp(6),
-                currency: Currency::USD,
-            },
-            kind: SpendKind::Metered,
-            labels: vec![("service", service.to_owned())],
-        };
-        let mut spend = vec![line(cost.active, "storage")];
+        let mut spend = vec![self.line(cost.active, "storage")];
         if !self.minimum_tb.is_zero() {
-            spend.push(line(cost.minimum, "minimum"));
+            spend.push(self.line(cost.minimum, "minimum"));
         }
         // Deleted storage is only known from the Stats API: absent, not 0, from a listing.
         if deleted.is_some() {
-            spend.push(line(cost.deleted, "deleted_storage"));
+            spend.push(self.line(cost.deleted, "deleted_storage"));
         }
         Ok(Collection {
             usage,
@@ -451,6 +457,67 @@ impl Collector for Wasabi {
             }),
             ..Collection::default()
         })
+    }
+
+    async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
+        // Only the Stats API keeps daily records; a listing is a snapshot.
+        let Some(keys) = &self.stats else {
+            return Ok(None);
+        };
+        let s = self.stats_between(cx, keys, days.first, days.last).await?;
+        let mut out = Vec::new();
+        let (mut active, mut deleted) = (Decimal::ZERO, Decimal::ZERO);
+        for day in days.iter() {
+            let key = format!(
+                "{:04}-{:02}-{:02}",
+                day.year(),
+                u8::from(day.month()),
+                day.day()
+            );
+            let Some((a, d)) = s.account_days.get(&key) else {
+                // No record for the day (yet): nothing to say about it.
+                continue;
+            };
+            active += gb(*a)?;
+            deleted += gb(*d)?;
+            let elapsed = Decimal::from(day.day());
+            let cost = storage_cost(
+                active,
+                deleted,
+                elapsed,
+                self.minimum_tb,
+                self.price_per_tb_month,
+            );
+            let mut spend = vec![self.line(cost.active, "storage")];
+            if !self.minimum_tb.is_zero() {
+                spend.push(self.line(cost.minimum, "minimum"));
+            }
+            spend.push(self.line(cost.deleted, "deleted_storage"));
+            let usage = [
+                ("account_billable_storage", *a),
+                ("account_deleted_storage", *d),
+            ]
+            .into_iter()
+            .map(|(resource, value)| Usage {
+                resource: resource.into(),
+                unit: Unit::Bytes,
+                value,
+                labels: vec![],
+            })
+            .collect();
+            out.push((
+                day,
+                Collection {
+                    usage,
+                    limits: self.limits.clone(),
+                    spend,
+                    data_as_of: Some(Days::end_of(day)),
+                    source: Some("stats"),
+                    ..Collection::default()
+                },
+            ));
+        }
+        Ok(Some(out))
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

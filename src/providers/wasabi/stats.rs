@@ -18,16 +18,32 @@ impl Wasabi {
         cx: &Context,
         keys: &StatsKeys,
     ) -> Result<Stats, CollectError> {
+        // The 1st of the month to today: always within the Stats API's 60-day window.
+        self.stats_between(
+            cx,
+            keys,
+            cx.month_start().date(),
+            OffsetDateTime::from(cx.now).date(),
+        )
+        .await
+    }
+
+    /// The records from `first` to `last` (dates, inclusive).
+    pub(super) async fn stats_between(
+        &self,
+        cx: &Context,
+        keys: &StatsKeys,
+        first: time::Date,
+        last: time::Date,
+    ) -> Result<Stats, CollectError> {
         let StatsKeys {
             pair,
             access_key,
             secret_key,
         } = keys;
-        // The 1st of the month to today: always within the Stats API's 60-day window.
-        let day = |t: OffsetDateTime| {
-            format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
-        };
-        let (from, to) = (day(cx.month_start()), day(OffsetDateTime::from(cx.now)));
+        let day =
+            |t: time::Date| format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day());
+        let (from, to) = (day(first), day(last));
         let mut stats = Stats::default();
         for (path, per_bucket) in [
             ("/v1/standalone/utilizations/bucket", true),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -19,7 +20,9 @@ Exit codes:
   0  every enabled provider was collected (and, for push, the push succeeded)
   1  the push failed: nothing, or only part, reached the Pushgateway
   2  configuration error, found before any network I/O
-  3  output printed or pushed, but at least one provider failed (its error is in the metrics)";
+  3  output printed or pushed, but at least one provider failed (its error is in the metrics)
+130  a second SIGTERM or SIGINT ended the run at once (the first one cancels collection and
+     still pushes the statuses)";
 
 /// The text after `--help`: exit codes, then the configuration layers with every conventional
 /// variable the registry knows.
@@ -179,7 +182,10 @@ pub fn main() -> u8 {
                     return exit::CONFIG;
                 }
             };
-            runtime.block_on(run::execute(&settings, plan, mode, shutdown_signal()))
+            let code = runtime.block_on(run::execute(&settings, plan, mode, shutdown_signal()));
+            // Work done: do not wait for blocking tasks still stuck (a DNS lookup that hangs).
+            runtime.shutdown_timeout(Duration::from_millis(100));
+            code
         }
         (None, Command::Check { probe, .. }) => {
             runtime.block_on(crate::check::run(&overrides, &env, *probe))
@@ -220,8 +226,20 @@ pub fn main() -> u8 {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT with the signal's name.
+/// Resolves on SIGTERM or SIGINT with the signal's name; from then on, a second SIGTERM or
+/// SIGINT ends the process at once with [`exit::SIGNAL`].
 async fn shutdown_signal() -> &'static str {
+    let first = first_signal().await;
+    tokio::spawn(async {
+        let second = first_signal().await;
+        tracing::error!("{second} received again: exiting now, without finishing the push");
+        std::process::exit(i32::from(exit::SIGNAL));
+    });
+    first
+}
+
+/// The next SIGTERM or SIGINT.
+async fn first_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -268,7 +268,8 @@ impl ProviderHttp {
             })?;
             map.insert(HeaderName::from_static(name), value);
         }
-        let secrets: Vec<&Secret> = match auth {
+        let mut basic: Option<Secret> = None;
+        let mut secrets: Vec<&Secret> = match auth {
             Auth::Bearer(s) => {
                 map.insert(
                     AUTHORIZATION,
@@ -285,6 +286,8 @@ impl ProviderHttp {
                 let token = base64::engine::general_purpose::STANDARD
                     .encode(format!("{user}:{}", s.expose()));
                 map.insert(AUTHORIZATION, sensitive(url, &format!("Basic {token}"))?);
+                // The credential as sent (base64 of user:secret) is scrubbed too.
+                basic = Secret::clean(&token).ok().flatten();
                 vec![s]
             }
             Auth::Signed(list) => {
@@ -294,6 +297,9 @@ impl ProviderHttp {
                 list.to_vec()
             }
         };
+        if let Some(b) = &basic {
+            secrets.push(b);
+        }
         let attempt = || async {
             let request = match &body {
                 None => self.client.get(url.clone()),
@@ -608,10 +614,54 @@ pub(crate) fn scrub(text: &str, secret: Option<&Secret>) -> String {
 
 /// [`scrub`] with several secrets (a key pair).
 pub(crate) fn scrub_all(text: &str, secrets: &[&Secret]) -> String {
+    let raw: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+    scrub_raw(text, &raw)
+}
+
+/// The spellings a secret takes on the wire and in echoed bodies: as is, base64 (as HTTP
+/// basic auth carries `user:secret`, the whole token is also passed in), percent-encoded, and
+/// JSON-escaped.
+fn spellings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    let mut out = vec![secret.to_owned()];
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    out.push(b64.trim_end_matches('=').to_owned());
+    out.push(
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+    );
+    if let Ok(json) = serde_json::to_string(secret) {
+        out.push(json.trim_matches('"').to_owned());
+    }
+    out.retain(|s| !s.is_empty());
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// Replaces every spelling of every secret with `***` **before** anything is cut, removes a
+/// trailing beginning of one (a secret cut by a size limit upstream), folds control
+/// characters and whitespace, and cuts to 300 characters.
+pub(crate) fn scrub_raw(text: &str, secrets: &[&str]) -> String {
+    let patterns: Vec<String> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| spellings(s))
+        .collect();
     let mut s = text.to_owned();
-    for secret in secrets {
-        if !secret.expose().is_empty() {
-            s = s.replace(secret.expose(), "***");
+    for p in &patterns {
+        s = s.replace(p.as_str(), "***");
+    }
+    // A body cut by a byte limit may end in the first part of a secret.
+    for p in &patterns {
+        let min = p.chars().count().min(4);
+        let cut = (min..p.len())
+            .rev()
+            .filter(|n| p.is_char_boundary(*n))
+            .find(|n| s.ends_with(&p[..*n]));
+        if let Some(n) = cut {
+            s.truncate(s.len() - n);
+            s.push_str("***");
         }
     }
     let folded: String = s

@@ -51,4 +51,6 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
     /// Printed or pushed, but at least one provider failed.
     pub const PARTIAL: u8 = 3;
+    /// A second SIGTERM or SIGINT ended the run at once.
+    pub const SIGNAL: u8 = 130;
 }

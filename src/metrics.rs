@@ -5,7 +5,7 @@
 //! one metric may carry different breakdown labels per provider (`name` for fixed entries,
 //! `project` for another). The crate's `TextEncoder` does the escaping.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use prometheus::Encoder;
@@ -136,6 +136,9 @@ pub(crate) type Sample<'a> = (&'static Def, Vec<(&'a str, &'a str)>, f64);
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Families {
     fams: Vec<MetricFamily>,
+    /// (family index, sorted labels) → the sample's index in its family: adding a sample is
+    /// a hash lookup, not a scan (linear in the number of series overall).
+    index: HashMap<(usize, Vec<(String, String)>), usize>,
 }
 
 impl Families {
@@ -167,38 +170,34 @@ impl Families {
             }
         };
         let fam = &mut self.fams[idx];
-        let same = |m: &Metric| {
-            m.get_label().len() == pairs.len()
-                && m.get_label()
-                    .iter()
-                    .zip(&pairs)
-                    .all(|(l, (k, v))| l.name() == k && l.value() == v)
-        };
         let mut metrics = fam.take_metric();
-        match metrics.iter_mut().find(|m| same(m)) {
-            Some(m) => match def.kind {
-                Kind::Gauge => {
-                    let v = m.get_gauge().get_value() + value;
-                    let mut g = Gauge::default();
-                    g.set_value(v);
-                    m.set_gauge(g);
+        match self.index.get(&(idx, pairs.clone())).copied() {
+            Some(i) => {
+                let m = &mut metrics[i];
+                match def.kind {
+                    Kind::Gauge => {
+                        let v = m.get_gauge().get_value() + value;
+                        let mut g = Gauge::default();
+                        g.set_value(v);
+                        m.set_gauge(g);
+                    }
+                    Kind::Counter => {
+                        let v = m.get_counter().get_value() + value;
+                        let mut c = Counter::default();
+                        c.set_value(v);
+                        m.set_counter(c);
+                    }
                 }
-                Kind::Counter => {
-                    let v = m.get_counter().get_value() + value;
-                    let mut c = Counter::default();
-                    c.set_value(v);
-                    m.set_counter(c);
-                }
-            },
+            }
             None => {
                 let mut m = Metric::default();
                 m.set_label(
                     pairs
-                        .into_iter()
+                        .iter()
                         .map(|(k, v)| {
                             let mut l = LabelPair::default();
-                            l.set_name(k);
-                            l.set_value(v);
+                            l.set_name(k.clone());
+                            l.set_value(v.clone());
                             l
                         })
                         .collect(),
@@ -215,6 +214,7 @@ impl Families {
                         m.set_counter(c);
                     }
                 }
+                self.index.insert((idx, pairs), metrics.len());
                 metrics.push(m);
             }
         }
@@ -259,7 +259,23 @@ impl Families {
             }
             fam.set_metric(metrics);
         }
+        self.reindex();
         self
+    }
+
+    /// Rebuilds the sample index after the families were changed in bulk.
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (f, fam) in self.fams.iter().enumerate() {
+            for (i, m) in fam.get_metric().iter().enumerate() {
+                let pairs: Vec<(String, String)> = m
+                    .get_label()
+                    .iter()
+                    .map(|l| (l.name().to_owned(), l.value().to_owned()))
+                    .collect();
+                self.index.insert((f, pairs), i);
+            }
+        }
     }
 
     /// Appends another set's samples (for printing several groups as one exposition, where
@@ -275,6 +291,7 @@ impl Families {
                 None => self.fams.push(fam),
             }
         }
+        self.reindex();
     }
 
     /// The text exposition format (LF line endings, no timestamps), families in table order.

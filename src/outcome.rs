@@ -141,7 +141,9 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
     let mut forecast = Decimal::ZERO;
     let mut c = Collection::default();
     for part in collections {
-        forecast += source_forecast(&part, fx, now)?;
+        forecast = forecast
+            .checked_add(source_forecast(&part, fx, now)?)
+            .ok_or_else(too_large)?;
         c.merge(part);
     }
     for u in &c.usage {
@@ -224,14 +226,18 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
             .map_err(|e| CollectError::new(Reason::Config, e))
     };
     let (mut known, mut metered) = (Decimal::ZERO, Decimal::ZERO);
+    let add = |acc: &mut Decimal, v: Decimal| -> Result<(), CollectError> {
+        *acc = acc.checked_add(v).ok_or_else(too_large)?;
+        Ok(())
+    };
     for s in &c.spend {
         match s.kind {
-            SpendKind::Fixed | SpendKind::Billed => known += convert(s.money)?,
-            SpendKind::Metered => metered += convert(s.money)?,
+            SpendKind::Fixed | SpendKind::Billed => add(&mut known, convert(s.money)?)?,
+            SpendKind::Metered => add(&mut metered, convert(s.money)?)?,
         }
     }
     for s in &c.due {
-        known += convert(s.money)?;
+        add(&mut known, convert(s.money)?)?;
     }
     let mut credits = Vec::with_capacity(c.credits.len());
     for k in &c.credits {
@@ -241,7 +247,17 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
             total: convert(k.total)?,
         });
     }
-    Ok(known + extrapolate(metered, &credits, c.data_as_of.unwrap_or(now), now))
+    extrapolate(metered, &credits, c.data_as_of.unwrap_or(now), now)
+        .and_then(|m| known.checked_add(m))
+        .ok_or_else(too_large)
+}
+
+/// A `decode` error for sums no decimal can hold: the provider fails, nothing is pushed as 0.
+fn too_large() -> CollectError {
+    CollectError::new(
+        Reason::Decode,
+        "the month's amounts are too large to add up (beyond 7.9e28)",
+    )
 }
 
 /// Below this much data in the month, metered spend is not extrapolated: the forecast uses
@@ -265,21 +281,28 @@ pub(crate) struct Credit {
 /// spend before them is, and each credit is deducted once, up to its total and to the
 /// extrapolated spend it covers: `(metered + Σ applied) × f − Σ min(total, covered × f)`, at
 /// least 0. With under 48 hours of data the month-to-date amount is the forecast, a floor
-/// rather than a guess from a few hours.
+/// rather than a guess from a few hours. `None` when a step cannot be represented.
 pub(crate) fn extrapolate(
     metered: Decimal,
     credits: &[Credit],
     as_of: SystemTime,
     now: SystemTime,
-) -> Decimal {
+) -> Option<Decimal> {
     let (elapsed, length) = month_progress(as_of, now);
     if elapsed < MIN_ELAPSED.as_secs() {
-        return metered;
+        return Some(metered);
     }
-    let f = |d: Decimal| d * Decimal::from(length) / Decimal::from(elapsed);
-    let gross = metered + credits.iter().map(|c| c.applied).sum::<Decimal>();
-    let deducted: Decimal = credits.iter().map(|c| c.total.min(f(c.covered))).sum();
-    (f(gross) - deducted).max(Decimal::ZERO)
+    let f = |d: Decimal| {
+        d.checked_mul(Decimal::from(length))?
+            .checked_div(Decimal::from(elapsed))
+    };
+    let mut gross = metered;
+    let mut deducted = Decimal::ZERO;
+    for c in credits {
+        gross = gross.checked_add(c.applied)?;
+        deducted = deducted.checked_add(c.total.min(f(c.covered)?))?;
+    }
+    Some(f(gross)?.checked_sub(deducted)?.max(Decimal::ZERO))
 }
 
 /// (seconds from the 1st of `now`'s month 00:00 UTC to `as_of`, seconds in that month), with
@@ -317,9 +340,9 @@ mod tests {
         // 10th as a whole day (90 × 30 / 10 = 270) was 10% low.
         let now = at(2026, 11, 10, 6, 17);
         let through_9th = at(2026, 11, 10, 0, 0);
-        assert_eq!(extrapolate(usd(90), &[], through_9th, now), usd(300));
+        assert_eq!(extrapolate(usd(90), &[], through_9th, now), Some(usd(300)));
         // Live data up to the run: 9 days 6 h 17 min elapsed, 9.2618… days.
-        let live = extrapolate(usd(90), &[], now, now);
+        let live = extrapolate(usd(90), &[], now, now).unwrap();
         let expected =
             Decimal::from(90 * 30 * 86_400) / Decimal::from(9 * 86_400 + 6 * 3600 + 17 * 60);
         assert_eq!(live, expected);
@@ -327,17 +350,17 @@ mod tests {
         // A provider whose data ends two days back: 70 over 7 days.
         assert_eq!(
             extrapolate(usd(70), &[], at(2026, 11, 8, 0, 0), now),
-            usd(300)
+            Some(usd(300))
         );
         // February of a leap year has 29 days: 14 over 14 days is 29.
         assert_eq!(
             extrapolate(usd(14), &[], at(2028, 2, 15, 0, 0), at(2028, 2, 15, 9, 0)),
-            usd(29)
+            Some(usd(29))
         );
         // … and 28 in a common year.
         assert_eq!(
             extrapolate(usd(14), &[], at(2027, 2, 15, 0, 0), at(2027, 2, 15, 9, 0)),
-            usd(28)
+            Some(usd(28))
         );
     }
 
@@ -345,22 +368,25 @@ mod tests {
     fn the_first_48_hours_of_data_are_a_floor() {
         // The 2nd at 12:00: 36 hours in; the month-to-date amount, not ×20.
         let now = at(2026, 11, 2, 12, 0);
-        assert_eq!(extrapolate(usd(3), &[], now, now), usd(3));
+        assert_eq!(extrapolate(usd(3), &[], now, now), Some(usd(3)));
         // A zero metered line still has a forecast: zero.
-        assert_eq!(extrapolate(usd(0), &[], now, now), usd(0));
+        assert_eq!(extrapolate(usd(0), &[], now, now), Some(usd(0)));
         // The 3rd at 01:00 with data through the 1st only: 24 hours of data, still a floor.
         let now = at(2026, 11, 3, 1, 0);
-        assert_eq!(extrapolate(usd(4), &[], at(2026, 11, 2, 0, 0), now), usd(4));
+        assert_eq!(
+            extrapolate(usd(4), &[], at(2026, 11, 2, 0, 0), now),
+            Some(usd(4))
+        );
         // Exactly 48 hours of data: extrapolated (30 / 2).
         assert_eq!(
             extrapolate(usd(4), &[], at(2026, 11, 3, 0, 0), now),
-            usd(60)
+            Some(usd(60))
         );
         // Data from last month (the 1st, before the first daily bucket): the floor.
         let now = at(2026, 12, 1, 3, 0);
         assert_eq!(
             extrapolate(usd(0), &[], at(2026, 11, 30, 0, 0), now),
-            usd(0)
+            Some(usd(0))
         );
     }
 
@@ -370,7 +396,7 @@ mod tests {
         let now = at(2026, 11, 10, 0, 0);
         assert_eq!(
             extrapolate(usd(90), &[], at(2026, 11, 12, 0, 0), now),
-            usd(300)
+            Some(usd(300))
         );
     }
 
@@ -386,13 +412,13 @@ mod tests {
         // The month: 30 × 3 = 90 of usage less 20 = 70, not 10 × 3 = 30.
         assert_eq!(
             extrapolate(usd(10), &[credit(30, 20, 20)], now, now),
-            usd(70)
+            Some(usd(70))
         );
         // Usage entirely covered so far (20 of usage, 20 applied): the month's 60 outgrows it
         // by 40.
         assert_eq!(
             extrapolate(usd(0), &[credit(20, 20, 20)], now, now),
-            usd(40)
+            Some(usd(40))
         );
         // A monthly credit of 10 against compute of 3.33 so far (a small instance over 10 days)
         // and 2 of disk: compute's month (10) is covered in full, disk's month (6) is not.
@@ -402,19 +428,19 @@ mod tests {
             applied: compute,
             total: usd(10),
         };
-        assert_eq!(extrapolate(usd(2), &[c], now, now), usd(6));
+        assert_eq!(extrapolate(usd(2), &[c], now, now), Some(usd(6)));
         // Compute of 5 so far: 15 for the month, of which the credit takes 10.
         let c = Credit {
             covered: usd(5),
             applied: usd(5),
             total: usd(10),
         };
-        assert_eq!(extrapolate(usd(2), &[c], now, now), usd(11));
+        assert_eq!(extrapolate(usd(2), &[c], now, now), Some(usd(11)));
         // Under 48 hours: the net month to date.
         let early = at(2026, 11, 1, 12, 0);
         assert_eq!(
             extrapolate(usd(0), &[credit(20, 20, 20)], early, early),
-            usd(0)
+            Some(usd(0))
         );
     }
 
@@ -474,5 +500,40 @@ mod tests {
             panic!()
         };
         assert_eq!(r.forecast, usd(250));
+    }
+
+    #[test]
+    fn sums_no_decimal_can_hold_fail_the_provider_without_a_panic() {
+        let big = Spend {
+            money: Money {
+                amount: Decimal::MAX,
+                currency: Currency::USD,
+            },
+            kind: SpendKind::Fixed,
+            labels: vec![],
+        };
+        let metered = Spend {
+            kind: SpendKind::Metered,
+            ..big.clone()
+        };
+        let fx = Fx::new(Currency::USD, Default::default());
+        for spend in [vec![big.clone(), big.clone()], vec![metered]] {
+            let c = Collection {
+                spend,
+                ..Collection::default()
+            };
+            let out = assess(
+                vec![("p".into(), Ok(c), Duration::ZERO)],
+                &BTreeSet::new(),
+                |_| None,
+                &fx,
+                at(2026, 11, 20, 0, 0),
+            );
+            let State::Failed(errs) = &out[0].state else {
+                panic!("{:?}", out[0].state)
+            };
+            assert_eq!(errs[0].reason, Reason::Decode);
+            assert!(errs[0].message.contains("too large"), "{}", errs[0].message);
+        }
     }
 }

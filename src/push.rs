@@ -157,8 +157,11 @@ impl Pushgateway {
         if status.is_success() {
             return Ok(resp);
         }
-        let secret = self.auth.as_ref().map(|(_, p)| p);
-        let body = scrub(&resp.text().await.unwrap_or_default(), secret);
+        let body = self.scrub(&String::from_utf8_lossy(
+            &read_limited(resp, ERROR_BODY_LIMIT, true)
+                .await
+                .unwrap_or_default(),
+        ));
         if status.is_server_error() {
             return Err(PushError::Failed {
                 what: what.to_owned(),
@@ -193,10 +196,17 @@ impl Pushgateway {
         let attempt = || async {
             let result = self.request(reqwest::Method::GET, url.clone()).send().await;
             let resp = self.judge(&what, result).await?;
-            resp.text().await.map_err(|e| PushError::Failed {
+            let body = read_limited(resp, METRICS_LIMIT, false)
+                .await
+                .map_err(|message| PushError::Failed {
+                    what: what.clone(),
+                    message,
+                    retryable: true,
+                })?;
+            String::from_utf8(body).map_err(|_| PushError::Failed {
                 what: what.clone(),
-                message: error_chain(&e.without_url()),
-                retryable: true,
+                message: "the answer is not UTF-8".into(),
+                retryable: false,
             })
         };
         let text = attempt
@@ -225,8 +235,7 @@ impl Pushgateway {
         struct StatusData {
             build_information: Option<std::collections::BTreeMap<String, String>>,
         }
-        let version = resp
-            .bytes()
+        let version = read_limited(resp, STATUS_LIMIT, false)
             .await
             .ok()
             .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
@@ -234,6 +243,54 @@ impl Pushgateway {
             .and_then(|b| b.get("version").cloned())
             .unwrap_or_else(|| "unknown".into());
         Ok(format!("reachable, version {version}"))
+    }
+}
+
+/// Largest error body read from the Pushgateway (the rest is not read).
+const ERROR_BODY_LIMIT: usize = 2048;
+/// Largest `/api/v1/metrics` answer read: every group with every sample, a few MB for a few
+/// dozen providers.
+const METRICS_LIMIT: usize = 32 << 20;
+/// Largest `/api/v1/status` answer read.
+const STATUS_LIMIT: usize = 64 << 10;
+
+/// Reads at most `limit` bytes of a body: beyond it, the start (`truncate`) or an error.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+    truncate: bool,
+) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| error_chain(&e.without_url()))?
+    {
+        if buf.len() + chunk.len() > limit {
+            if truncate {
+                buf.extend_from_slice(&chunk[..limit - buf.len()]);
+                return Ok(buf);
+            }
+            return Err(format!("the answer is larger than {limit} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+impl Pushgateway {
+    /// `text` without the password, in any of the spellings it travels in (the basic-auth
+    /// token included).
+    fn scrub(&self, text: &str) -> String {
+        match &self.auth {
+            None => scrub(text, None),
+            Some((user, pass)) => {
+                use base64::Engine;
+                let token = base64::engine::general_purpose::STANDARD
+                    .encode(format!("{user}:{}", pass.expose()));
+                crate::http::scrub_raw(text, &[pass.expose(), &token])
+            }
+        }
     }
 }
 

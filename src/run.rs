@@ -106,7 +106,22 @@ pub async fn execute(
             if any_failed { exit::PARTIAL } else { exit::OK }
         }
         Mode::Push => {
-            let pushed = push_all(settings, &fx, &outcomes, finished, took).await;
+            let deadline = settings.run.push_timeout;
+            let pushed = match tokio::time::timeout(
+                deadline,
+                push_all(settings, &fx, &outcomes, finished, took),
+            )
+            .await
+            {
+                Ok(pushed) => pushed,
+                Err(_) => {
+                    tracing::error!(
+                        "the push did not finish within run.push_timeout ({}): stopping",
+                        humantime::format_duration(deadline)
+                    );
+                    false
+                }
+            };
             match (pushed, any_failed) {
                 (false, _) => exit::PUSH_FAILED,
                 (true, true) => exit::PARTIAL,
@@ -187,6 +202,41 @@ async fn collect_all(
         .collect()
 }
 
+/// Takes the host-wide lock for pushes to `pushgateway` (a file in the temporary directory,
+/// named by the URL's hash), waiting for another run to finish its push; the push phase's
+/// deadline bounds the wait.
+async fn push_lock(pushgateway: &str) -> Result<std::fs::File, String> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    pushgateway.hash(&mut h);
+    let path = std::env::temp_dir().join(format!("cost-exporter-push-{:016x}.lock", h.finish()));
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open the push lock {}: {e}", path.display()))?;
+    let mut told = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if !told {
+                    told = true;
+                    tracing::info!(
+                        "another run is pushing to the same Pushgateway from this host; waiting for it (lock {})",
+                        path.display()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!("cannot lock {}: {e}", path.display()));
+            }
+        }
+    }
+}
+
 /// Pushes every provider group, then the run-level group. Returns whether all succeeded.
 async fn push_all(
     settings: &Settings,
@@ -199,6 +249,16 @@ async fn push_all(
         Ok(pg) => pg,
         Err(e) => {
             tracing::error!("{e}");
+            return false;
+        }
+    };
+    // One push at a time per Pushgateway on this host: the error counters are read back,
+    // increased and written, and two runs interleaving would lose an increment. Held until
+    // the end of the push (dropped with the file).
+    let _lock = match push_lock(settings.pushgateway.url.as_str()).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("{e}; nothing was pushed");
             return false;
         }
     };

@@ -78,6 +78,13 @@ impl fmt::Debug for RawSecret {
     }
 }
 
+/// The error for a secret written as a bare number or boolean.
+fn unquoted<E: de::Error>() -> E {
+    E::custom(
+        "a secret written as a bare number or boolean loses its exact spelling; quote it (key = \"…\")",
+    )
+}
+
 impl<'de> serde::Deserialize<'de> for RawSecret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -89,23 +96,25 @@ impl<'de> serde::Deserialize<'de> for RawSecret {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawSecret, E> {
                 Ok(RawSecret(Some(SecretString::from(v.to_owned()))))
             }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawSecret, E> {
-                self.visit_str(&v.to_string())
+            // An unquoted number loses its spelling (`1e3` reads as 1000, `007` as 7): refused,
+            // and the message never repeats the value.
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<RawSecret, E> {
+                Err(unquoted())
             }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawSecret, E> {
-                self.visit_str(&v.to_string())
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<RawSecret, E> {
+                Err(unquoted())
             }
-            fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawSecret, E> {
-                self.visit_str(&v.to_string())
+            fn visit_i128<E: de::Error>(self, _: i128) -> Result<RawSecret, E> {
+                Err(unquoted())
             }
-            fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawSecret, E> {
-                self.visit_str(&v.to_string())
+            fn visit_u128<E: de::Error>(self, _: u128) -> Result<RawSecret, E> {
+                Err(unquoted())
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawSecret, E> {
-                self.visit_str(&v.to_string())
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<RawSecret, E> {
+                Err(unquoted())
             }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawSecret, E> {
-                self.visit_str(&v.to_string())
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<RawSecret, E> {
+                Err(unquoted())
             }
             fn visit_none<E: de::Error>(self) -> Result<RawSecret, E> {
                 Ok(RawSecret(None))

@@ -80,8 +80,12 @@ impl Request {
         let remote_write = match remote_write {
             None => None,
             Some(u) => {
-                let url = Url::parse(u.trim())
-                    .map_err(|e| format!("--remote-write {u:?} is not a URL ({e})"))?;
+                let url = Url::parse(u.trim()).map_err(|e| {
+                    format!(
+                        "--remote-write {:?} is not a URL ({e})",
+                        crate::config::redact_url(u)
+                    )
+                })?;
                 if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
                     return Err(format!("--remote-write {u:?} is not an http(s) URL"));
                 }

@@ -41,6 +41,7 @@ impl Default for RawConfig {
             pushgateway: RawPushgateway::default(),
             run: RawRun {
                 timeout: HumanDuration(Duration::from_secs(300)),
+                push_timeout: default_push_timeout(),
             },
             http: RawHttp {
                 timeout: HumanDuration(Duration::from_secs(30)),
@@ -98,6 +99,14 @@ impl Default for RawPushgateway {
 #[serde(deny_unknown_fields)]
 struct RawRun {
     timeout: HumanDuration,
+    #[serde(default = "default_push_timeout")]
+    push_timeout: HumanDuration,
+}
+
+/// The push phase's default deadline: within Kubernetes' default 30 s grace period after a
+/// SIGTERM.
+fn default_push_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(20))
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -132,6 +141,45 @@ struct RawFixed {
     since: Option<String>,
 }
 
+/// Every problem deserialization finds: serde stops at the first, so each global section is
+/// also read alone, and the problems of all of them are listed (once each).
+fn every_problem(loaded: &Loaded, first: figment::Error) -> Vec<String> {
+    use figment::Figment;
+    fn probe<T: serde::de::DeserializeOwned>(f: &Figment, key: &str) -> Vec<figment::Error> {
+        match f.extract_inner_lossy::<T>(key) {
+            Ok(_) => Vec::new(),
+            Err(e) => e
+                .into_iter()
+                .map(|mut e| {
+                    // figment puts the section's name after the field's path: put it first.
+                    if e.path.last().map(String::as_str) == Some(key) && e.path.len() > 1 {
+                        e.path.rotate_right(1);
+                    }
+                    e
+                })
+                .collect(),
+        }
+    }
+    let f = &loaded.figment;
+    let mut errors: Vec<figment::Error> = first.into_iter().collect();
+    errors.extend(probe::<String>(f, "currency"));
+    errors.extend(probe::<String>(f, "tax"));
+    errors.extend(probe::<RawPushgateway>(f, "pushgateway"));
+    errors.extend(probe::<RawRun>(f, "run"));
+    errors.extend(probe::<RawHttp>(f, "http"));
+    errors.extend(probe::<RawFx>(f, "fx"));
+    errors.extend(probe::<BTreeMap<String, Value>>(f, "providers"));
+    errors.extend(probe::<Vec<RawFixed>>(f, "fixed"));
+    let mut out: Vec<String> = Vec::new();
+    for e in &errors {
+        let text = super::layers::describe(e);
+        if !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    out
+}
+
 /// Validates everything: the global sections here, and each `[providers.<name>]` section by
 /// handing a [`Section`] to `configure` (the provider registry), which returns what the
 /// section yields, or `None` after recording its problems. Every problem of every section is
@@ -141,10 +189,10 @@ pub(crate) fn validate<T>(
     only: Option<&[String]>,
     mut configure: impl FnMut(&mut Section<'_>) -> Option<T>,
 ) -> Result<(Settings, BTreeMap<String, T>), ConfigError> {
-    let raw: RawConfig = loaded
-        .figment
-        .extract_lossy()
-        .map_err(|e| ConfigError(e.into_iter().map(|e| super::layers::describe(&e)).collect()))?;
+    let raw: RawConfig = match loaded.figment.extract_lossy() {
+        Ok(raw) => raw,
+        Err(e) => return Err(ConfigError(every_problem(loaded, e))),
+    };
     let mut c = Checker::new(loaded);
 
     let reporting = match raw.currency.parse::<Currency>() {
@@ -267,6 +315,21 @@ pub(crate) fn validate<T>(
         }
     };
 
+    // Basic auth over plain http to another host would send the password in clear.
+    if basic_auth.is_some()
+        && let Some(url) = &pg_url
+        && url.scheme() == "http"
+        && !super::section::is_loopback(url)
+    {
+        c.fail(
+            "pushgateway.url",
+            format!(
+                "{:?} uses http to a host other than this machine, and a username and password are set: they would cross the network in clear; use https",
+                super::layers::redact_url(url.as_str())
+            ),
+        );
+    }
+
     // Provider sections: each validated by its module, so errors carry their key and origin.
     let mut sections = BTreeMap::new();
     let mut currencies: Vec<(String, Vec<Currency>)> = Vec::new();
@@ -292,6 +355,24 @@ pub(crate) fn validate<T>(
     }
 
     let fixed = fixed_entries(&mut c, &raw.fixed);
+    // A provider's entries are added up every run: a sum no decimal can hold is a
+    // configuration error here, not a failure at every run.
+    let mut sums: BTreeMap<(&str, Currency), Decimal> = BTreeMap::new();
+    for (i, f) in fixed.iter().enumerate() {
+        let sum = sums
+            .entry((f.provider.as_str(), f.monthly.currency))
+            .or_default();
+        match sum.checked_add(f.monthly.amount) {
+            Some(v) => *sum = v,
+            None => c.fail(
+                &format!("fixed[{i}].amount"),
+                format!(
+                    "the {} entries of provider {:?} add up to more than a decimal can hold (7.9e28)",
+                    f.monthly.currency, f.provider
+                ),
+            ),
+        }
+    }
 
     // Every currency in use needs a rate: configured, or published by the source.
     if let Some(reporting) = reporting {
@@ -371,6 +452,7 @@ pub(crate) fn validate<T>(
                 },
                 run: RunSettings {
                     timeout: raw.run.timeout.0,
+                    push_timeout: raw.run.push_timeout.0,
                 },
                 http,
                 fixed,
@@ -471,12 +553,13 @@ fn pushgateway_url(raw: &str) -> Result<Url, String> {
                 .into(),
         );
     }
+    let shown = super::layers::redact_url(raw.trim());
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("{raw:?} is not an http(s) URL with a host"));
+        return Err(format!("{shown:?} is not an http(s) URL with a host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "{raw:?} has a query or fragment; give the base URL only"
+            "{shown:?} has a query or fragment; give the base URL only"
         ));
     }
     Ok(url)

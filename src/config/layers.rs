@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
-use url::Url;
 
 use super::global::RawConfig;
 use super::{ConfigError, ENV_PREFIX, Schema};
@@ -152,14 +151,26 @@ pub(crate) fn layer(
 
     // COST_EXPORTER_A__B=v sets a.b. Values stay text; numbers and booleans are read leniently
     // at extraction, so a numeric-looking token or id keeps its exact spelling.
-    let generic: Vec<(String, Value)> = env
-        .iter()
-        .filter_map(|(k, v)| {
-            let rest = k.strip_prefix(ENV_PREFIX)?;
-            let key = rest.to_ascii_lowercase().replace("__", ".");
-            (!key.is_empty()).then(|| (key, Value::from(v.clone())))
-        })
-        .collect();
+    let mut generic: Vec<(String, Value)> = Vec::new();
+    for (k, v) in env {
+        let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let key = rest.to_ascii_lowercase().replace("__", ".");
+        if key.is_empty() {
+            continue;
+        }
+        // No key of the configuration is deeper than this: a deeper one is a mistake (and
+        // an unbounded one would nest without end).
+        if key.split('.').count() > MAX_KEY_DEPTH {
+            let shown: String = k.chars().take(60).collect();
+            problems.push(format!(
+                "environment variable {shown}…: more than {MAX_KEY_DEPTH} levels of `__`; no key is that deep"
+            ));
+            continue;
+        }
+        generic.push((key, Value::from(v.clone())));
+    }
     if !generic.is_empty() {
         figment = figment.merge(Layer {
             inner: Pairs(generic),
@@ -188,7 +199,7 @@ pub(crate) fn layer(
                     spell: |_| String::new(),
                 });
             }
-            (None, Some(path)) => match std::fs::read_to_string(path.trim()) {
+            (None, Some(path)) => match read_secret_file(path.trim()) {
                 Ok(content) => {
                     figment = figment.merge(Layer {
                         inner: Pairs(vec![(v.key, Value::from(content))]),
@@ -197,10 +208,7 @@ pub(crate) fn layer(
                         spell: |_| String::new(),
                     });
                 }
-                Err(e) => problems.push(format!(
-                    "{file_var} names {}, which cannot be read: {e}",
-                    path.trim()
-                )),
+                Err(e) => problems.push(format!("{file_var} names {}, {e}", path.trim())),
             },
             (None, None) => {}
         }
@@ -274,26 +282,146 @@ impl Loaded {
             && let Some(dict) = map.get(&Profile::Default)
         {
             walk(dict, "", &mut |key, value| {
-                let shown = if self.secrets.contains(key) {
+                let shown = if self.secrets.contains(key) || looks_secret(key) {
+                    // Declared secrets, and any key that looks like one (a misspelt
+                    // `admin_kye` is still a key).
                     "***".to_owned()
                 } else if let Value::String(_, text) = value
-                    && text.contains('@')
-                    && let Ok(mut url) = Url::parse(text.trim())
-                    && (!url.username().is_empty() || url.password().is_some())
+                    && text.contains("://")
                 {
-                    // A URL with credentials is a configuration error, but `check` prints
-                    // before validating: never echo them.
-                    let _ = url.set_username("***");
-                    let _ = url.set_password(Some("***"));
-                    format!("{:?}", url.as_str())
+                    // A URL's credentials and query are never echoed, parsed or not.
+                    format!("{:?}", redact_url(text))
                 } else {
                     render_value(value)
                 };
-                out.push((key.to_owned(), shown, self.origin(key)));
+                // The walked value carries its tag: no lookup by key (which would clone the
+                // merged tree for every leaf, quadratic in the number of entries).
+                let keys: Vec<&str> = key.split('.').collect();
+                let origin = match self.figment.get_metadata(value.tag()) {
+                    None => format!("`{key}`"),
+                    Some(md) => place(md, &md.interpolate(&Profile::Default, &keys)),
+                };
+                out.push((key.to_owned(), shown, origin));
             });
         }
         out
     }
+}
+
+/// The deepest key `COST_EXPORTER_…` may set (`providers.x.limits.y` is 4).
+const MAX_KEY_DEPTH: usize = 6;
+
+/// Largest secret file read through a `_FILE` variable.
+const SECRET_FILE_LIMIT: u64 = 64 << 10;
+
+/// A `_FILE` variable's file: a regular file (a symlink to one is fine, as Kubernetes mounts
+/// secrets) of at most 64 KiB, read as UTF-8. A FIFO, a device or a directory is refused
+/// without being opened for reading, so nothing blocks or grows.
+fn read_secret_file(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| format!("which cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("which is not a regular file (a FIFO, a device or a directory)".into());
+    }
+    if meta.len() > SECRET_FILE_LIMIT {
+        return Err(format!(
+            "which holds {} bytes; a secret file may hold at most {SECRET_FILE_LIMIT}",
+            meta.len()
+        ));
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("which cannot be read: {e}"))?;
+    let mut buf = Vec::new();
+    // The size may change between the check and the read: read one byte more than allowed.
+    file.take(SECRET_FILE_LIMIT + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("which cannot be read: {e}"))?;
+    if buf.len() as u64 > SECRET_FILE_LIMIT {
+        return Err(format!("which holds more than {SECRET_FILE_LIMIT} bytes"));
+    }
+    String::from_utf8(buf).map_err(|_| "which is not UTF-8 text".into())
+}
+
+/// Whether a key's last part looks like it holds a secret: token, key, secret, password,
+/// credential, auth.
+pub(crate) fn looks_secret(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    [
+        "token",
+        "key",
+        "secret",
+        "passw",
+        "credential",
+        "auth",
+        "kye",
+        "pwd",
+    ]
+    .iter()
+    .any(|w| last.contains(w))
+}
+
+/// A URL-looking text with its userinfo (`user:pass@`) and query replaced by `***`, parsed or
+/// not: `http://u:p@[bad/x?k=v` → `http://***@[bad/x?***`.
+pub(crate) fn redact_url(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    let (authority_end, _) = rest
+        .char_indices()
+        .find(|(_, c)| matches!(c, '/' | '?' | '#'))
+        .unwrap_or((rest.len(), ' '));
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// A figment error's text without quoted source lines: a TOML parse error shows the offending
+/// line, which may hold a secret (an unterminated or duplicated key). Keeps "TOML parse error
+/// at line L, column C" and the problem.
+fn without_source_lines(text: &str) -> String {
+    text.lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            let after_digits = t
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .trim_start();
+            !(t.is_empty() || t.starts_with('|') || after_digits.starts_with('|'))
+        })
+        .map(|l| {
+            // The problem line may quote a value (`found string "…"`): keys stay, values go.
+            if l.contains("value") || l.contains("string") {
+                elide_quoted(l)
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// `found string "secret", expected u32` → `found string "…", expected u32`.
+fn elide_quoted(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut inside = false;
+    for c in line.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…");
+            } else {
+                out.push('"');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn walk(dict: &Dict, prefix: &str, f: &mut dyn FnMut(&str, &Value)) {
@@ -351,7 +479,7 @@ pub(super) fn describe(e: &figment::Error) -> String {
         None if keys.is_empty() => "configuration".to_owned(),
         None => format!("`{}`", keys.join(".")),
     };
-    format!("{at}: {}", e.kind)
+    format!("{at}: {}", without_source_lines(&e.kind.to_string()))
 }
 
 /// Where a value came from: the key as spelled in its layer, and the layer.
@@ -377,5 +505,48 @@ fn split_index(part: &str) -> (&str, Option<usize>) {
             Err(_) => (part, None),
         },
         None => (part, None),
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_credentials_and_queries_parsed_or_not() {
+        assert_eq!(
+            redact_url("http://user:SENTINEL@[bad/path?token=SENT2"),
+            "http://***@[bad/path?***"
+        );
+        assert_eq!(redact_url("https://h:9091/x"), "https://h:9091/x");
+        assert_eq!(redact_url("https://a@b@host"), "https://***@host");
+        assert_eq!(redact_url("no url"), "no url");
+    }
+
+    #[test]
+    fn secret_looking_keys_are_recognised() {
+        for k in [
+            "providers.x.admin_kye",
+            "providers.x.api_token",
+            "pushgateway.passwd",
+            "x.client_secret",
+            "a.b.auth",
+        ] {
+            assert!(looks_secret(k), "{k}");
+        }
+        for k in ["providers.x.budget", "currency", "providers.x.top_projects"] {
+            assert!(!looks_secret(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn toml_errors_keep_the_position_and_the_problem_not_the_line() {
+        let text = "TOML parse error at line 3, column 37\n  |\n3 | admin_key = \"SENTINEL\n  |                                     ^\ninvalid basic string\n";
+        let out = without_source_lines(text);
+        assert!(!out.contains("SENTINEL"), "{out}");
+        assert!(
+            out.contains("line 3, column 37") && out.contains("invalid basic string"),
+            "{out}"
+        );
     }
 }

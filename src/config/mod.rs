@@ -29,7 +29,7 @@ use crate::secret::Secret;
 
 pub(crate) use global::validate;
 pub use layers::Overrides;
-pub(crate) use layers::{Loaded, layer};
+pub(crate) use layers::{Loaded, layer, redact_url};
 pub(crate) use section::Section;
 pub(crate) use values::StringList;
 
@@ -186,6 +186,9 @@ pub(crate) struct RunSettings {
     /// Deadline for collection; collectors still running then are cancelled and counted as
     /// failed (`timeout`), and the push still happens.
     pub(crate) timeout: Duration,
+    /// Deadline for the push phase (reading counters back, every group): what is not pushed
+    /// by then is a push failure (exit 1).
+    pub(crate) push_timeout: Duration,
 }
 
 /// `[http]`: the provider client.

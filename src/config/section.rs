@@ -114,7 +114,18 @@ impl<'a> Section<'a> {
         match self.c.loaded.figment.extract_inner_lossy::<T>(&self.key) {
             Ok(t) => Some(t),
             Err(errors) => {
-                for e in errors {
+                for mut e in errors {
+                    // figment puts the section's own path after the field's: put it first.
+                    let section: Vec<&str> = self.key.split('.').collect();
+                    if e.path.len() > section.len()
+                        && e.path[e.path.len() - section.len()..]
+                            .iter()
+                            .map(String::as_str)
+                            .eq(section.iter().copied())
+                    {
+                        let tail = e.path.split_off(e.path.len() - section.len());
+                        e.path.splice(0..0, tail);
+                    }
                     match &e.kind {
                         figment::error::Kind::UnknownField(_, expected) => {
                             self.unknown_keys(expected)
@@ -258,9 +269,11 @@ impl<'a> Section<'a> {
 
 /// A URL that credentials may be sent to: https, or http to a loopback address.
 pub(super) fn provider_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    // Never echo credentials or a query: messages show the text redacted.
+    let shown = super::layers::redact_url(raw.trim());
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{shown:?} is not a URL ({e})"))?;
     if url.cannot_be_a_base() || url.host_str().is_none() {
-        return Err(format!("{raw:?} is not an http(s) URL with a host"));
+        return Err(format!("{shown:?} is not an http(s) URL with a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("the URL holds credentials; give them in the environment instead".into());
@@ -269,13 +282,13 @@ pub(super) fn provider_url(raw: &str) -> Result<Url, String> {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err(format!(
-            "{raw:?} uses http; provider URLs must use https (http is allowed only for loopback addresses)"
+            "{shown:?} uses http; provider URLs must use https (http is allowed only for loopback addresses)"
         )),
-        other => Err(format!("{raw:?} has scheme {other:?}; expected https")),
+        other => Err(format!("{shown:?} has scheme {other:?}; expected https")),
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),

@@ -103,17 +103,21 @@ fn monthly(price: Decimal, period: u32, unit: &str) -> Result<Decimal, String> {
     }
     let n = Decimal::from(period);
     let amount = match unit.trim().to_ascii_lowercase().trim_end_matches('s') {
-        "month" => price / n,
-        "year" => price / (n * Decimal::from(12)),
-        "day" => price * DAYS_PER_MONTH / n,
-        "week" => price * DAYS_PER_MONTH / (n * Decimal::from(7)),
+        "month" => Some(price / n),
+        "year" => Some(price / (n * Decimal::from(12))),
+        "day" => price.checked_mul(DAYS_PER_MONTH).map(|p| p / n),
+        "week" => price
+            .checked_mul(DAYS_PER_MONTH)
+            .map(|p| p / (n * Decimal::from(7))),
         other => {
             return Err(format!(
                 "billing_period_unit {other:?} is not day, week, month or year"
             ));
         }
     };
-    Ok(amount.round_dp(6))
+    amount
+        .map(|a| a.round_dp(6))
+        .ok_or_else(|| format!("price {price} is too large to turn into a monthly amount"))
 }
 
 /// Statuses that are paid for now: active ones, trials, and those running to their end.

@@ -261,20 +261,29 @@ mod tests {
     }
 
     #[test]
-    fn yearly_amounts_become_monthly_and_toml_numbers_work_as_secrets() {
+    fn yearly_amounts_become_monthly_and_bare_numbers_are_refused_as_secrets() {
         let (s, plan) = load_text(
             "[[fixed]]\nprovider = \"ovh\"\nname = \"domain\"\namount = 18\ncurrency = \"EUR\"\nperiod = \"yearly\"\n\
-             [fx]\nEUR = 1.1\n[providers.anthropic]\nadmin_key = 12345\n",
+             [fx]\nEUR = 1.1\n[providers.anthropic]\nadmin_key = \"0012345\"\n",
             &[],
         )
         .unwrap();
         assert_eq!(s.fixed[0].monthly.amount, Decimal::new(15, 1));
         assert!(
             plan.collectors.iter().any(|c| c.provider() == "anthropic"),
-            "a numeric admin_key is a key"
+            "a quoted numeric admin_key is a key"
         );
         assert_eq!(s.run.timeout, Duration::from_secs(300));
         assert_eq!(s.pushgateway.url.as_str(), "http://localhost:9091/");
+        // Unquoted, 1e3 would be sent as 1000: refused, with the key named, the value not.
+        let err = load_text("[providers.anthropic]\nadmin_key = 1e3\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("providers.anthropic.admin_key") && err.contains("quote it"),
+            "{err}"
+        );
+        assert!(!err.contains("1000") && !err.contains("1e3"), "{err}");
     }
 
     #[test]

@@ -137,6 +137,24 @@ pub(super) fn decimal(f: f64, what: &str) -> Result<rust_decimal::Decimal, Colle
     })
 }
 
+/// `*acc += v`, or a `decode` error naming `what` when the sum cannot be represented.
+pub(crate) fn add(acc: &mut Decimal, v: Decimal, what: &str) -> Result<(), CollectError> {
+    *acc = acc.checked_add(v).ok_or_else(|| overflow(what))?;
+    Ok(())
+}
+
+/// `a × b`, or a `decode` error naming `what` when the product cannot be represented.
+pub(crate) fn mul(a: Decimal, b: Decimal, what: &str) -> Result<Decimal, CollectError> {
+    a.checked_mul(b).ok_or_else(|| overflow(what))
+}
+
+fn overflow(what: &str) -> CollectError {
+    CollectError::new(
+        Reason::Decode,
+        format!("{what}: the amounts are too large to add up (beyond 7.9e28)"),
+    )
+}
+
 /// Per-label amounts with credits netted: a label (a project, a service) whose credits exceed
 /// its charges (typically account-level credits, `unattributed`) is reported as 0 and the
 /// excess is deducted from the largest first, so the series still add up to the amount due
@@ -145,7 +163,8 @@ pub(crate) fn net_credits(mut projects: Vec<(String, Decimal)>) -> Vec<(String, 
     let mut pool = Decimal::ZERO;
     for (_, amount) in projects.iter_mut() {
         if amount.is_sign_negative() {
-            pool += -*amount;
+            // Saturating: a pool beyond any line's amount nets every line to 0 either way.
+            pool = pool.saturating_add(-*amount);
             *amount = Decimal::ZERO;
         }
     }

@@ -200,7 +200,7 @@ pub(super) async fn paginate(
     headers: &[(&'static str, &str)],
     mut each: impl FnMut(&Value) -> Result<(), CollectError>,
 ) -> Result<(), CollectError> {
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<u64> = HashSet::new();
     let mut url = first.clone();
     for page in 1..=MAX_PAGES {
         let what = format!("GET {} (page {page})", describe(&url));
@@ -229,7 +229,13 @@ pub(super) async fn paginate(
                 ));
             }
             (true, Some(cursor)) => {
-                if !seen.insert(cursor.to_owned()) {
+                let hash = {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    cursor.hash(&mut h);
+                    h.finish()
+                };
+                if !seen.insert(hash) {
                     return Err(CollectError::new(
                         Reason::Pagination,
                         format!("{what}: the cursor repeats; stopping instead of looping"),
@@ -401,6 +407,8 @@ pub(super) struct AiTotals {
     /// Service tiers the cost report leaves out (Anthropic's priority tier): their tokens are
     /// estimated even for a model with a reported cost.
     pub(super) unreported: &'static [Service],
+    /// A reported cost that no decimal could hold was added.
+    overflow: bool,
     /// The latest end of the usage report's buckets.
     pub(super) usage_end: Option<SystemTime>,
     /// The latest end of the cost report's buckets.
@@ -421,17 +429,23 @@ impl AiTotals {
         for (k, n) in &o.tokens {
             *self.tokens.entry(k.clone()).or_default() += n;
         }
-        for (k, c) in &o.cost {
-            *self.cost.entry(k.clone()).or_default() += c;
+        for ((m, g), c) in &o.cost {
+            self.add_cost(m, g, *c);
         }
+        self.overflow |= o.overflow;
     }
 
     /// Adds a reported cost in USD for a model and group (workspace or project).
+    /// A sum no decimal can hold is remembered: `into_collection` fails with `decode`.
     pub(super) fn add_cost(&mut self, model: &str, group: &str, usd: Decimal) {
-        *self
+        let e = self
             .cost
             .entry((model.to_owned(), group.to_owned()))
-            .or_default() += usd;
+            .or_default();
+        match e.checked_add(usd) {
+            Some(v) => *e = v,
+            None => self.overflow = true,
+        }
     }
 
     /// The collection: tokens by model and type; reported spend by model and group (the
@@ -447,6 +461,12 @@ impl AiTotals {
         top_groups: usize,
         now: SystemTime,
     ) -> Result<Collection, CollectError> {
+        if self.overflow {
+            return Err(CollectError::new(
+                Reason::Decode,
+                "the reported costs are too large to add up (beyond 7.9e28)",
+            ));
+        }
         let data_as_of = [self.usage_end, self.cost_end]
             .into_iter()
             .flatten()
@@ -492,7 +512,11 @@ impl AiTotals {
         // Reported spend, groups bounded by spend.
         let mut group_spend: BTreeMap<String, Decimal> = BTreeMap::new();
         for ((_, g), c) in &self.cost {
-            *group_spend.entry(g.clone()).or_default() += c;
+            wire::add(
+                group_spend.entry(g.clone()).or_default(),
+                *c,
+                "reported cost",
+            )?;
         }
         let mut groups: Vec<(&String, &Decimal)> = group_spend.iter().collect();
         groups.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -505,9 +529,13 @@ impl AiTotals {
             } else {
                 "other".to_owned()
             };
-            *spend_map
-                .entry((model_label(m), g, "reported"))
-                .or_default() += c;
+            wire::add(
+                spend_map
+                    .entry((model_label(m), g, "reported"))
+                    .or_default(),
+                *c,
+                "reported cost",
+            )?;
         }
 
         // Models with tokens but no reported cost: estimate, or count as unpriced.
@@ -523,9 +551,13 @@ impl AiTotals {
             match prices.price(provider, m, *kind, *tier) {
                 Some(rate) => {
                     let tokens = wire::decimal(*n, "a token count")?.round();
-                    *spend_map
-                        .entry((model_label(m), "unattributed".to_owned(), "estimated"))
-                        .or_default() += tokens * rate;
+                    wire::add(
+                        spend_map
+                            .entry((model_label(m), "unattributed".to_owned(), "estimated"))
+                            .or_default(),
+                        wire::mul(tokens, rate, "estimated cost")?,
+                        "estimated cost",
+                    )?;
                     estimated_any = true;
                 }
                 None => *unpriced.entry(model_label(m)).or_default() += n,
@@ -550,7 +582,7 @@ impl AiTotals {
             .into_iter()
             .map(|((model, group, basis), amount)| Spend {
                 money: Money {
-                    amount: amount.max(Decimal::ZERO).round_dp(10),
+                    amount: amount.round_dp(10),
                     currency: Currency::USD,
                 },
                 kind: SpendKind::Metered,

@@ -275,10 +275,10 @@ pub(super) fn strip_date(model: &str) -> &str {
     {
         return head;
     }
-    // -YYYY-MM-DD
-    let b = model.as_bytes();
-    if b.len() > 11 {
-        let tail = &model[model.len() - 11..];
+    // -YYYY-MM-DD (by bytes: a name with multi-byte characters has no such ASCII tail)
+    if let Some(head_len) = model.len().checked_sub(11)
+        && let Some(tail) = model.get(head_len..)
+    {
         let t = tail.as_bytes();
         if t[0] == b'-'
             && t[5] == b'-'
@@ -287,7 +287,7 @@ pub(super) fn strip_date(model: &str) -> &str {
                 .iter()
                 .all(|i| t[*i].is_ascii_digit())
         {
-            return &model[..model.len() - 11];
+            return &model[..head_len];
         }
     }
     model
@@ -412,6 +412,25 @@ mod tests {
         assert_eq!(Service::parse(Some("flex_discount")), Flex);
         assert_eq!(Service::parse(Some("scale")), Standard);
         assert_eq!(Service::parse(None), Standard);
+    }
+
+    #[test]
+    fn model_names_are_cut_by_characters_never_inside_one() {
+        assert_eq!(strip_date("gpt-4o-2024-05-13"), "gpt-4o");
+        assert_eq!(
+            strip_date("claude-sonnet-4-5-20250929"),
+            "claude-sonnet-4-5"
+        );
+        // Multi-byte characters where the date would be: unchanged, no panic.
+        for name in [
+            "modèle-2024-05-1é",
+            "éééééééééééé",
+            "日本語のモデル名です",
+            "é",
+            "",
+        ] {
+            assert_eq!(strip_date(name), name);
+        }
     }
 
     #[test]

@@ -214,7 +214,11 @@ impl Cloudflare {
                 };
                 let cur = currency(item.currency.as_deref(), "billing history")?;
                 let amount = item.amount.map(|a| a.0).unwrap_or_default().abs();
-                *out.entry(cur).or_default() += sign * amount;
+                wire::add(
+                    out.entry(cur).or_default(),
+                    sign * amount,
+                    "billing history",
+                )?;
             }
             Ok(true)
         })

@@ -104,6 +104,13 @@ pub(super) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     wire::date_time(text)
 }
 
+const TOO_LARGE: &str = "the amounts are too large to add up (beyond 7.9e28)";
+
+/// `a + b`, or an error when no decimal can hold it.
+fn add(a: Decimal, b: Decimal) -> Result<Decimal, String> {
+    a.checked_add(b).ok_or_else(|| TOO_LARGE.to_owned())
+}
+
 impl MonthBills {
     /// Spend per currency and service in `basis`: the services by amount, at most `max`
     /// names (the rest `other`), and with tax included the bills' tax as `tax`.
@@ -118,7 +125,9 @@ impl MonthBills {
                 names.iter().map(|(n, a)| (n.clone(), *a)).collect();
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             if ranked.len() > max {
-                let rest: Decimal = ranked[max..].iter().map(|(_, a)| *a).sum();
+                let rest = ranked[max..]
+                    .iter()
+                    .fold(Decimal::ZERO, |acc, (_, a)| acc.saturating_add(*a));
                 ranked.truncate(max);
                 ranked.push(("other".to_owned(), rest));
             }
@@ -136,7 +145,7 @@ impl MonthBills {
     /// Σ with tax ÷ Σ without tax of the month's bills, when there is a bill with an amount.
     pub(super) fn tax_ratio(&self) -> Option<Decimal> {
         let (with, without) = self.totals;
-        (!without.is_zero()).then(|| with / without)
+        with.checked_div(without)
     }
 
     /// Whether a detail line for `name` covers a period starting on or after `at`'s day: the
@@ -173,8 +182,9 @@ impl MonthBills {
                 ));
             }
             let name = service_label(d.domain.as_deref());
-            explained += line.amount;
-            *names.entry(name.clone()).or_default() += line.amount;
+            explained = add(explained, line.amount)?;
+            let e = names.entry(name.clone()).or_default();
+            *e = add(*e, line.amount)?;
             let start = d
                 .period_start
                 .as_deref()
@@ -182,13 +192,15 @@ impl MonthBills {
                 .map(|t| t.date());
             self.billed.push((name, start));
         }
-        let rest = without.amount - explained;
+        let rest = without.amount.checked_sub(explained).ok_or(TOO_LARGE)?;
         if !rest.is_zero() {
-            *names.entry(UNATTRIBUTED.to_owned()).or_default() += rest;
+            let e = names.entry(UNATTRIBUTED.to_owned()).or_default();
+            *e = add(*e, rest)?;
         }
-        *self.tax.entry(currency).or_default() += tax.amount;
-        self.totals.0 += with.amount;
-        self.totals.1 += without.amount;
+        let t = self.tax.entry(currency).or_default();
+        *t = add(*t, tax.amount)?;
+        self.totals.0 = add(self.totals.0, with.amount)?;
+        self.totals.1 = add(self.totals.1, without.amount)?;
         Ok(())
     }
 }

@@ -312,7 +312,8 @@ impl Collector for Ovh {
                 continue;
             };
             let price = Money {
-                amount: (price.amount * ratio).round_dp(6),
+                amount: crate::providers::wire::mul(price.amount, ratio, "a renewal price")?
+                    .round_dp(6),
                 currency: price.currency,
             };
             if at > now && at <= end && s.automatic != Some(false) && !month.billed(&s.name, at) {

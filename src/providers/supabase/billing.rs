@@ -137,12 +137,13 @@ pub(super) struct Addon {
 
 impl Addon {
     /// What `hours` of it cost in a month of `month_hours` hours: the hourly amount × hours,
-    /// or the monthly amount prorated by the hour.
-    pub(super) fn charge(&self, hours: Decimal, month_hours: Decimal) -> Decimal {
+    /// or the monthly amount prorated by the hour. `None` when no decimal can hold it.
+    pub(super) fn charge(&self, hours: Decimal, month_hours: Decimal) -> Option<Decimal> {
+        let total = self.amount.checked_mul(hours)?;
         if self.hourly {
-            self.amount * hours
+            Some(total)
         } else {
-            self.amount * hours / month_hours
+            total.checked_div(month_hours)
         }
     }
 }
@@ -286,8 +287,13 @@ mod tests {
         assert_eq!(a[1].service, "pitr");
         let (hours, month) = (Decimal::from(360), Decimal::from(720));
         // 360 hours of Small: $7.416; half a month of PITR 7: $50.
-        assert_eq!(a[0].charge(hours, month), d("7.416"));
-        assert_eq!(a[1].charge(hours, month), d("50"));
+        assert_eq!(a[0].charge(hours, month), Some(d("7.416")));
+        assert_eq!(a[1].charge(hours, month), Some(d("50")));
+        let huge = Addon {
+            amount: Decimal::MAX,
+            ..a[0].clone()
+        };
+        assert_eq!(huge.charge(hours, month), None);
         let bad = json!({"selected_addons": [{"type": "ipv4", "variant": {"id": "ipv4_default", "name": "IPv4", "price": {"description": "", "type": "fixed", "interval": "daily", "amount": 4}}}]});
         let e = parse_addons(&bad).unwrap_err();
         assert!(

@@ -680,7 +680,12 @@ impl Collector for Supabase {
                 tracing::info!(project = %r, "no compute instance among the selected add-ons: no compute line");
             }
             for a in &p.addons {
-                let amount = a.charge(hours, month_hours);
+                let amount = a.charge(hours, month_hours).ok_or_else(|| {
+                    CollectError::new(
+                        Reason::Decode,
+                        format!("add-on {}: its price is too large to count", a.variant),
+                    )
+                })?;
                 tracing::debug!(project = %r, variant = %a.variant, %amount, "add-on");
                 if a.service == "compute" {
                     compute.push((r.clone(), amount));
@@ -706,7 +711,10 @@ impl Collector for Supabase {
         spend.push(usd(plan_fee(self.plan), SpendKind::Fixed, service("plan")));
         let mut credits = Vec::new();
         if self.plan != Plan::Free {
-            let covered: Decimal = compute.iter().map(|(_, v)| *v).sum();
+            let mut covered = Decimal::ZERO;
+            for (_, v) in &compute {
+                wire::add(&mut covered, *v, "compute")?;
+            }
             let applied = covered.min(billing::COMPUTE_CREDIT);
             let mut left = applied;
             compute.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

@@ -34,6 +34,9 @@ const OTHER: &str = "other";
 const UNATTRIBUTED: &str = "unattributed";
 /// Distinct service names kept before the rest are summed as `other`.
 const MAX_SERVICES: usize = 64;
+/// Distinct projects tracked while streaming; charges of further projects are summed as
+/// `other` at once, so memory does not grow with what the API sends.
+const MAX_PROJECTS: usize = 5000;
 
 impl Vercel {
     pub(super) async fn charges(
@@ -61,7 +64,9 @@ impl Vercel {
         }
         let totals = parser.finish().map_err(|e| e.context(&what))?;
         tracing::debug!(records = totals.records, "read the billing charges");
-        let mut c = totals.into_collection(self.top_n, cx.now);
+        let mut c = totals
+            .into_collection(self.top_n, cx.now)
+            .map_err(|e| e.context(&what))?;
         c.limits = self.limits.clone();
         Ok(c)
     }
@@ -93,14 +98,16 @@ impl Vercel {
             parser.feed(&chunk).map_err(|e| e.context(&what))?;
         }
         let daily = parser.finish().map_err(|e| e.context(&what))?;
-        Ok(daily
+        daily
             .into_iter()
             .map(|(day, totals)| {
-                let mut c = totals.into_collection(self.top_n, Days::end_of(day));
+                let mut c = totals
+                    .into_collection(self.top_n, Days::end_of(day))
+                    .map_err(|e| e.context(&what))?;
                 c.limits = self.limits.clone();
-                (day, c)
+                Ok((day, c))
             })
-            .collect())
+            .collect()
     }
 }
 
@@ -244,6 +251,18 @@ pub struct Totals {
     projects: HashMap<String, (Decimal, u64)>,
     services: HashSet<String>,
     latest_end: Option<OffsetDateTime>,
+    /// A sum no decimal can hold was met: `into_collection` fails with `decode`.
+    overflow: bool,
+    /// [`MAX_PROJECTS`] was reached (logged once).
+    projects_capped: bool,
+}
+
+/// `*acc += v`, remembering in `overflow` a sum no decimal can hold.
+fn sum(overflow: &mut bool, acc: &mut Decimal, v: Decimal) {
+    match acc.checked_add(v) {
+        Some(x) => *acc = x,
+        None => *overflow = true,
+    }
 }
 
 /// A line as a FOCUS record, or a `decode` error naming the line.
@@ -265,12 +284,12 @@ impl Totals {
     fn add(&mut self, n: usize, c: Charge<'_>) -> Result<(), CollectError> {
         let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
         self.records += 1;
-        let project = project_label(
+        let project = self.bounded(project_label(
             c.tags
                 .as_ref()
                 .and_then(|t| t.project_name.as_deref())
                 .unwrap_or(""),
-        );
+        ));
         let service_name = c.service_name.as_deref().unwrap_or("").trim();
         let (unit, factor) = c
             .consumed_unit
@@ -303,15 +322,22 @@ impl Totals {
         if let Some(b) = c.billed_cost {
             let category = category(c.charge_category.as_deref());
             if category == USAGE {
-                rank.0 += b.0;
+                sum(&mut self.overflow, &mut rank.0, b.0);
             }
-            *self
-                .billed
-                .entry((project.clone(), category, currency))
-                .or_default() += b.0;
+            sum(
+                &mut self.overflow,
+                self.billed
+                    .entry((project.clone(), category, currency))
+                    .or_default(),
+                b.0,
+            );
         }
         if let Some(e) = c.effective_cost {
-            *self.effective.entry((project, currency)).or_default() += e.0;
+            sum(
+                &mut self.overflow,
+                self.effective.entry((project, currency)).or_default(),
+                e.0,
+            );
         }
         if let Some(end) = c.charge_period_end.as_deref() {
             let end = OffsetDateTime::parse(end.trim(), &Rfc3339)
@@ -323,7 +349,21 @@ impl Totals {
         Ok(())
     }
 
-    /// Adds another day's sums, keeping the bound on distinct services.
+    /// `project`, or `other` once [`MAX_PROJECTS`] distinct projects are tracked.
+    fn bounded(&mut self, project: String) -> String {
+        if self.projects.len() < MAX_PROJECTS || self.projects.contains_key(&project) {
+            return project;
+        }
+        if !self.projects_capped {
+            self.projects_capped = true;
+            tracing::warn!(
+                "more than {MAX_PROJECTS} projects in the charges: the rest are summed as \"other\""
+            );
+        }
+        OTHER.to_owned()
+    }
+
+    /// Adds another day's sums, keeping the bounds on distinct services and projects.
     fn merge(&mut self, o: &Totals) {
         self.records += o.records;
         for ((r, u, p), v) in &o.usage {
@@ -332,19 +372,32 @@ impl Totals {
             } else {
                 r.clone()
             };
-            *self.usage.entry((r, *u, p.clone())).or_default() += v;
+            let p = self.bounded(p.clone());
+            *self.usage.entry((r, *u, p)).or_default() += v;
         }
-        for (k, v) in &o.billed {
-            *self.billed.entry(k.clone()).or_default() += v;
+        for ((p, cat, cur), v) in &o.billed {
+            let p = self.bounded(p.clone());
+            sum(
+                &mut self.overflow,
+                self.billed.entry((p, cat, *cur)).or_default(),
+                *v,
+            );
         }
-        for (k, v) in &o.effective {
-            *self.effective.entry(k.clone()).or_default() += v;
+        for ((p, cur), v) in &o.effective {
+            let p = self.bounded(p.clone());
+            sum(
+                &mut self.overflow,
+                self.effective.entry((p, *cur)).or_default(),
+                *v,
+            );
         }
         for (p, (b, n)) in &o.projects {
-            let e = self.projects.entry(p.clone()).or_default();
-            e.0 += b;
+            let p = self.bounded(p.clone());
+            let e = self.projects.entry(p).or_default();
+            sum(&mut self.overflow, &mut e.0, *b);
             e.1 += n;
         }
+        self.overflow |= o.overflow;
         self.latest_end = self.latest_end.max(o.latest_end);
     }
 
@@ -363,7 +416,18 @@ impl Totals {
     /// The collection: the top `top_n` projects by billed usage (then by record count), the
     /// rest summed as `project="other"`; charges without a project keep `unattributed`. Spend is
     /// per project and charge category, credits netted (`net`).
-    pub fn into_collection(self, top_n: usize, now: SystemTime) -> Collection {
+    pub fn into_collection(
+        self,
+        top_n: usize,
+        now: SystemTime,
+    ) -> Result<Collection, CollectError> {
+        if self.overflow {
+            return Err(CollectError::new(
+                Reason::Decode,
+                "the charges are too large to add up (beyond 7.9e28)",
+            ));
+        }
+        let mut overflow = false;
         let mut ranked: Vec<(&String, &(Decimal, u64))> = self.projects.iter().collect();
         ranked.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(b.1.1.cmp(&a.1.1)).then(a.0.cmp(b.0)));
         let kept: HashSet<&String> = ranked
@@ -412,20 +476,25 @@ impl Totals {
         let mut by_currency: BTreeMap<Currency, BTreeMap<(String, &'static str), Decimal>> =
             BTreeMap::new();
         for ((p, cat, cur), v) in &self.billed {
-            *by_currency
-                .entry(*cur)
-                .or_default()
-                .entry((label(p), cat))
-                .or_default() += v;
+            sum(
+                &mut overflow,
+                by_currency
+                    .entry(*cur)
+                    .or_default()
+                    .entry((label(p), cat))
+                    .or_default(),
+                *v,
+            );
         }
         let mut spend = Vec::new();
         let mut credits = Vec::new();
         for (currency, lines) in by_currency {
-            let covered: Decimal = lines
-                .iter()
-                .filter(|((_, c), v)| *c == USAGE && !v.is_sign_negative())
-                .map(|(_, v)| *v)
-                .sum();
+            let mut covered = Decimal::ZERO;
+            for ((_, c), v) in &lines {
+                if *c == USAGE && !v.is_sign_negative() {
+                    sum(&mut overflow, &mut covered, *v);
+                }
+            }
             let (lines, credit) = net(lines);
             if !credit.is_zero() {
                 // Credits as they come: what was applied is all that is known of them.
@@ -462,11 +531,21 @@ impl Totals {
         // Effective (amortized) cost per project, credits netted across projects.
         let mut effective: BTreeMap<Currency, BTreeMap<String, Decimal>> = BTreeMap::new();
         for ((p, c), v) in &self.effective {
-            *effective
-                .entry(*c)
-                .or_default()
-                .entry(label(p))
-                .or_default() += v;
+            sum(
+                &mut overflow,
+                effective
+                    .entry(*c)
+                    .or_default()
+                    .entry(label(p))
+                    .or_default(),
+                *v,
+            );
+        }
+        if overflow {
+            return Err(CollectError::new(
+                Reason::Decode,
+                "the charges are too large to add up (beyond 7.9e28)",
+            ));
         }
         let effective_spend = effective
             .into_iter()
@@ -484,7 +563,7 @@ impl Totals {
             .latest_end
             .map(SystemTime::from)
             .map_or(now, |t| t.min(now));
-        Collection {
+        Ok(Collection {
             usage,
             limits: vec![],
             spend,
@@ -493,7 +572,7 @@ impl Totals {
             source: Some("charges"),
             credits,
             ..Collection::default()
-        }
+        })
     }
 }
 
@@ -544,7 +623,7 @@ fn net(lines: BTreeMap<(String, &'static str), Decimal>) -> (Vec<Line>, Decimal)
         {
             let take = (*usage).max(Decimal::ZERO).min(credit);
             *usage -= take;
-            applied += take;
+            applied = applied.saturating_add(take);
             credit -= take;
         }
         if let Some((_, line)) = lines
@@ -558,7 +637,7 @@ fn net(lines: BTreeMap<(String, &'static str), Decimal>) -> (Vec<Line>, Decimal)
     let mut pool = Decimal::ZERO;
     for (_, v) in lines.iter_mut() {
         if v.is_sign_negative() {
-            pool -= *v;
+            pool = pool.saturating_sub(*v);
             *v = Decimal::ZERO;
         }
     }
@@ -578,7 +657,7 @@ fn net(lines: BTreeMap<(String, &'static str), Decimal>) -> (Vec<Line>, Decimal)
         lines[i].1 -= take;
         pool -= take;
         if lines[i].0.1 == USAGE {
-            applied += take;
+            applied = applied.saturating_add(take);
         }
     }
     if !pool.is_zero() {
@@ -724,7 +803,7 @@ mod tests {
             r#"{"ServiceName":"Fast Data Transfer","ConsumedQuantity":5,"ConsumedUnit":"Invocations","BilledCost":0}"#,
         )
         .unwrap();
-        let c = t.into_collection(10, SystemTime::now());
+        let c = t.into_collection(10, SystemTime::now()).unwrap();
         assert!(c.usage.iter().any(|u| u.resource == "fast_data_transfer"
             && u.unit == Unit::Bytes
             && u.value == 0.0));
@@ -752,7 +831,10 @@ mod tests {
                 "{{\"ServiceName\":\"Function Invocations\",\"ConsumedQuantity\":10,\"ConsumedUnit\":\"Invocations\",\"BilledCost\":{cost},\"EffectiveCost\":{cost},\"Tags\":{{\"ProjectName\":\"{p}\"}}}}\n"
             ));
         }
-        let c = parse(&text).unwrap().into_collection(2, SystemTime::now());
+        let c = parse(&text)
+            .unwrap()
+            .into_collection(2, SystemTime::now())
+            .unwrap();
         let projects: Vec<&str> = c.spend.iter().map(|s| s.labels[0].1.as_str()).collect();
         assert_eq!(projects, vec!["a", "b", "other"]);
         assert_eq!(c.spend[2].money.amount, Decimal::new(15, 1));
@@ -787,6 +869,41 @@ mod tests {
     }
 
     #[test]
+    fn projects_beyond_the_tracking_bound_are_summed_as_other_while_streaming() {
+        let mut text = String::new();
+        for i in 0..MAX_PROJECTS + 50 {
+            text.push_str(&line("Usage", "1", Some(&format!("p{i}"))));
+        }
+        let t = parse(&text).unwrap();
+        assert!(t.projects.len() <= MAX_PROJECTS + 1, "{}", t.projects.len());
+        let c = t.into_collection(10, SystemTime::now()).unwrap();
+        let total: Decimal = c.spend.iter().map(|s| s.money.amount).sum();
+        assert_eq!(
+            total,
+            Decimal::from(MAX_PROJECTS as u64 + 50),
+            "nothing is lost"
+        );
+    }
+
+    #[test]
+    fn sums_no_decimal_can_hold_are_decode_errors() {
+        let max = "50000000000000000000000000000";
+        let text = [line("Usage", max, Some("a")), line("Usage", max, Some("a"))].concat();
+        let e = parse(&text)
+            .unwrap()
+            .into_collection(10, SystemTime::now())
+            .unwrap_err();
+        assert_eq!(e.reason, Reason::Decode);
+        let text = [line("Usage", max, Some("a")), line("Usage", max, Some("b"))].concat();
+        assert!(
+            parse(&text)
+                .unwrap()
+                .into_collection(10, SystemTime::now())
+                .is_err()
+        );
+    }
+
+    #[test]
     fn only_usage_is_metered_purchases_taxes_and_adjustments_are_billed() {
         let text = [
             line("Usage", "12", Some("web")),
@@ -796,7 +913,10 @@ mod tests {
             line("Refund", "2", None),
         ]
         .concat();
-        let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
+        let c = parse(&text)
+            .unwrap()
+            .into_collection(10, SystemTime::now())
+            .unwrap();
         let d = |s: &str| s.parse::<Decimal>().unwrap();
         assert_eq!(
             amount(&c, "web", "usage"),
@@ -835,7 +955,10 @@ mod tests {
             line("Adjustment", "-1", None),
         ]
         .concat();
-        let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
+        let c = parse(&text)
+            .unwrap()
+            .into_collection(10, SystemTime::now())
+            .unwrap();
         assert_eq!(amount(&c, "web", "usage").unwrap().0, d("0"));
         assert_eq!(amount(&c, "api", "usage").unwrap().0, d("7"));
         assert_eq!(amount(&c, "unattributed", "purchase").unwrap().0, d("20"));
@@ -855,7 +978,10 @@ mod tests {
             line("Purchase", "20", None),
         ]
         .concat();
-        let c = parse(&text).unwrap().into_collection(10, SystemTime::now());
+        let c = parse(&text)
+            .unwrap()
+            .into_collection(10, SystemTime::now())
+            .unwrap();
         assert_eq!(amount(&c, "unattributed", "purchase").unwrap().0, d("17"));
         assert_eq!(c.credits[0].applied.amount, d("1"));
     }

@@ -170,7 +170,9 @@ impl Wasabi {
                     ));
                 }
                 (true, Some(next)) => {
-                    if !seen.insert(next.clone()) {
+                    // A 64-bit hash per token, not the token: memory stays small however long
+                    // the tokens are (pages are capped too).
+                    if !seen.insert(token_hash(&next)) {
                         return Err(CollectError::new(
                             Reason::Pagination,
                             format!(
@@ -243,6 +245,14 @@ pub(super) struct Page {
     pub(super) truncated: bool,
     /// `NextContinuationToken`.
     pub(super) next: Option<String>,
+}
+
+/// A continuation token's hash, for loop detection.
+fn token_hash(token: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    token.hash(&mut h);
+    h.finish()
 }
 
 /// Parses a `ListBucketResult` page event by event (no tree is built), or an S3 `<Error>`.

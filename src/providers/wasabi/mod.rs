@@ -300,14 +300,22 @@ fn storage_cost(
     elapsed_days: Decimal,
     minimum_tb: Decimal,
     price: Decimal,
-) -> StorageCost {
+) -> Result<StorageCost, CollectError> {
     let per_gb_day = price / Decimal::from(PRICING_DAYS * 1024);
-    let minimum_gb_days = minimum_tb * Decimal::from(1024) * elapsed_days;
-    StorageCost {
-        active: active_gb_days * per_gb_day,
-        minimum: (minimum_gb_days - active_gb_days).max(Decimal::ZERO) * per_gb_day,
-        deleted: deleted_gb_days * per_gb_day,
-    }
+    let minimum_gb_days = wire::mul(
+        wire::mul(minimum_tb, Decimal::from(1024), "the minimum")?,
+        elapsed_days,
+        "the minimum",
+    )?;
+    let top_up = minimum_gb_days
+        .checked_sub(active_gb_days)
+        .unwrap_or(Decimal::ZERO)
+        .max(Decimal::ZERO);
+    Ok(StorageCost {
+        active: wire::mul(active_gb_days, per_gb_day, "stored GB-days")?,
+        minimum: wire::mul(top_up, per_gb_day, "the minimum")?,
+        deleted: wire::mul(deleted_gb_days, per_gb_day, "deleted GB-days")?,
+    })
 }
 
 /// Days (fractional) from the 1st, 00:00 UTC, to `t`.
@@ -351,7 +359,12 @@ impl Collector for Wasabi {
         // (active GB-days, deleted GB-days if known, days elapsed, data as of).
         let listing = || -> Result<_, CollectError> {
             let days = days_since(start, now);
-            Ok((gb(stored)? * days, None, days, now))
+            Ok((
+                wire::mul(gb(stored)?, days, "stored GB-days")?,
+                None,
+                days,
+                now,
+            ))
         };
         let (active, deleted, days, as_of) = match &self.stats {
             Some(keys) => {
@@ -419,8 +432,8 @@ impl Collector for Wasabi {
                     Some(Some(last)) => {
                         let (mut active, mut deleted) = (Decimal::ZERO, Decimal::ZERO);
                         for (a, d) in s.account_days.values() {
-                            active += gb(*a)?;
-                            deleted += gb(*d)?;
+                            wire::add(&mut active, gb(*a)?, "stored GB-days")?;
+                            wire::add(&mut deleted, gb(*d)?, "deleted GB-days")?;
                         }
                         // Daily records: the data covers whole days, up to the end of the last.
                         let end = (last.midnight().assume_utc() + time::Duration::DAY).min(now);
@@ -436,7 +449,7 @@ impl Collector for Wasabi {
             days,
             self.minimum_tb,
             self.price_per_tb_month,
-        );
+        )?;
         let mut spend = vec![self.line(cost.active, "storage")];
         if !self.minimum_tb.is_zero() {
             spend.push(self.line(cost.minimum, "minimum"));
@@ -478,8 +491,8 @@ impl Collector for Wasabi {
                 // No record for the day (yet): nothing to say about it.
                 continue;
             };
-            active += gb(*a)?;
-            deleted += gb(*d)?;
+            wire::add(&mut active, gb(*a)?, "stored GB-days")?;
+            wire::add(&mut deleted, gb(*d)?, "deleted GB-days")?;
             let elapsed = Decimal::from(day.day());
             let cost = storage_cost(
                 active,
@@ -487,7 +500,7 @@ impl Collector for Wasabi {
                 elapsed,
                 self.minimum_tb,
                 self.price_per_tb_month,
-            );
+            )?;
             let mut spend = vec![self.line(cost.active, "storage")];
             if !self.minimum_tb.is_zero() {
                 spend.push(self.line(cost.minimum, "minimum"));
@@ -554,6 +567,7 @@ mod tests {
             d(minimum_tb),
             d("6.99"),
         )
+        .unwrap()
     }
 
     #[test]
@@ -592,13 +606,23 @@ mod tests {
             Decimal::from(10),
             Decimal::ONE,
             d("6.99"),
-        );
+        )
+        .unwrap();
         let whole = month(10 * 30, 0, "1");
         assert_eq!(
             ((so_far.active + so_far.minimum) * Decimal::from(3)).round_dp(9),
             (whole.active + whole.minimum).round_dp(9)
         );
-        // A size no decimal can hold is an error, not a cost of 0.
+        // A size no decimal can hold is an error, not a cost of 0; so is a minimum too large
+        // to multiply.
         assert!(gb(1e40).is_err());
+        let huge = storage_cost(
+            Decimal::ONE,
+            Decimal::ZERO,
+            Decimal::from(30),
+            Decimal::MAX,
+            d("6.99"),
+        );
+        assert!(huge.is_err());
     }
 }

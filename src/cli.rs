@@ -182,7 +182,21 @@ pub fn main() -> u8 {
                     return exit::CONFIG;
                 }
             };
-            let code = runtime.block_on(run::execute(&settings, plan, mode, shutdown_signal()));
+            // The handlers are installed now, for the whole run: a signal during the push is
+            // seen too (the first is reported to the run, a second exits at once).
+            let (tx, mut rx) = tokio::sync::watch::channel::<Option<&'static str>>(None);
+            runtime.spawn(watch_signals(tx));
+            let shutdown = async move {
+                loop {
+                    if let Some(name) = *rx.borrow_and_update() {
+                        return name;
+                    }
+                    if rx.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            let code = runtime.block_on(run::execute(&settings, plan, mode, shutdown));
             // Work done: do not wait for blocking tasks still stuck (a DNS lookup that hangs).
             runtime.shutdown_timeout(Duration::from_millis(100));
             code
@@ -226,20 +240,19 @@ pub fn main() -> u8 {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT with the signal's name; from then on, a second SIGTERM or
-/// SIGINT ends the process at once with [`exit::SIGNAL`].
-async fn shutdown_signal() -> &'static str {
-    let first = first_signal().await;
-    tokio::spawn(async {
-        let second = first_signal().await;
-        tracing::error!("{second} received again: exiting now, without finishing the push");
-        std::process::exit(i32::from(exit::SIGNAL));
-    });
-    first
+/// Watches SIGTERM and SIGINT for the whole run: the first is sent to the run (which cancels
+/// what is still collecting and pushes the statuses); a second ends the process at once with
+/// [`exit::SIGNAL`].
+async fn watch_signals(tx: tokio::sync::watch::Sender<Option<&'static str>>) {
+    let first = next_signal().await;
+    let _ = tx.send(Some(first));
+    let second = next_signal().await;
+    tracing::error!("{second} received again: exiting now, without finishing the push");
+    std::process::exit(i32::from(exit::SIGNAL));
 }
 
 /// The next SIGTERM or SIGINT.
-async fn first_signal() -> &'static str {
+async fn next_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

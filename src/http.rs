@@ -697,6 +697,46 @@ mod tests {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
+    #[test]
+    fn backoff_jitter_is_seeded_at_random() {
+        use backon::BackoffBuilder;
+        let policy = RetryPolicy {
+            retries: 5,
+            min_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(30),
+            max_retry_after: Duration::from_secs(60),
+            rate_limit_wait: None,
+        };
+        // Two runs of the same policy (two processes, as far as the seed goes) wait
+        // differently: a constant seed would make every job retry in lock step.
+        let delays: Vec<Vec<Duration>> =
+            (0..4).map(|_| policy.backoff().build().collect()).collect();
+        assert!(
+            delays.windows(2).any(|w| w[0] != w[1]),
+            "the same jitter every time: {delays:?}"
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_a_secret_is_scrubbed_before_the_cut() {
+        let secret = "s3cr3t+/=value";
+        let text = format!(
+            "a {secret} b {} c {} d {}",
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC),
+            serde_json::to_string("s3cr3t\"q").unwrap(),
+            {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(secret)
+            }
+        );
+        let out = scrub_raw(&text, &[secret, "s3cr3t\"q"]);
+        assert!(!out.contains("s3cr3t"), "{out}");
+        assert!(!out.contains("czNjcjN0"), "base64: {out}");
+        // A body cut inside the secret: its beginning goes too.
+        let out = scrub_raw("error: token s3cr3t+/", &[secret]);
+        assert_eq!(out, "error: token ***");
+    }
+
     fn client(retries: u32) -> ProviderHttp {
         let settings = HttpSettings {
             timeout: Duration::from_secs(2),

@@ -256,19 +256,39 @@ impl Fx {
     }
 
     /// Converts into the reporting currency.
-    pub(crate) fn convert(&self, m: Money) -> Result<Decimal, String> {
+    pub(crate) fn convert(&self, m: Money) -> Result<Decimal, ConvertError> {
         if m.currency == self.reporting {
             return Ok(m.amount);
         }
         let rate = self.rates.get(&m.currency).ok_or_else(|| {
-            format!(
+            ConvertError::NoRate(format!(
                 "no [fx] rate for {} (reporting currency {})",
                 m.currency, self.reporting
-            )
+            ))
         })?;
-        m.amount
-            .checked_mul(rate.value)
-            .ok_or_else(|| format!("{} {} overflows when converted", m.amount, m.currency))
+        m.amount.checked_mul(rate.value).ok_or_else(|| {
+            ConvertError::Overflow(format!(
+                "{} {} is too large to convert (beyond 7.9e28)",
+                m.amount, m.currency
+            ))
+        })
+    }
+}
+
+/// Why an amount could not be converted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConvertError {
+    /// No rate for its currency: a configuration matter.
+    NoRate(String),
+    /// The converted amount cannot be represented: a figure that cannot be true.
+    Overflow(String),
+}
+
+impl std::fmt::Display for ConvertError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvertError::NoRate(m) | ConvertError::Overflow(m) => f.write_str(m),
+        }
     }
 }
 
@@ -316,6 +336,6 @@ mod tests {
             amount: Decimal::ONE,
             currency: "GBP".parse().unwrap(),
         };
-        assert!(fx.convert(gbp).unwrap_err().contains("GBP"));
+        assert!(fx.convert(gbp).unwrap_err().to_string().contains("GBP"));
     }
 }

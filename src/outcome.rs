@@ -173,8 +173,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
                 ),
             ));
         }
-        fx.convert(s.money)
-            .map_err(|e| CollectError::new(Reason::Config, e))
+        fx.convert(s.money).map_err(convert_error)
     };
     let mut spend = Vec::with_capacity(c.spend.len());
     for s in c.spend {
@@ -221,10 +220,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
 /// (fixed amounts, bills, renewals still due) plus its metered spend extrapolated by
 /// [`extrapolate`] over the time its data covers (`data_as_of`, the run's time when absent).
 fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, CollectError> {
-    let convert = |m: crate::money::Money| {
-        fx.convert(m)
-            .map_err(|e| CollectError::new(Reason::Config, e))
-    };
+    let convert = |m: crate::money::Money| fx.convert(m).map_err(convert_error);
     let (mut known, mut metered) = (Decimal::ZERO, Decimal::ZERO);
     let add = |acc: &mut Decimal, v: Decimal| -> Result<(), CollectError> {
         *acc = acc.checked_add(v).ok_or_else(too_large)?;
@@ -250,6 +246,14 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
     extrapolate(metered, &credits, c.data_as_of.unwrap_or(now), now)
         .and_then(|m| known.checked_add(m))
         .ok_or_else(too_large)
+}
+
+/// A missing rate is `config`; an amount too large to convert is `decode`.
+fn convert_error(e: crate::money::ConvertError) -> CollectError {
+    match e {
+        crate::money::ConvertError::NoRate(m) => CollectError::new(Reason::Config, m),
+        crate::money::ConvertError::Overflow(m) => CollectError::new(Reason::Decode, m),
+    }
 }
 
 /// A `decode` error for sums no decimal can hold: the provider fails, nothing is pushed as 0.

@@ -341,22 +341,58 @@ fn read_secret_file(path: &str) -> Result<String, String> {
     String::from_utf8(buf).map_err(|_| "which is not UTF-8 text".into())
 }
 
-/// Whether a key's last part looks like it holds a secret: token, key, secret, password,
-/// credential, auth.
+/// Whether a key's last part looks like it holds a secret: a word of it is, or is one typo
+/// away from, token, key, secret, password, passwd, credential or auth (`tokn`, `admin_kye`
+/// and `scret` are caught: a misspelt key still holds the secret it was meant for).
 pub(crate) fn looks_secret(key: &str) -> bool {
-    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
-    [
+    const WORDS: &[&str] = &[
         "token",
         "key",
         "secret",
-        "passw",
-        "credential",
-        "auth",
-        "kye",
+        "password",
+        "passwd",
         "pwd",
-    ]
-    .iter()
-    .any(|w| last.contains(w))
+        "credential",
+        "credentials",
+        "auth",
+        "apikey",
+    ];
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    last.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .any(|w| {
+            WORDS.iter().any(|s| {
+                let allowed = if s.len() <= 4 { 1 } else { 2 };
+                w.contains(s) || typo_distance(w, s) <= allowed
+            })
+        })
+}
+
+/// Edit distance with adjacent transpositions counted as one (optimal string alignment).
+fn typo_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len().abs_diff(b.len()) > 2 {
+        return usize::MAX;
+    }
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// A URL-looking text with its userinfo (`user:pass@`) and query replaced by `***`, parsed or

@@ -587,6 +587,61 @@ pub(crate) async fn chunk(
     resp.chunk().await.map_err(|e| body_error(&url, what, e))
 }
 
+/// Reads a streamed body on its own task (the network and the inflating happen there, on
+/// another core) and hands it over in batches of about 256 KiB to `each` here: reading and
+/// parsing overlap. At most four batches wait in between, so memory stays bounded (about
+/// 1.3 MiB). An error from either side ends both.
+pub(crate) async fn pipelined(
+    mut resp: Response,
+    what: &str,
+    mut each: impl FnMut(&[u8]) -> Result<(), crate::error::CollectError>,
+) -> Result<(), crate::error::CollectError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, HttpError>>(4);
+    let label = what.to_owned();
+    let reader = tokio::spawn(async move {
+        // Chunks are gathered into batches of about 256 KiB: one hand-over per batch, not per
+        // (small) inflated chunk.
+        const BATCH: usize = 256 << 10;
+        let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
+        loop {
+            let item = match chunk(&mut resp, &label).await {
+                Ok(Some(b)) => {
+                    batch.extend_from_slice(&b);
+                    if batch.len() < BATCH {
+                        continue;
+                    }
+                    Ok(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                }
+                Ok(None) => {
+                    if !batch.is_empty() {
+                        let _ = tx.send(Ok(std::mem::take(&mut batch))).await;
+                    }
+                    break;
+                }
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            // The parser stopped (an error there): stop reading.
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let result = async {
+        while let Some(item) = rx.recv().await {
+            each(&item?)?;
+        }
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    if result.is_err() {
+        reader.abort();
+    }
+    let _ = reader.await;
+    result
+}
+
 /// A body read error (mid-stream): a timeout, a cut connection, or a body that does not inflate.
 fn body_error(url: &Url, what: &str, e: reqwest::Error) -> HttpError {
     let kind = if e.is_timeout() {

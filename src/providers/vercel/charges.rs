@@ -47,7 +47,7 @@ impl Vercel {
     ) -> Result<Collection, CollectError> {
         let url = self.url("/v1/billing/charges", &[("from", from), ("to", to)]);
         let what = format!("GET {}", describe(&url));
-        let mut resp = cx
+        let resp = cx
             .http
             .get(
                 &url,
@@ -58,11 +58,7 @@ impl Vercel {
                 )],
             )
             .await?;
-        let mut parser = ChargesParser::default();
-        while let Some(chunk) = crate::http::chunk(&mut resp, &what).await? {
-            parser.feed(&chunk).map_err(|e| e.context(&what))?;
-        }
-        let totals = parser.finish().map_err(|e| e.context(&what))?;
+        let totals = read_charges(resp, &what).await?;
         tracing::debug!(records = totals.records, "read the billing charges");
         let mut c = totals
             .into_collection(self.top_n, cx.now)
@@ -82,7 +78,7 @@ impl Vercel {
         let (from, to) = (wire::rfc3339(days.start()), wire::rfc3339(days.end()));
         let url = self.url("/v1/billing/charges", &[("from", &from), ("to", &to)]);
         let what = format!("GET {}", describe(&url));
-        let mut resp = cx
+        let resp = cx
             .http
             .get(
                 &url,
@@ -94,9 +90,10 @@ impl Vercel {
             )
             .await?;
         let mut parser = DailyChargesParser::new(days);
-        while let Some(chunk) = crate::http::chunk(&mut resp, &what).await? {
-            parser.feed(&chunk).map_err(|e| e.context(&what))?;
-        }
+        crate::http::pipelined(resp, &what, |chunk| {
+            parser.feed(chunk).map_err(|e| e.context(&what))
+        })
+        .await?;
         let daily = parser.finish().map_err(|e| e.context(&what))?;
         daily
             .into_iter()
@@ -109,6 +106,17 @@ impl Vercel {
             })
             .collect()
     }
+}
+
+/// Reads a charges body (inflated by the client as it arrives) and sums it: the body is read
+/// on its own task while this one parses, so inflating and parsing use two cores.
+pub async fn read_charges(resp: reqwest::Response, what: &str) -> Result<Totals, CollectError> {
+    let mut parser = ChargesParser::default();
+    crate::http::pipelined(resp, what, |chunk| {
+        parser.feed(chunk).map_err(|e| e.context(what))
+    })
+    .await?;
+    parser.finish().map_err(|e| e.context(what))
 }
 
 #[derive(Deserialize)]

@@ -26,7 +26,7 @@ use crate::providers::wire;
 use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
 
-pub use charges::{ChargesParser, Totals};
+pub use charges::{ChargesParser, Totals, read_charges};
 
 const NAME: &str = "vercel";
 const BASE_URL: &str = "https://api.vercel.com";

@@ -27,6 +27,24 @@ fn write_objects(root: &Path) -> Vec<(&'static str, f64, f64)> {
             &[("many/", 2345, 7), ("db/2026/11/", 40, 1000), ("", 3, 123)],
         ),
         ("ecotrans-monitoring", &[("", 5, 10)]),
+        // One top-level prefix, as real backup buckets are: the listing must descend to fan
+        // out, and count the objects at each level it passes exactly once.
+        (
+            "ecotrans-archive",
+            &[
+                ("daily/", 3, 50),
+                ("daily/0001/", 1200, 3),
+                ("daily/0002/", 30, 4),
+                ("daily/0002/deep/", 7, 5),
+                ("daily/0003/", 30, 6),
+                ("daily/0004/", 30, 7),
+                ("daily/0005/", 30, 8),
+                ("daily/0006/", 30, 9),
+                ("daily/0007/", 30, 10),
+                ("daily/0008/", 30, 11),
+                ("daily/0009/", 30, 12),
+            ],
+        ),
     ];
     for (bucket, parts) in layout {
         let (mut bytes, mut objects) = (0.0, 0.0);
@@ -36,7 +54,13 @@ fn write_objects(root: &Path) -> Vec<(&'static str, f64, f64)> {
             for i in 0..*count {
                 // Sizes vary so that a wrong sum cannot pass by accident.
                 let len = size + i % 13;
-                std::fs::write(dir.join(format!("obj-{i:05}.bin")), vec![7u8; len]).unwrap();
+                // Unusual characters too: spaces, `+`, `%`, non-ASCII.
+                let name = if i % 97 == 5 {
+                    format!("ünï cødé + 100% {i:05}.bin")
+                } else {
+                    format!("obj-{i:05}.bin")
+                };
+                std::fs::write(dir.join(name), vec![7u8; len]).unwrap();
                 bytes += len as f64;
                 objects += 1.0;
             }
@@ -50,7 +74,7 @@ fn config(pg: &str, s3: &str, extra: &str) -> tempfile::NamedTempFile {
     support::toml(&format!(
         "currency = \"USD\"\n[pushgateway]\nurl = \"{pg}\"\n[http]\nretries = 1\n\
          [providers.wasabi]\nendpoint = \"{s3}\"\nregion = \"eu-central-1\"\n\
-         buckets = [\"ecotrans-backups\", \"ecotrans-monitoring\"]\nbudget = 15\n{extra}"
+         buckets = [\"ecotrans-backups\", \"ecotrans-monitoring\", \"ecotrans-archive\"]\nbudget = 15\n{extra}"
     ))
 }
 
@@ -328,4 +352,203 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
         Some(1.0)
     );
     assert!(!stderr.contains("sk-billing-secret-4242"), "{stderr}");
+}
+
+/// An in-memory S3 that answers ListObjectsV2 as S3 does (prefix, `/` delimiter, max-keys,
+/// opaque continuation tokens, lexicographic order, common prefixes counted as one key each)
+/// over any keys, including "folder" objects ending in `/` and keys that are also the start of
+/// others; it counts the requests.
+pub struct S3Model {
+    keys: std::sync::Arc<Vec<(String, u64)>>,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    delay: std::time::Duration,
+}
+
+impl S3Model {
+    pub fn new(mut keys: Vec<(String, u64)>, delay: std::time::Duration) -> S3Model {
+        keys.sort();
+        S3Model {
+            keys: std::sync::Arc::new(keys),
+            requests: Default::default(),
+            delay,
+        }
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+impl wiremock::Respond for S3Model {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let q: std::collections::BTreeMap<String, String> =
+            req.url.query_pairs().into_owned().collect();
+        let prefix = q.get("prefix").cloned().unwrap_or_default();
+        let delimited = q.get("delimiter").map(String::as_str) == Some("/");
+        let max: usize = q
+            .get("max-keys")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(1000);
+        let after = q.get("continuation-token").cloned();
+        // The items of the listing, in order: a key, or a common prefix (once).
+        let mut items: Vec<(String, Option<u64>)> = Vec::new();
+        for (k, size) in self.keys.iter() {
+            let Some(rest) = k.strip_prefix(prefix.as_str()) else {
+                continue;
+            };
+            match rest.find('/') {
+                Some(i) if delimited => {
+                    let cp = format!("{prefix}{}", &rest[..=i]);
+                    if items.last().map(|(n, s)| (n.as_str(), s.is_none())) != Some((&cp, true)) {
+                        items.push((cp, None));
+                    }
+                }
+                _ => items.push((k.clone(), Some(*size))),
+            }
+        }
+        let start = match &after {
+            Some(t) => items.iter().position(|(n, _)| n > t).unwrap_or(items.len()),
+            None => 0,
+        };
+        let page: Vec<&(String, Option<u64>)> = items[start..].iter().take(max).collect();
+        let truncated = start + page.len() < items.len();
+        let mut body = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult>");
+        body.push_str(&format!("<IsTruncated>{truncated}</IsTruncated>"));
+        for (name, size) in &page {
+            match size {
+                Some(s) => body.push_str(&format!(
+                    "<Contents><Key>{}</Key><Size>{s}</Size></Contents>",
+                    xml_escape(name)
+                )),
+                None => body.push_str(&format!(
+                    "<CommonPrefixes><Prefix>{}</Prefix></CommonPrefixes>",
+                    xml_escape(name)
+                )),
+            }
+        }
+        if truncated && let Some((last, _)) = page.last() {
+            body.push_str(&format!(
+                "<NextContinuationToken>{}</NextContinuationToken>",
+                xml_escape(last)
+            ));
+        }
+        body.push_str("</ListBucketResult>");
+        ResponseTemplate::new(200)
+            .set_delay(self.delay)
+            .set_body_string(body)
+    }
+}
+
+/// Keys shaped like real buckets: one top-level prefix (`daily/`), `n` date prefixes under it
+/// with `per` objects each, folder objects, a key that is also the start of others, unusual
+/// characters, and a few keys at the top.
+pub fn single_prefix_bucket(n: usize, per: usize) -> Vec<(String, u64)> {
+    let mut keys = vec![
+        ("daily/".to_owned(), 0),
+        ("readme.txt".to_owned(), 11),
+        ("daily/index".to_owned(), 7),
+        ("daily/0001".to_owned(), 5),
+        ("daily/0001/deep/x & <y>.bin".to_owned(), 3),
+        ("daily/0002/ünï cødé + 100%.bin".to_owned(), 9),
+        ("z/".to_owned(), 0),
+    ];
+    for d in 0..n {
+        keys.push((format!("daily/{d:04}/"), 0));
+        for i in 0..per {
+            keys.push((
+                format!("daily/{d:04}/obj-{i:05}.bin"),
+                (100 + i % 17) as u64,
+            ));
+        }
+    }
+    keys
+}
+
+#[tokio::test]
+async fn a_single_top_prefix_bucket_is_fanned_out_and_counted_exactly() {
+    let keys = single_prefix_bucket(40, 30);
+    let (bytes, objects) = keys
+        .iter()
+        .fold((0u64, 0u64), |(b, n), (_, s)| (b + s, n + 1));
+    let mock = MockServer::start().await;
+    let model = S3Model::new(keys, std::time::Duration::ZERO);
+    let requests = std::sync::Arc::clone(&model.requests);
+    Mock::given(method("GET"))
+        .respond_with(model)
+        .mount(&mock)
+        .await;
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[pushgateway]\nurl = \"{}\"\n[providers.wasabi]\nendpoint = \"{}\"\nregion = \"eu-central-1\"\nbuckets = [\"archive\"]\nconcurrency = 8\n",
+        pg.url,
+        mock.uri()
+    ));
+    let (code, stderr) = support::push(cfg.path(), S3_KEY).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let u = |r: &str| {
+        pg.value(
+            Some("wasabi"),
+            "cost_usage",
+            &[("resource", r), ("bucket", "archive")],
+        )
+    };
+    assert_eq!(
+        u("storage"),
+        Some(bytes as f64),
+        "bytes: none missed, none twice"
+    );
+    assert_eq!(
+        u("objects"),
+        Some(objects as f64),
+        "objects: none missed, none twice"
+    );
+    // Discovery is small next to the listing: the top level, `daily/` and `z/` with a
+    // delimiter, then the 40 date prefixes (each one page).
+    let n = requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(n <= 1 + 2 + 40, "{n} requests");
+}
+
+#[tokio::test]
+async fn ranges_hold_across_pages_with_tiny_pages_and_deep_levels() {
+    // max-keys is fixed at 1000 by the collector; a bucket with more prefixes than a page
+    // (1,500 under one level) and more objects than a page under one of them.
+    let mut keys = single_prefix_bucket(1500, 1);
+    for i in 0..2500 {
+        keys.push((format!("daily/0007/many/{i:05}"), 1));
+    }
+    let (bytes, objects) = keys
+        .iter()
+        .fold((0u64, 0u64), |(b, n), (_, s)| (b + s, n + 1));
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(S3Model::new(keys, std::time::Duration::ZERO))
+        .mount(&mock)
+        .await;
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[providers.wasabi]\nendpoint = \"{}\"\nbuckets = [\"archive\"]\n",
+        mock.uri()
+    ));
+    let path = cfg.path().display().to_string();
+    let out =
+        tokio::task::spawn_blocking(move || support::run(&["collect", "--config", &path], S3_KEY))
+            .await
+            .unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "cost_usage{{bucket=\"archive\",provider=\"wasabi\",resource=\"storage\",unit=\"bytes\"}} {bytes}"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "cost_usage{{bucket=\"archive\",provider=\"wasabi\",resource=\"objects\",unit=\"objects\"}} {objects}"
+        )),
+        "{stdout}"
+    );
 }

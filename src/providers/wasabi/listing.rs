@@ -1,5 +1,6 @@
-//! The S3 side: ListObjectsV2 listings signed with SigV4 (path-style), fanned out over the
-//! top-level prefixes and read page by page, each page parsed event by event (no tree).
+//! The S3 side: ListObjectsV2 listings signed with SigV4 (path-style), fanned out over
+//! prefixes discovered level by level until there are enough to keep `concurrency` listings
+//! busy, and read page by page, each page parsed event by event (no tree).
 
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -190,7 +191,16 @@ impl Wasabi {
         ))
     }
 
-    /// The whole bucket: the top level first, then every top-level prefix concurrently.
+    /// The whole bucket, fanned out whatever its layout: the top level is listed with a
+    /// delimiter; while there are fewer prefixes than `concurrency` listings to keep busy, the
+    /// next level down is discovered the same way (each prefix listed with a delimiter, its own
+    /// objects counted there, its sub-prefixes the next level), within [`MAX_DEPTH`] levels and
+    /// [`MAX_DISCOVERY`] prefixes; then every prefix found is listed to its end, `concurrency`
+    /// at once.
+    ///
+    /// Exact: a delimited listing of P counts the objects whose key has no `/` after P (a key
+    /// ending in `/`, a "folder" object, belongs to the prefix it ends and is counted in that
+    /// prefix's listing), and its common prefixes are disjoint, so every key is counted once.
     pub(super) async fn bucket(&self, cx: &Context, bucket: &str) -> Result<Listing, CollectError> {
         let top = self.list(cx, bucket, None, true).await?;
         let mut total = Listing {
@@ -198,8 +208,35 @@ impl Wasabi {
             objects: top.objects,
             prefixes: Vec::new(),
         };
-        let top = top.prefixes;
-        let parts: Vec<Listing> = stream::iter(top)
+        let mut frontier = top.prefixes;
+        let mut discovered = 0usize;
+        for _ in 0..MAX_DEPTH {
+            if frontier.is_empty()
+                || frontier.len() >= self.concurrency
+                || discovered + frontier.len() > MAX_DISCOVERY
+            {
+                break;
+            }
+            discovered += frontier.len();
+            let levels: Vec<Listing> = stream::iter(frontier)
+                .map(|p: String| async move { self.list(cx, bucket, Some(&p), true).await })
+                .buffer_unordered(self.concurrency)
+                .try_collect()
+                .await?;
+            frontier = Vec::new();
+            for l in levels {
+                total.bytes += l.bytes;
+                total.objects += l.objects;
+                frontier.extend(l.prefixes);
+            }
+        }
+        tracing::debug!(
+            %bucket,
+            ranges = frontier.len(),
+            discovery_listings = discovered + 1,
+            "listing the ranges"
+        );
+        let parts: Vec<Listing> = stream::iter(frontier)
             .map(|p: String| async move { self.list(cx, bucket, Some(&p), false).await })
             .buffer_unordered(self.concurrency)
             .try_collect()
@@ -211,6 +248,11 @@ impl Wasabi {
         Ok(total)
     }
 }
+
+/// Levels descended to find enough prefixes to list concurrently.
+const MAX_DEPTH: usize = 4;
+/// Prefixes listed with a delimiter to find them (each is one or more requests).
+const MAX_DISCOVERY: usize = 256;
 
 /// Maps an S3 error answer to a message that names the S3 error code and the bucket.
 fn s3_error(mut e: CollectError, bucket: &str) -> CollectError {

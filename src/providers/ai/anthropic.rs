@@ -101,7 +101,8 @@ impl Anthropic {
     async fn read(&self, cx: &Context, days: Days, end: &str) -> Result<Daily, CollectError> {
         let auth = Auth::Header("x-api-key", &self.key);
         // Priority Tier costs are not in the cost report.
-        let mut daily = Daily::new(days, &[Service::Priority]);
+        let mut usage_daily = Daily::new(days, &[Service::Priority]);
+        let mut cost_daily = Daily::new(days, &[Service::Priority]);
         let start = wire::rfc3339(days.start());
         let window = (start.as_str(), end);
         let usage = self.url(
@@ -109,36 +110,37 @@ impl Anthropic {
             window,
             &["model", "service_tier", "context_window"],
         );
-        ai::paginate(cx, usage, auth, &[VERSION], |page| {
-            ai::bucket_end(page, &mut daily.usage_end)?;
+        let usage_read = ai::paginate(cx, usage, auth, &[VERSION], |page| {
+            ai::bucket_end(page, &mut usage_daily.usage_end)?;
             for (day, rows) in ai::buckets(page)? {
-                let totals = daily.day(day);
+                let totals = usage_daily.day(day);
                 for r in rows {
                     add_usage_row(totals, r)?;
                 }
             }
             Ok(())
-        })
-        .await
-        .map_err(admin_hint)?;
+        });
         let cost = self.url(
             "/v1/organizations/cost_report",
             window,
             &["description", "workspace_id"],
         );
-        ai::paginate(cx, cost, auth, &[VERSION], |page| {
-            ai::bucket_end(page, &mut daily.cost_end)?;
+        let cost_read = ai::paginate(cx, cost, auth, &[VERSION], |page| {
+            ai::bucket_end(page, &mut cost_daily.cost_end)?;
             for (day, rows) in ai::buckets(page)? {
-                let totals = daily.day(day);
+                let totals = cost_daily.day(day);
                 for r in rows {
                     add_cost_row(totals, r)?;
                 }
             }
             Ok(())
-        })
-        .await
-        .map_err(admin_hint)?;
-        Ok(daily)
+        });
+        // The two reports are independent: read them at the same time.
+        let (u, c) = futures_util::future::join(usage_read, cost_read).await;
+        u.map_err(admin_hint)?;
+        c.map_err(admin_hint)?;
+        usage_daily.absorb(cost_daily);
+        Ok(usage_daily)
     }
 }
 

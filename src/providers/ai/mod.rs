@@ -354,6 +354,15 @@ impl Daily {
         &mut self.per_day[i.min(last)]
     }
 
+    /// Adds another reading of the same days (the other report).
+    pub(super) fn absorb(&mut self, other: Daily) {
+        for (mine, theirs) in self.per_day.iter_mut().zip(&other.per_day) {
+            mine.merge(theirs);
+        }
+        self.usage_end = self.usage_end.max(other.usage_end);
+        self.cost_end = self.cost_end.max(other.cost_end);
+    }
+
     /// Everything, with the reports' ends.
     pub(super) fn total(self) -> AiTotals {
         let mut it = self.per_day.into_iter();

@@ -120,6 +120,26 @@ pub(crate) enum Command {
         #[arg(long, value_name = "URL")]
         remote_write: Option<String>,
     },
+    /// List the Pushgateway groups of job cost-exporter whose provider this configuration does
+    /// not have (a removed provider's spend would stay in every total); with --delete, delete
+    /// them.
+    Prune {
+        /// Delete the groups listed (without it, only list them).
+        #[arg(long)]
+        delete: bool,
+        /// Pushgateway base URL, overriding pushgateway.url.
+        #[arg(long, value_name = "URL")]
+        pushgateway: Option<String>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout:
+    /// `cost-exporter completions bash > /etc/bash_completion.d/cost-exporter`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) on stdout: `cost-exporter man | man -l -`.
+    Man,
     /// Print every conventional environment variable: name, key it sets, whether it is a
     /// secret, and what to put in it (tab-separated; for deployment files and their checks).
     #[command(name = "env-vars", hide = true)]
@@ -143,8 +163,23 @@ pub fn main() -> u8 {
             };
         }
     };
-    if let Command::EnvVars = cli.command {
-        return env_vars();
+    match &cli.command {
+        Command::EnvVars => return env_vars(),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command().after_help(after_help());
+            let mut out = std::io::stdout().lock();
+            clap_complete::generate(*shell, &mut cmd, "cost-exporter", &mut out);
+            return exit::OK;
+        }
+        Command::Man => {
+            let cmd = Cli::command().after_help(after_help());
+            let mut out = std::io::stdout().lock();
+            return match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => exit::OK,
+                Err(_) => exit::PUSH_FAILED,
+            };
+        }
+        _ => {}
     }
     telemetry::init(cli.log_format);
     let env: BTreeMap<String, String> = std::env::vars().collect();
@@ -156,7 +191,11 @@ pub fn main() -> u8 {
         Command::Push { pushgateway, .. } => (pushgateway.clone(), Some(Mode::Push)),
         Command::Collect => (None, Some(Mode::Print)),
         Command::Check { pushgateway, .. } => (pushgateway.clone(), None),
-        Command::EnvVars | Command::Backfill { .. } => (None, None),
+        Command::Prune { pushgateway, .. } => (pushgateway.clone(), None),
+        Command::EnvVars
+        | Command::Backfill { .. }
+        | Command::Completions { .. }
+        | Command::Man => (None, None),
     };
     let overrides = Overrides {
         config: cli.config.clone(),
@@ -203,6 +242,16 @@ pub fn main() -> u8 {
         }
         (None, Command::Check { probe, .. }) => {
             runtime.block_on(crate::check::run(&overrides, &env, *probe))
+        }
+        (None, Command::Prune { delete, .. }) => {
+            let (settings, plan) = match providers::load(&overrides, &env) {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::error!("{}", e.to_string().trim_end());
+                    return exit::CONFIG;
+                }
+            };
+            runtime.block_on(crate::prune::run(&settings, &plan, *delete))
         }
         (
             None,

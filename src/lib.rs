@@ -16,7 +16,7 @@
 //! - [`backfill`]: past months from the providers' history, as OpenMetrics with timestamps or
 //!   remote write.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
-//! - [`push`]: the Pushgateway client.
+//! - [`push`]: the Pushgateway client; `prune`: the `prune` command (stale groups).
 //! - `telemetry`: log setup.
 //!
 //! The public surface is what the binary, the integration tests and the benchmarks use;
@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod money;
 mod outcome;
 pub mod providers;
+mod prune;
 pub mod push;
 pub mod run;
 mod secret;

@@ -221,6 +221,35 @@ impl Pushgateway {
         })
     }
 
+    /// The `provider` of every group of this job (`/api/v1/metrics`), with the Unix time it
+    /// was last pushed (`push_time_seconds`), where known.
+    pub(crate) async fn provider_groups(&self) -> Result<Vec<(String, Option<f64>)>, PushError> {
+        let url = join(&self.base, "/api/v1/metrics");
+        let what = format!("GET {}", url.path());
+        let result = self.request(reqwest::Method::GET, url).send().await;
+        let resp = self.judge(&what, result).await?;
+        let body = read_limited(resp, METRICS_LIMIT, false)
+            .await
+            .map_err(|message| PushError::Failed {
+                what: what.clone(),
+                message,
+                retryable: false,
+            })?;
+        parse_groups(&body).map_err(|message| PushError::Failed {
+            what,
+            message,
+            retryable: false,
+        })
+    }
+
+    /// Deletes the group of `provider` (every metric in it).
+    pub(crate) async fn delete_provider(&self, provider: &str) -> Result<(), PushError> {
+        let url = self.group_url(&[("provider", provider)]);
+        let what = format!("DELETE {}", url.path());
+        let result = self.request(reqwest::Method::DELETE, url).send().await;
+        self.judge(&what, result).await.map(|_| ())
+    }
+
     /// `check --probe`: one GET of `/api/v1/status` (authenticated when credentials are set).
     pub(crate) async fn probe(&self) -> Result<String, PushError> {
         let url = join(&self.base, "/api/v1/status");
@@ -336,6 +365,34 @@ struct ApiSample {
     #[serde(default)]
     labels: std::collections::BTreeMap<String, String>,
     value: Option<String>,
+}
+
+/// The provider groups of this job in `/api/v1/metrics`: (provider, last push time).
+fn parse_groups(body: &[u8]) -> Result<Vec<(String, Option<f64>)>, String> {
+    let api: ApiMetrics = serde_json::from_slice(body)
+        .map_err(|e| format!("the Pushgateway's /api/v1/metrics is not the expected JSON ({e})"))?;
+    let mut out = Vec::new();
+    for group in api.data {
+        let labels: std::collections::BTreeMap<String, String> = group
+            .get("labels")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
+            continue;
+        }
+        let Some(provider) = labels.get("provider") else {
+            continue;
+        };
+        let pushed = group
+            .get("push_time_seconds")
+            .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
+            .and_then(|f| f.metrics.into_iter().next())
+            .and_then(|m| m.value)
+            .and_then(|v| v.parse::<f64>().ok());
+        out.push((provider.clone(), pushed));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
 }
 
 /// Parses `/api/v1/metrics` into (provider, reason) → value for `metric`, keeping only this

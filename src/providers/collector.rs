@@ -209,6 +209,12 @@ impl Plan {
         }
     }
 
+    /// Whether `provider` is in the configuration (a section or `[[fixed]]` entries): its
+    /// group is refreshed by every run.
+    pub(crate) fn knows(&self, provider: &str) -> bool {
+        self.providers.contains_key(provider) || self.unconfigured.contains(provider)
+    }
+
     /// The budget of `provider`, if it has one.
     pub(crate) fn budget(&self, provider: &str) -> Option<Decimal> {
         self.providers.get(provider).and_then(|p| p.budget)

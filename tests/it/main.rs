@@ -18,6 +18,7 @@ mod fx;
 mod hardening;
 mod hostinger;
 mod monitoring;
+mod outofbox;
 mod ovh;
 mod pushgateway;
 mod secrets;

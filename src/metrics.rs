@@ -67,6 +67,8 @@ defs! {
         "Included quota or configured cap for a resource, in the same unit as cost_usage.";
     SPEND = "cost_spend", Gauge, "provider, currency, [breakdown]",
         "Month-to-date spend in the reporting currency; the series of a provider add up to its total.";
+    METERED_SPEND = "cost_metered_spend", Gauge, "provider, currency",
+        "The part of month-to-date spend that grows with usage (what the forecast extrapolates); 0 for a provider of fixed or billed amounts only.";
     EFFECTIVE_SPEND = "cost_effective_spend", Gauge, "provider, currency, [project]",
         "Month-to-date amortized spend after discounts and credits, where the provider reports it apart from the billed amount.";
     BUDGET = "cost_budget", Gauge, "provider, currency",
@@ -85,6 +87,8 @@ defs! {
         "1 if the provider is collected, 0 if it is known but has no credentials.";
     ERRORS = "cost_collector_errors_total", Counter, "provider, reason",
         "Failed collections since the Pushgateway first saw the provider, by reason.";
+    CONSECUTIVE_FAILURES = "cost_collector_consecutive_failures", Gauge, "provider",
+        "Runs in a row whose collection of the provider failed; 0 after a success (read back and increased, like the error counter).";
     LAST_RUN_ERRORS = "cost_collector_last_run_errors", Gauge, "provider",
         "Failed collection sources in the last run.";
     DURATION = "cost_collector_duration_seconds", Gauge, "provider",
@@ -323,8 +327,12 @@ pub(crate) fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Counter values read back from the Pushgateway: (provider, reason) → value.
+/// Counter values read back from the Pushgateway: (provider, reason) → value; the
+/// consecutive failures under (provider, [`CONSECUTIVE_KEY`]).
 pub(crate) type PreviousErrors = BTreeMap<(String, String), f64>;
+
+/// The key of `cost_collector_consecutive_failures` in [`PreviousErrors`].
+pub(crate) const CONSECUTIVE_KEY: &str = "@consecutive";
 
 /// Whether a provider group is replaced (PUT) or only its status names are (POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +381,17 @@ pub(crate) fn provider_group(
         f.add(&ERRORS, &[("reason", r.as_str())], before + now_count);
     }
     f.add(&LAST_RUN_ERRORS, &[], failed_sources as f64);
+    let in_a_row = match &o.state {
+        State::Failed(_) => {
+            previous
+                .get(&(o.provider.clone(), CONSECUTIVE_KEY.to_owned()))
+                .copied()
+                .unwrap_or(0.0)
+                + 1.0
+        }
+        _ => 0.0,
+    };
+    f.add(&CONSECUTIVE_FAILURES, &[], in_a_row);
     f.add(&DURATION, &[], o.duration.as_secs_f64());
     f.add(&LAST_ATTEMPT, &[], unix(now));
 
@@ -403,6 +422,7 @@ pub(crate) fn provider_group(
                     f.add(def, &ls, money(*amount));
                 }
             }
+            f.add(&METERED_SPEND, &[("currency", &cur)], money(r.metered));
             if let Some(source) = r.source {
                 f.add(&SOURCE, &[("source", source)], 1.0);
             }

@@ -50,6 +50,8 @@ pub(crate) struct Report {
     pub limits: Vec<UsageLimit>,
     /// Spend in the reporting currency, with breakdown labels.
     pub spend: Vec<(Decimal, Labels)>,
+    /// The metered part of the spend (what grows with usage), in the reporting currency.
+    pub metered: Decimal,
     /// Effective (amortized) spend in the reporting currency, where reported apart.
     pub effective_spend: Vec<(Decimal, Labels)>,
     /// Which source answered.
@@ -176,8 +178,13 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
         fx.convert(s.money).map_err(convert_error)
     };
     let mut spend = Vec::with_capacity(c.spend.len());
+    let mut metered = Decimal::ZERO;
     for s in c.spend {
-        spend.push((convert(&s)?, s.labels));
+        let amount = convert(&s)?;
+        if s.kind == SpendKind::Metered {
+            metered = metered.checked_add(amount).ok_or_else(too_large)?;
+        }
+        spend.push((amount, s.labels));
     }
     let mut renewals = Vec::with_capacity(c.renewals.len());
     for r in c.renewals {
@@ -205,6 +212,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
         usage: c.usage,
         limits: c.limits,
         spend,
+        metered,
         effective_spend,
         source: c.source,
         forecast,

@@ -412,6 +412,19 @@ pub(crate) fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors,
         let Some(provider) = labels.get("provider") else {
             continue;
         };
+        if let Some(v) = group
+            .get(crate::metrics::CONSECUTIVE_FAILURES.name)
+            .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
+            .and_then(|f| f.metrics.into_iter().next())
+            .and_then(|m| m.value)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+        {
+            out.insert(
+                (provider.clone(), crate::metrics::CONSECUTIVE_KEY.to_owned()),
+                v,
+            );
+        }
         let Some(fam) = group
             .get(metric)
             .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())

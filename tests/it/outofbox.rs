@@ -88,3 +88,157 @@ fn the_license_file_matches_the_manifest() {
     assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
     assert!(license.contains("END OF TERMS AND CONDITIONS"));
 }
+
+/// Posts one alert to Alertmanager's API, as Prometheus would.
+fn fire(am: &support::Alertmanager, name: &str) {
+    let body = serde_json::json!([{
+        "labels": {"alertname": name, "job": "cost-exporter", "provider": "vercel"},
+        "annotations": {"summary": "vercel spend is at 85% of its budget", "description": "d",
+                        "runbook_url": "https://github.com/cost-exporter/cost-exporter/blob/main/README.md#budgetwarning"}
+    }])
+    .to_string();
+    let (status, text) = support::http(
+        "POST",
+        &format!("{}/api/v2/alerts", am.url),
+        None,
+        Some(&body),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{text}");
+}
+
+/// Waits for `mock` to have received a request on `path`; its body.
+async fn delivered(mock: &wiremock::MockServer, path: &str) -> String {
+    for _ in 0..100 {
+        if let Some(r) = mock
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.url.path() == path)
+        {
+            return String::from_utf8_lossy(&r.body).into_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing delivered to {path}");
+}
+
+#[tokio::test]
+async fn one_environment_variable_makes_alerts_reach_someone() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&receiver)
+        .await;
+    // A generic webhook, set directly.
+    let am = support::Alertmanager::start_from_env(&[(
+        "ALERT_WEBHOOK_URL",
+        &format!("{}/hook", receiver.uri()),
+    )]);
+    fire(&am, "BudgetWarning");
+    let body = delivered(&receiver, "/hook").await;
+    assert!(
+        body.contains("BudgetWarning") && body.contains("85% of its budget"),
+        "{body}"
+    );
+    // A Slack incoming webhook, from a secret file (as Docker and Kubernetes mount them).
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("slack_url");
+    std::fs::write(&secret, format!("{}/services/T0/B0/secret", receiver.uri())).unwrap();
+    let am = support::Alertmanager::start_from_env(&[
+        ("ALERT_SLACK_WEBHOOK_URL_FILE", secret.to_str().unwrap()),
+        ("ALERT_SLACK_CHANNEL", "#money"),
+    ]);
+    fire(&am, "BudgetExceeded");
+    let body = delivered(&receiver, "/services/T0/B0/secret").await;
+    assert!(
+        body.contains("#money") && body.contains("85% of its budget"),
+        "{body}"
+    );
+    assert!(
+        body.contains("README.md#budgetwarning"),
+        "the runbook link travels: {body}"
+    );
+}
+
+#[test]
+fn the_alertmanager_entrypoint_renders_valid_configurations() {
+    let amtool = support::require("amtool", "prometheus-alertmanager");
+    for env in [
+        vec![],
+        vec![("ALERT_WEBHOOK_URL", "https://hooks.example/x?token=a'b")],
+        vec![(
+            "ALERT_SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/T/B/X",
+        )],
+        vec![
+            ("ALERT_EMAIL_TO", "team@example.com"),
+            ("ALERT_SMTP_SMARTHOST", "smtp.example.com:587"),
+            ("ALERT_SMTP_FROM", "alerts@example.com"),
+            ("ALERT_SMTP_USERNAME", "alerts@example.com"),
+            ("ALERT_SMTP_PASSWORD", "p'ss \"word\""),
+        ],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let rendered = dir.path().join("am.yml");
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.arg(support::repo("monitoring/alertmanager/entrypoint.sh"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env(
+                "ALERTMANAGER_TEMPLATE",
+                support::repo("monitoring/alertmanager/alertmanager.yml"),
+            )
+            .env("ALERTMANAGER_CONFIG", &rendered)
+            // Instead of running Alertmanager, render and stop; amtool checks the file.
+            .env("ALERTMANAGER_BIN", "/bin/true");
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?}: {}",
+            env,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let check = std::process::Command::new(&amtool)
+            .args(["check-config"])
+            .arg(&rendered)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "{env:?}: {}\n{}",
+            String::from_utf8_lossy(&check.stdout),
+            std::fs::read_to_string(&rendered).unwrap()
+        );
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&rendered).unwrap().permissions(),
+        );
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the rendered file holds secrets: not readable by others"
+        );
+    }
+    // E-mail without its server is refused with the variable named.
+    let out = std::process::Command::new("/bin/sh")
+        .arg(support::repo("monitoring/alertmanager/entrypoint.sh"))
+        .env(
+            "ALERTMANAGER_TEMPLATE",
+            support::repo("monitoring/alertmanager/alertmanager.yml"),
+        )
+        .env(
+            "ALERTMANAGER_CONFIG",
+            tempfile::tempdir().unwrap().path().join("x.yml"),
+        )
+        .env("ALERT_EMAIL_TO", "team@example.com")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ALERT_SMTP_SMARTHOST"));
+}

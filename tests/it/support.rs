@@ -243,6 +243,9 @@ pub fn http(
         req.push_str(&format!("Authorization: Basic {token}\r\n"));
     }
     let body = body.unwrap_or("");
+    if body.starts_with('{') || body.starts_with('[') {
+        req.push_str("Content-Type: application/json\r\n");
+    }
     req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
     s.write_all(req.as_bytes())?;
     let mut resp = String::new();
@@ -552,17 +555,57 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// Starts Alertmanager with `config` (YAML text), clustering off.
     pub fn start(config: &str) -> Alertmanager {
-        let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("alertmanager.yml");
         std::fs::write(&file, config).expect("write alertmanager.yml");
+        let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
+        let config_arg = format!("--config.file={}", file.display());
+        Alertmanager::spawn(
+            dir,
+            |cmd| {
+                cmd.arg(&config_arg);
+            },
+            &bin,
+        )
+    }
+
+    /// Starts Alertmanager the way the compose stack does: through
+    /// `monitoring/alertmanager/entrypoint.sh`, which renders the shipped configuration from
+    /// `env` (ALERT_WEBHOOK_URL and friends); the route's group_wait is 1 s.
+    pub fn start_from_env(env: &[(&str, &str)]) -> Alertmanager {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
+        let rendered = dir.path().join("rendered.yml");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let script = repo("monitoring/alertmanager/entrypoint.sh");
+        let template = repo("monitoring/alertmanager/alertmanager.yml");
+        Alertmanager::spawn(
+            dir,
+            move |cmd| {
+                cmd.arg(&script)
+                    .env_clear()
+                    .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                    .env("ALERTMANAGER_TEMPLATE", &template)
+                    .env("ALERTMANAGER_CONFIG", &rendered)
+                    .env("ALERTMANAGER_BIN", &bin)
+                    .env("ALERT_GROUP_WAIT", "1s");
+                for (k, v) in &env {
+                    cmd.env(k, v);
+                }
+            },
+            Path::new("/bin/sh"),
+        )
+    }
+
+    fn spawn(dir: tempfile::TempDir, configure: impl Fn(&mut Command), bin: &Path) -> Alertmanager {
+        let data = dir.path().join("data");
         let (child, port) = spawn_on_free_port("alertmanager", |port| {
-            Command::new(&bin)
-                .arg(format!("--config.file={}", file.display()))
-                .arg(format!(
-                    "--storage.path={}",
-                    dir.path().join("data").display()
-                ))
+            let mut cmd = Command::new(bin);
+            configure(&mut cmd);
+            cmd.arg(format!("--storage.path={}", data.display()))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
                 .arg("--cluster.listen-address=")
                 .arg("--log.level=warn")

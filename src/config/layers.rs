@@ -185,7 +185,8 @@ pub(crate) fn layer(
     for v in schema.variables() {
         let var = v.var.name;
         let file_var = format!("{var}_FILE");
-        let direct = env.get(var);
+        // An empty value counts as unset (compose passes every listed variable, empty or not).
+        let direct = env.get(var).filter(|v| !v.trim().is_empty());
         let from_file = env.get(&file_var).filter(|p| !p.trim().is_empty());
         match (direct, from_file) {
             (Some(_), Some(_)) => problems.push(format!(

@@ -141,14 +141,18 @@ def check_compose():
     amtool = tool("amtool", "sudo apt-get install -y prometheus-alertmanager")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        # A copy of the repository's files, plus an .env from the example (compose refuses a
-        # missing env_file), so that nothing is written into the checkout.
+        # A copy of the repository's files, so that nothing is written into the checkout.
         for d in ["compose", "monitoring"]:
             shutil.copytree(ROOT / d, tmp / d)
-        shutil.copy(ROOT / "compose/.env.example", tmp / "compose/.env")
         for f in ["Dockerfile", "Cargo.toml"]:
             shutil.copy(ROOT / f, tmp / f)
         file = tmp / "compose/docker-compose.yml"
+        # Without a .env (a fresh clone), then with the example's.
+        q = run([compose, "-f", str(file), "config", "-q"])
+        if q.returncode != 0:
+            problem(f"docker-compose config -q without a .env: {q.stderr.strip()}")
+            return
+        shutil.copy(ROOT / "compose/.env.example", tmp / "compose/.env")
         q = run([compose, "-f", str(file), "config", "-q"])
         if q.returncode != 0:
             problem(f"docker-compose config -q: {q.stderr.strip()}")
@@ -208,21 +212,35 @@ def check_compose():
             expect(re.fullmatch(r"[1-9]\d*(:\d+)?", str(job.get("user", ""))), "does not run as a numeric non-root user")
             expect(str(job.get("restart", "no")) == "no", "restarts (a one-shot job must not)")
             raw = yaml.safe_load((ROOT / "compose/docker-compose.yml").read_text())
-            env_file = raw["services"]["cost-exporter"].get("env_file")
-            expect(env_file in (".env", [".env"]), "does not read .env")
-            env = job.get("environment") or {}
-            missing = [v for v in conventional_env() if v not in env]
-            expect(not missing, f"does not get {missing} from .env")
+            expect("env_file" not in raw["services"]["cost-exporter"],
+                   "uses env_file (compose then refuses to run without a .env)")
+            raw_env = raw["services"]["cost-exporter"].get("environment") or {}
+            missing = [v for v in conventional_env() if raw_env.get(v) != "${%s:-}" % v]
+            expect(not missing, f"does not get {missing} from .env as ${{VAR:-}}")
             expect("ALL" in (job.get("cap_drop") or []), "keeps capabilities")
         pg = cfg["services"].get("pushgateway", {})
-        if not any("persistence.file" in str(a) for a in (pg.get("command") or [])):
+        # The upstream image runs as nobody and owns only /pushgateway (its Dockerfile): the
+        # persistence file must live there, on a named volume mounted there.
+        files = [str(a).split("=", 1)[1] for a in (pg.get("command") or []) if "persistence.file=" in str(a)]
+        if not files:
             problem("compose pushgateway has no persistence file")
-        if not any(not str(v).startswith("/") and ":" in str(v) or isinstance(v, dict) and v.get("type") == "volume"
-                   for v in pg.get("volumes", [])):
-            problem("compose pushgateway has no persistence volume")
+        elif not files[0].startswith("/pushgateway/"):
+            problem(f"compose pushgateway persists to {files[0]}, which its user (nobody) cannot write; use /pushgateway/")
+        named = [v for v in pg.get("volumes", []) if isinstance(v, dict) and v.get("type") == "volume"
+                 or isinstance(v, str) and not v.startswith("/") and ":" in v]
+        targets = [v.get("target") if isinstance(v, dict) else v.split(":")[1] for v in named]
+        if "/pushgateway" not in targets:
+            problem("compose pushgateway has no named volume at /pushgateway")
+        am = cfg["services"].get("alertmanager", {})
+        if am.get("entrypoint") != ["/bin/sh", "/etc/alertmanager/entrypoint.sh"]:
+            problem("compose alertmanager does not start through entrypoint.sh (receivers from ALERT_*)")
+        if "ALERT_WEBHOOK_URL" not in (am.get("environment") or {}):
+            problem("compose alertmanager does not get ALERT_WEBHOOK_URL")
 
     example = (ROOT / "compose/.env.example").read_text().splitlines()
-    for var in conventional_env():
+    alert_vars = ["ALERT_WEBHOOK_URL", "ALERT_SLACK_WEBHOOK_URL", "ALERT_EMAIL_TO", "ALERT_SMTP_SMARTHOST",
+                  "ALERT_SMTP_FROM", "ALERT_SMTP_USERNAME", "ALERT_SMTP_PASSWORD"]
+    for var in conventional_env() + alert_vars:
         idx = next((i for i, l in enumerate(example) if l.startswith(f"{var}=")), None)
         if idx is None:
             problem(f"compose/.env.example lacks {var}")

@@ -553,22 +553,6 @@ pub struct Alertmanager {
 }
 
 impl Alertmanager {
-    /// Starts Alertmanager with `config` (YAML text), clustering off.
-    pub fn start(config: &str) -> Alertmanager {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("alertmanager.yml");
-        std::fs::write(&file, config).expect("write alertmanager.yml");
-        let bin = require("prometheus-alertmanager", "prometheus-alertmanager");
-        let config_arg = format!("--config.file={}", file.display());
-        Alertmanager::spawn(
-            dir,
-            |cmd| {
-                cmd.arg(&config_arg);
-            },
-            &bin,
-        )
-    }
-
     /// Starts Alertmanager the way the compose stack does: through
     /// `monitoring/alertmanager/entrypoint.sh`, which renders the shipped configuration from
     /// `env` (ALERT_WEBHOOK_URL and friends); the route's group_wait is 1 s.

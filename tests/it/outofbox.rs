@@ -242,3 +242,67 @@ fn the_alertmanager_entrypoint_renders_valid_configurations() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ALERT_SMTP_SMARTHOST"));
 }
+
+#[tokio::test]
+async fn the_pushgateway_persistence_file_keeps_the_groups_and_counters_across_a_restart() {
+    // The compose stack's flags (--persistence.file, --persistence.interval) on the real
+    // Pushgateway: push, stop it as `docker compose restart` does (SIGTERM), start it again on
+    // the same file.
+    let bin = support::require("prometheus-pushgateway", "prometheus-pushgateway");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pushgateway.db");
+    let start = |port: u16| {
+        std::process::Command::new(&bin)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--persistence.file={}", file.display()))
+            .arg("--persistence.interval=1m")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let ready = |port: u16| {
+        for _ in 0..100 {
+            if let Ok((200, _)) = support::http(
+                "GET",
+                &format!("http://127.0.0.1:{port}/-/ready"),
+                None,
+                None,
+            ) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the Pushgateway did not start");
+    };
+    let port = support::free_port();
+    let mut pg = start(port);
+    ready(port);
+    let url = format!("http://127.0.0.1:{port}");
+    let cfg = fixed(&url, &["ionos"]);
+    let (code, stderr) = support::push(cfg.path(), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    std::process::Command::new("kill")
+        .args(["-TERM", &pg.id().to_string()])
+        .status()
+        .unwrap();
+    pg.wait().unwrap();
+    assert!(file.exists(), "written on shutdown");
+    let port2 = support::free_port();
+    let mut pg2 = start(port2);
+    ready(port2);
+    let (_, body) = support::http(
+        "GET",
+        &format!("http://127.0.0.1:{port2}/api/v1/metrics"),
+        None,
+        None,
+    )
+    .unwrap();
+    let _ = pg2.kill();
+    let _ = pg2.wait();
+    assert!(body.contains("\"provider\":\"ionos\""), "{body}");
+    assert!(
+        body.contains("cost_collector_errors_total"),
+        "the counters survive too"
+    );
+}

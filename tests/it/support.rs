@@ -361,6 +361,35 @@ pub fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// A directory with npm's `@grafana/schema` and `typescript` installed (`npm ci` from
+/// `tests/grafana-schema/package-lock.json`, once per test run, in `target/`).
+pub fn grafana_schema() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let npm = require("npm", "sudo apt-get install -y nodejs npm");
+        let src = repo("tests/grafana-schema");
+        let dir = repo("target/grafana-schema");
+        std::fs::create_dir_all(&dir).expect("target/grafana-schema");
+        for f in ["package.json", "package-lock.json"] {
+            std::fs::copy(src.join(f), dir.join(f)).expect("copy the npm manifest");
+        }
+        if !dir.join("node_modules/.bin/tsc").exists() {
+            let out = Command::new(npm)
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .output()
+                .expect("npm ci");
+            assert!(
+                out.status.success(),
+                "npm ci in tests/grafana-schema failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
 /// Writes `content` to a temporary TOML file.
 pub fn toml(content: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::Builder::new()

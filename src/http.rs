@@ -591,11 +591,11 @@ pub(crate) async fn chunk(
 /// another core) and hands it over in batches of about 256 KiB to `each` here: reading and
 /// parsing overlap. At most four batches wait in between, so memory stays bounded (about
 /// 1.3 MiB). An error from either side ends both.
-pub(crate) async fn pipelined(
+pub(crate) async fn pipelined<E: From<HttpError>>(
     mut resp: Response,
     what: &str,
-    mut each: impl FnMut(&[u8]) -> Result<(), crate::error::CollectError>,
-) -> Result<(), crate::error::CollectError> {
+    mut each: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, HttpError>>(4);
     let label = what.to_owned();
     let reader = tokio::spawn(async move {

@@ -211,7 +211,36 @@ pub(crate) fn layer(
                 }
                 Err(e) => problems.push(format!("{file_var} names {}, {e}", path.trim())),
             },
-            (None, None) => {}
+            (None, None) => {
+                // A directory of credential files, one per variable name: a Kubernetes Secret
+                // mounted as a volume, or systemd's LoadCredential= (CREDENTIALS_DIRECTORY).
+                if let Some(dir) = env
+                    .get(CREDENTIALS_DIRECTORY)
+                    .map(|d| d.trim())
+                    .filter(|d| !d.is_empty())
+                {
+                    let path = Path::new(dir).join(var);
+                    if path.exists() {
+                        match read_secret_file(&path.to_string_lossy()) {
+                            Ok(content) => {
+                                figment = figment.merge(Layer {
+                                    inner: Pairs(vec![(v.key, Value::from(content))]),
+                                    name: format!(
+                                        "file {} (in {CREDENTIALS_DIRECTORY})",
+                                        path.display()
+                                    ),
+                                    source: None,
+                                    spell: |_| String::new(),
+                                });
+                            }
+                            Err(e) => problems.push(format!(
+                                "{CREDENTIALS_DIRECTORY} holds {}, {e}",
+                                path.display()
+                            )),
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -308,6 +337,9 @@ impl Loaded {
         out
     }
 }
+
+/// A directory holding one file per conventional variable, named after it.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 
 /// The deepest key `COST_EXPORTER_…` may set (`providers.x.limits.y` is 4).
 const MAX_KEY_DEPTH: usize = 6;

@@ -16,6 +16,7 @@ The list of conventional environment variables comes from the binary's registry
 Prints one line per problem and exits 1 if there is any.
 """
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -25,6 +26,9 @@ import tomllib
 from pathlib import Path
 
 import yaml
+
+# YAML 1.1's `=` "value" type: a plain string here (kubectl and the CRDs write `matchType: =`).
+yaml.SafeLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 ROOT = Path(__file__).resolve().parents[2]
 problems = []
@@ -60,12 +64,16 @@ def check_k8s():
     if rendered.returncode != 0:
         problem(f"kubectl kustomize k8s failed: {rendered.stderr.strip()}")
         return
-    v = run([validate, "--strict", "-"], input=rendered.stdout)
-    if v.returncode != 0:
-        problem(f"kubernetes-validate --strict rejected k8s/: {v.stdout.strip()} {v.stderr.strip()}")
-    v = run([validate, "--strict", str(ROOT / "k8s/secret.example.yaml")])
-    if v.returncode != 0:
-        problem(f"kubernetes-validate --strict rejected k8s/secret.example.yaml: {v.stdout.strip()}")
+    # The oldest Kubernetes the README states, and the newest the validator knows.
+    for version in K8S_VERSIONS:
+        flag = ["-k", version] if version else []
+        v = run([validate, "--strict", *flag, "-"], input=rendered.stdout)
+        if v.returncode != 0:
+            problem(f"kubernetes-validate --strict {version or 'newest'} rejected k8s/: {v.stdout.strip()} {v.stderr.strip()}")
+        v = run([validate, "--strict", *flag, str(ROOT / "k8s/secret.example.yaml")])
+        if v.returncode != 0:
+            problem(f"kubernetes-validate --strict {version or 'newest'} rejected k8s/secret.example.yaml: {v.stdout.strip()}")
+    check_k8s_component(kubectl, validate)
 
     docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
     cronjobs = [d for d in docs if d["kind"] == "CronJob"]
@@ -115,6 +123,17 @@ def check_k8s():
     expect(res.get("requests", {}).get("memory") and res.get("limits", {}).get("memory"),
            "memory request and limit are not set")
     expect(container.get("args", [])[:1] == ["push"], "the container does not run `push`")
+    expect(not any("secretRef" in e for e in container.get("envFrom", [])),
+           "puts the Secret in the environment (mount it as files: CREDENTIALS_DIRECTORY)")
+    creds = {e["name"]: e.get("value") for e in container.get("env", [])}.get("CREDENTIALS_DIRECTORY")
+    expect(creds is not None, "does not set CREDENTIALS_DIRECTORY")
+    secret_vols = [v for v in pod.get("volumes", []) if v.get("secret", {}).get("secretName") == "cost-exporter-tokens"]
+    expect(secret_vols and any(m["mountPath"] == creds and m["name"] == secret_vols[0]["name"]
+                               for m in container.get("volumeMounts", [])),
+           "does not mount the Secret cost-exporter-tokens at CREDENTIALS_DIRECTORY")
+    if secret_vols:
+        expect(secret_vols[0]["secret"].get("defaultMode") == 0o440 and psc.get("fsGroup") == psc.get("runAsGroup"),
+               "the Secret's files are not readable by the job's group only (defaultMode 0440, fsGroup)")
     mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
     expect(mounts.get("/etc/cost-exporter", {}).get("readOnly") is True, "the config is not mounted read-only")
     vols = {v["name"]: v for v in pod.get("volumes", [])}
@@ -125,6 +144,92 @@ def check_k8s():
     for k, v in secret.get("stringData", {}).items():
         if not re.fullmatch(r"<[^>]*>", v):
             problem(f"k8s/secret.example.yaml: {k} is not a <placeholder>")
+
+
+K8S_VERSIONS = ["1.29.0", None]
+
+
+def go_patterns_dropped(schema):
+    """The schema without the `pattern`s Python's regular expressions cannot compile (Go's
+    `^(?i)…`): the rest still checks every field, type and enum. Unknown fields are refused
+    where the CRD lists the fields, as kubectl's default `--validate=strict` does, rather than
+    silently pruned."""
+    if isinstance(schema, dict):
+        out = {}
+        for k, v in schema.items():
+            if k == "pattern" and isinstance(v, str):
+                try:
+                    re.compile(v)
+                except re.error:
+                    continue
+            out[k] = go_patterns_dropped(v)
+        if ("properties" in schema and "additionalProperties" not in schema
+                and not schema.get("x-kubernetes-preserve-unknown-fields")):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [go_patterns_dropped(v) for v in schema]
+    return schema
+
+
+def check_k8s_component(kubectl, validate):
+    """The optional monitoring component: renders with the base, validates, and holds the same
+    rules and dashboard as monitoring/; with alerts-slack, the receiver is Slack's."""
+    for components in [["monitoring"], ["monitoring", "alerts-slack"]]:
+        check_k8s_components(kubectl, validate, components)
+
+
+def check_k8s_components(kubectl, validate, components):
+    import jsonschema
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        shutil.copytree(ROOT / "k8s", tmp / "k8s")
+        (tmp / "overlay").mkdir()
+        listed = "".join(f"  - ../k8s/components/{c}\n" for c in components)
+        (tmp / "overlay/kustomization.yaml").write_text(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+            f"resources:\n  - ../k8s\ncomponents:\n{listed}")
+        rendered = run([kubectl, "kustomize", str(tmp / "overlay")])
+        if rendered.returncode != 0:
+            problem(f"kubectl kustomize with components {components} failed: {rendered.stderr.strip()}")
+            return
+    for version in K8S_VERSIONS:
+        flag = ["-k", version] if version else []
+        v = run([validate, "--strict", *flag, "-"], input=rendered.stdout)
+        if v.returncode != 0:
+            problem(f"kubernetes-validate {version or 'newest'} rejected components {components}: {v.stdout.strip()}")
+    docs = {d["kind"]: d for d in yaml.safe_load_all(rendered.stdout) if d}
+    # The custom resources against the Prometheus Operator's CRDs (tests/fixtures/k8s).
+    for kind, crd_file in [("PrometheusRule", "monitoring.coreos.com_prometheusrules.yaml"),
+                           ("AlertmanagerConfig", "monitoring.coreos.com_alertmanagerconfigs.yaml")]:
+        if kind not in docs:
+            problem(f"the monitoring component has no {kind}")
+            continue
+        crd = yaml.safe_load((ROOT / "tests/fixtures/k8s" / crd_file).read_text())
+        api = docs[kind]["apiVersion"].split("/")[1]
+        version = next((v for v in crd["spec"]["versions"] if v["name"] == api), None)
+        if version is None:
+            problem(f"{kind} uses {api}, which the CRD does not serve")
+            continue
+        schema = go_patterns_dropped(version["schema"]["openAPIV3Schema"])
+        try:
+            jsonschema.Draft7Validator(schema).validate(docs[kind])
+        except jsonschema.ValidationError as e:
+            problem(f"{kind} does not follow its CRD: {e.message} at {list(e.absolute_path)}")
+    rules = yaml.safe_load((ROOT / "monitoring/prometheus/rules/costs.yml").read_text())
+    if docs.get("PrometheusRule", {}).get("spec", {}).get("groups") != rules["groups"]:
+        problem("k8s/components/monitoring/prometheusrule.yaml differs from monitoring/prometheus/rules/costs.yml")
+    cms = [d for d in yaml.safe_load_all(rendered.stdout) if d and d["kind"] == "ConfigMap"
+           and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    dashboard = json.loads((ROOT / "monitoring/grafana/provisioning/dashboards/costs.json").read_text())
+    if not cms or json.loads(cms[0]["data"]["costs.json"]) != dashboard:
+        problem("the component's dashboard ConfigMap (grafana_dashboard: \"1\") differs from the Costs dashboard")
+    receivers = docs.get("AlertmanagerConfig", {}).get("spec", {}).get("receivers", [])
+    secret_keys = [c[url]["key"] for r in receivers for kind, url in
+                   [("webhookConfigs", "urlSecret"), ("slackConfigs", "apiURL")] for c in r.get(kind, [])]
+    want = ["slack-webhook-url"] if "alerts-slack" in components else ["webhook-url"]
+    if secret_keys != want:
+        problem(f"with components {components} the receiver reads {secret_keys}, not {want}")
 
 
 def conventional_env():

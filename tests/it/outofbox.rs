@@ -306,3 +306,36 @@ async fn the_pushgateway_persistence_file_keeps_the_groups_and_counters_across_a
         "the counters survive too"
     );
 }
+
+#[test]
+fn a_directory_of_credential_files_is_read_like_the_environment() {
+    // A Kubernetes Secret mounted as a volume, or systemd's LoadCredential=.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("VERCEL_API_TOKEN"), "vercel-from-a-file\n").unwrap();
+    let cfg = support::toml("[providers.vercel]\nbudget = 5\n");
+    let out = support::run(
+        &["check", "--config", cfg.path().to_str().unwrap()],
+        &[("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap())],
+    );
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("providers.vercel.token = ***")
+            && stdout.contains("(in CREDENTIALS_DIRECTORY)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("vercel-from-a-file"));
+    // The environment still wins, and a variable without a file is simply unset.
+    let out = support::run(
+        &["check", "--config", cfg.path().to_str().unwrap()],
+        &[
+            ("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap()),
+            ("VERCEL_API_TOKEN", "from-env"),
+        ],
+    );
+    let (stdout, _) = support::text(&out);
+    assert!(
+        stdout.contains("environment variable VERCEL_API_TOKEN"),
+        "{stdout}"
+    );
+}

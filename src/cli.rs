@@ -127,6 +127,10 @@ pub(crate) enum Command {
         /// Delete the groups listed (without it, only list them).
         #[arg(long)]
         delete: bool,
+        /// Every group of job cost-exporter, configured or not, and the run-level group: to
+        /// take the job out of a Pushgateway (rollback).
+        #[arg(long)]
+        all: bool,
         /// Pushgateway base URL, overriding pushgateway.url.
         #[arg(long, value_name = "URL")]
         pushgateway: Option<String>,
@@ -243,7 +247,7 @@ pub fn main() -> u8 {
         (None, Command::Check { probe, .. }) => {
             runtime.block_on(crate::check::run(&overrides, &env, *probe))
         }
-        (None, Command::Prune { delete, .. }) => {
+        (None, Command::Prune { delete, all, .. }) => {
             let (settings, plan) = match providers::load(&overrides, &env) {
                 Ok(loaded) => loaded,
                 Err(e) => {
@@ -251,7 +255,7 @@ pub fn main() -> u8 {
                     return exit::CONFIG;
                 }
             };
-            runtime.block_on(crate::prune::run(&settings, &plan, *delete))
+            runtime.block_on(crate::prune::run(&settings, &plan, *delete, *all))
         }
         (
             None,

@@ -1,15 +1,16 @@
 //! `prune`: the Pushgateway groups of job `cost-exporter` whose provider the configuration no
 //! longer has. A removed provider's group would otherwise stay forever: its spend in every total,
 //! stale after a day. Lists them; with `--delete`, deletes them. Groups of configured providers
-//! and the run-level group are never touched.
+//! and the run-level group are never touched, unless `--all` asks for every group (rollback).
 
 use crate::config::Settings;
 use crate::exit;
 use crate::providers::Plan;
 use crate::push::Pushgateway;
 
-/// Lists (and with `delete`, deletes) the stale groups; the exit code.
-pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool) -> u8 {
+/// Lists (and with `delete`, deletes) the stale groups, or with `all` every group of the job;
+/// the exit code.
+pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool, all: bool) -> u8 {
     let pg = match Pushgateway::new(&settings.pushgateway) {
         Ok(pg) => pg,
         Err(e) => {
@@ -24,10 +25,12 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool) -> u8 {
             return exit::PUSH_FAILED;
         }
     };
-    let stale: Vec<(String, Option<f64>)> =
-        groups.into_iter().filter(|(p, _)| !plan.knows(p)).collect();
+    let stale: Vec<(String, Option<f64>)> = groups
+        .into_iter()
+        .filter(|(p, _)| all || !plan.knows(p))
+        .collect();
     let mut out = String::new();
-    if stale.is_empty() {
+    if stale.is_empty() && !all {
         out.push_str("no stale group: every provider group in the Pushgateway is configured\n");
     }
     let now = std::time::SystemTime::now()
@@ -52,11 +55,28 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool) -> u8 {
                 }
             }
         } else {
-            out.push_str(&format!("stale     provider={provider}  ({age})\n"));
+            let word = if all { "group     " } else { "stale     " };
+            out.push_str(&format!("{word}provider={provider}  ({age})\n"));
         }
     }
-    if !delete && !stale.is_empty() {
-        out.push_str("run `cost-exporter prune --delete` to delete these groups\n");
+    if all {
+        if delete {
+            match pg.delete_run_group().await {
+                Ok(()) => out.push_str("deleted   the run-level group\n"),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    code = exit::PUSH_FAILED;
+                }
+            }
+        } else {
+            out.push_str("and       the run-level group\n");
+        }
+    }
+    if !delete && (all || !stale.is_empty()) {
+        let flags = if all { "--all --delete" } else { "--delete" };
+        out.push_str(&format!(
+            "run `cost-exporter prune {flags}` to delete these groups\n"
+        ));
     }
     {
         use std::io::Write;

@@ -242,6 +242,14 @@ impl Pushgateway {
         })
     }
 
+    /// Deletes the run-level group (`/metrics/job/cost-exporter`).
+    pub(crate) async fn delete_run_group(&self) -> Result<(), PushError> {
+        let url = self.group_url(&[]);
+        let what = format!("DELETE {}", url.path());
+        let result = self.request(reqwest::Method::DELETE, url).send().await;
+        self.judge(&what, result).await.map(|_| ())
+    }
+
     /// Deletes the group of `provider` (every metric in it).
     pub(crate) async fn delete_provider(&self, provider: &str) -> Result<(), PushError> {
         let url = self.group_url(&[("provider", provider)]);

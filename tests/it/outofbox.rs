@@ -58,6 +58,57 @@ async fn prune_lists_then_deletes_only_the_groups_of_removed_providers() {
     assert!(support::text(&out).0.contains("no stale group"));
 }
 
+#[tokio::test]
+async fn prune_all_takes_every_group_of_the_job_out_and_only_with_delete() {
+    let pg = Pushgateway::start();
+    let cfg = fixed(&pg.url, &["ionos", "hetzner"]);
+    let (code, stderr) = support::push(cfg.path(), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // Another job's group on the same Pushgateway must survive.
+    let (status, body) = pg.send("PUT", "/metrics/job/other", "other_metric 1\n");
+    assert_eq!(status, 200, "{body}");
+    let path = cfg.path().display().to_string();
+    let prune = move |delete: bool| {
+        let path = path.clone();
+        move || {
+            let mut args = vec!["prune", "--config", path.as_str(), "--all"];
+            if delete {
+                args.push("--delete");
+            }
+            support::run(&args, &[])
+        }
+    };
+    let out = tokio::task::spawn_blocking(prune(false)).await.unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Configured or not, every provider group is listed, and the run-level one.
+    for p in ["hetzner", "ionos"] {
+        assert!(
+            stdout.contains(&format!("group     provider={p}")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("run-level group"), "{stdout}");
+    assert!(stdout.contains("prune --all --delete"), "{stdout}");
+    assert_eq!(pg.value(Some("ionos"), "cost_spend", &[]), Some(10.0));
+    let out = tokio::task::spawn_blocking(prune(true)).await.unwrap();
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("deleted   the run-level group"), "{stdout}");
+    for p in ["hetzner", "ionos"] {
+        assert_eq!(pg.value(Some(p), "cost_spend", &[]), None, "{p}");
+    }
+    assert_eq!(
+        pg.value(None, "cost_exporter_last_run_timestamp_seconds", &[]),
+        None
+    );
+    let (_, metrics) = pg.get("/metrics").unwrap();
+    assert!(
+        metrics.contains("other_metric{instance=\"\",job=\"other\"} 1"),
+        "{metrics}"
+    );
+}
+
 #[test]
 fn completions_and_the_manual_come_from_the_command_line_definition() {
     for shell in ["bash", "zsh", "fish"] {

@@ -106,7 +106,108 @@ fn the_env_example_lists_every_variable_of_the_registry() {
         let (name, _) = l.split_once('=')?;
         (!l.starts_with('#')).then(|| name.trim().to_owned())
     });
-    check_complete("compose/.env.example", &names, &["RUST_LOG"]);
+    // Besides the job's variables: RUST_LOG, and what Alertmanager's entrypoint reads.
+    let alerting = alert_variables();
+    let mut extra: Vec<&str> = vec!["RUST_LOG"];
+    extra.extend(alerting.iter().map(String::as_str));
+    check_complete("compose/.env.example", &names, &extra);
+    // Every receiver setting the entrypoint reads is offered (the _FILE variants and the test
+    // knob ALERT_GROUP_WAIT aside).
+    for var in &alerting {
+        if var.ends_with("_FILE") || var == "ALERT_GROUP_WAIT" {
+            continue;
+        }
+        assert!(
+            names.contains(var),
+            "compose/.env.example lacks {var}, which monitoring/alertmanager/entrypoint.sh reads"
+        );
+    }
+}
+
+/// The `ALERT_*` variables monitoring/alertmanager/entrypoint.sh reads.
+fn alert_variables() -> Vec<String> {
+    let text = std::fs::read_to_string(crate::support::repo(
+        "monitoring/alertmanager/entrypoint.sh",
+    ))
+    .unwrap();
+    let mut out: Vec<String> = text
+        .match_indices("ALERT_")
+        .map(|(i, _)| {
+            text[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|v| !v.ends_with('_'))
+        .collect();
+    out.sort();
+    out.dedup();
+    assert!(
+        out.contains(&"ALERT_WEBHOOK_URL".to_owned()),
+        "no ALERT_ variable found: {out:?}"
+    );
+    out
+}
+
+/// GitHub's anchor of a heading: lower case, spaces to `-`, other punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_runbook_url_and_readme_link_points_at_a_readme_section() {
+    let readme = std::fs::read_to_string(crate::support::repo("README.md")).unwrap();
+    let anchors: Vec<String> = readme
+        .lines()
+        .filter(|l| l.starts_with('#') && !l.starts_with("#!"))
+        .map(|l| anchor(l.trim_start_matches('#')))
+        .collect();
+    let mut targets = Vec::new();
+    for file in [
+        "monitoring/prometheus/rules/costs.yml",
+        "k8s/components/monitoring/prometheusrule.yaml",
+    ] {
+        let text = std::fs::read_to_string(crate::support::repo(file)).unwrap();
+        let mut alerts = 0;
+        for line in text.lines() {
+            if line.trim_start().starts_with("- alert:") {
+                alerts += 1;
+            }
+        }
+        let urls: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("runbook_url:"))
+            .collect();
+        assert_eq!(urls.len(), alerts, "{file}: every rule needs a runbook_url");
+        for url in urls {
+            let url = url.trim().trim_matches('"');
+            let fragment = url
+                .strip_prefix("https://github.com/cost-exporter/cost-exporter/blob/main/README.md#")
+                .unwrap_or_else(|| panic!("{file}: runbook_url {url} is not a README section"));
+            targets.push((file.to_owned(), fragment.to_owned()));
+        }
+    }
+    // The README's own links to its sections.
+    for (i, _) in readme.match_indices("](#") {
+        let rest = &readme[i + 3..];
+        let end = rest.find(')').unwrap();
+        targets.push(("README.md".to_owned(), rest[..end].to_owned()));
+    }
+    for (file, fragment) in targets {
+        assert!(
+            anchors.contains(&fragment),
+            "{file} links to #{fragment}, which no README heading produces"
+        );
+    }
 }
 
 #[test]

@@ -275,3 +275,177 @@ fn the_dashboard_type_checks_against_grafana_s_schema() {
     assert!(!ok, "an unknown key passed the type check");
     assert!(out.contains("noVlaue"), "{out}");
 }
+
+/// The example configuration, pushed as a new user would (no credentials: fixed amounts and
+/// budgets only), scraped by the real Prometheus with the shipped rules: every panel answers
+/// or says what to configure, the budget total counts only collected providers, and no budget
+/// alert fires on subscriptions planned close to their budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_pushed_fills_the_dashboard_and_fires_no_budget_alert_on_planned_amounts() {
+    let pg = support::Pushgateway::start();
+    let example = support::repo("examples/cost-exporter.toml");
+    let (code, stderr) = support::push(
+        &example,
+        &[("COST_EXPORTER_PUSHGATEWAY__URL", pg.url.as_str())],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // What the budget total should be, from the job's own output: the budgets of providers
+    // that are collected (cost_collector_configured 1).
+    let out = support::run(&["collect", "--config", example.to_str().unwrap()], &[]);
+    let (text, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let value = |line: &str| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+    let provider = |line: &str| {
+        let at = line.find("provider=\"").unwrap() + 10;
+        line[at..].split('"').next().unwrap().to_owned()
+    };
+    let configured: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with("cost_collector_configured{") && value(l) == 1.0)
+        .map(provider)
+        .collect();
+    let budgets: Vec<(String, f64)> = text
+        .lines()
+        .filter(|l| l.starts_with("cost_budget{"))
+        .map(|l| (provider(l), value(l)))
+        .collect();
+    let expected: f64 = budgets
+        .iter()
+        .filter(|(p, _)| configured.contains(p))
+        .map(|(_, v)| v)
+        .sum();
+    let all: f64 = budgets.iter().map(|(_, v)| v).sum();
+    // The example budgets providers it does not collect: the test can tell the two apart.
+    assert!(
+        all > expected,
+        "budgets {budgets:?}, configured {configured:?}"
+    );
+
+    let rules = support::repo("monitoring/prometheus/rules");
+    let config = format!(
+        "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
+         rule_files: ['{}/*.yml']\n\
+         scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n    \
+         static_configs: [{{targets: ['{}']}}]\n",
+        rules.display(),
+        pg.url.trim_start_matches("http://")
+    );
+    let prom = std::sync::Arc::new(support::Prometheus::start(&config));
+    let p = std::sync::Arc::clone(&prom);
+    tokio::task::spawn_blocking(move || {
+        p.wait_for(
+            r#"count(cost_collector_configured{job="cost-exporter"})"#,
+            |v| v >= 9.0,
+            std::time::Duration::from_secs(30),
+        );
+        let seen = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+
+        for (title, expr) in dashboard_queries() {
+            let data = p
+                .query(&expr)
+                .unwrap_or_else(|e| panic!("panel {title:?}: {e}"));
+            let result = data["result"].as_array().cloned().unwrap_or_default();
+            let must_answer = [
+                "Total this month",
+                "Forecast this month",
+                "Budget this month",
+                "Providers failing",
+                "Spend per provider",
+                "Forecast vs budget",
+                "Spend over time",
+                "Age of last successful collection",
+            ]
+            .contains(&title.as_str());
+            if must_answer {
+                assert!(!result.is_empty(), "panel {title:?} is empty: {expr}");
+            } else if result.is_empty() {
+                assert!(
+                    no_data_text(&title).is_some_and(|t| t.len() > 20),
+                    "panel {title:?} shows a bare No data"
+                );
+            }
+            if title == "Budget this month" {
+                let got: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
+                assert!(
+                    (got - expected).abs() < 1e-9,
+                    "budget panel {got}, collected providers' budgets {expected} (all {all})"
+                );
+            }
+        }
+
+        // The shipped rules, once evaluated over the pushed figures.
+        let rules_state = || -> Value {
+            let (status, body) =
+                support::http("GET", &format!("{}/api/v1/rules", p.url), None, None).unwrap();
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str(&body).unwrap()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let evaluated = loop {
+            let state = rules_state();
+            let after = state["data"]["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|g| {
+                    g["lastEvaluation"]
+                        .as_str()
+                        .and_then(|t| {
+                            time::OffsetDateTime::parse(
+                                t,
+                                &time::format_description::well_known::Rfc3339,
+                            )
+                            .ok()
+                        })
+                        .is_some_and(|t| t.unix_timestamp() as f64 > seen + 1.0)
+                });
+            if after {
+                break state;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the rules were not evaluated"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        let firing: Vec<(String, String)> = evaluated["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .flat_map(|r| r["alerts"].as_array().cloned().unwrap_or_default())
+            .map(|a| {
+                (
+                    a["labels"]["alertname"].as_str().unwrap_or("").to_owned(),
+                    a["labels"]["provider"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            !firing.iter().any(|(a, _)| a.starts_with("Budget")),
+            "budget alerts on planned amounts: {firing:?}"
+        );
+        // The control: spend is above 80% of the budget for planned subscriptions (claude's
+        // 185 of 190), which the former rule would have warned about every day.
+        let near = p
+            .query(
+                r#"sum by (provider) (cost_spend{job="cost-exporter"}) / on (provider) (cost_budget{job="cost-exporter"} > 0) > 0.8"#,
+            )
+            .unwrap();
+        assert!(
+            near["result"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["metric"]["provider"] == "claude"),
+            "{near}"
+        );
+    })
+    .await
+    .unwrap();
+}

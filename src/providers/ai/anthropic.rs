@@ -99,48 +99,37 @@ impl Anthropic {
     /// Reads both reports over `days` (`ending_at` = `end`), each daily bucket's rows added to
     /// its day's totals.
     async fn read(&self, cx: &Context, days: Days, end: &str) -> Result<Daily, CollectError> {
-        let auth = Auth::Header("x-api-key", &self.key);
-        // Priority Tier costs are not in the cost report.
-        let mut usage_daily = Daily::new(days, &[Service::Priority]);
-        let mut cost_daily = Daily::new(days, &[Service::Priority]);
         let start = wire::rfc3339(days.start());
         let window = (start.as_str(), end);
-        let usage = self.url(
-            "/v1/organizations/usage_report/messages",
-            window,
-            &["model", "service_tier", "context_window"],
-        );
-        let usage_read = ai::paginate(cx, usage, auth, &[VERSION], |page| {
-            ai::bucket_end(page, &mut usage_daily.usage_end)?;
-            for (day, rows) in ai::buckets(page)? {
-                let totals = usage_daily.day(day);
-                for r in rows {
-                    add_usage_row(totals, r)?;
-                }
-            }
-            Ok(())
-        });
-        let cost = self.url(
-            "/v1/organizations/cost_report",
-            window,
-            &["description", "workspace_id"],
-        );
-        let cost_read = ai::paginate(cx, cost, auth, &[VERSION], |page| {
-            ai::bucket_end(page, &mut cost_daily.cost_end)?;
-            for (day, rows) in ai::buckets(page)? {
-                let totals = cost_daily.day(day);
-                for r in rows {
-                    add_cost_row(totals, r)?;
-                }
-            }
-            Ok(())
-        });
-        // The two reports are independent: read them at the same time.
-        let (u, c) = futures_util::future::join(usage_read, cost_read).await;
-        u.map_err(admin_hint)?;
-        c.map_err(admin_hint)?;
-        usage_daily.absorb(cost_daily);
-        Ok(usage_daily)
+        let usage = ai::Report {
+            url: self.url(
+                "/v1/organizations/usage_report/messages",
+                window,
+                &["model", "service_tier", "context_window"],
+            ),
+            add_row: add_usage_row,
+        };
+        let cost = ai::Report {
+            url: self.url(
+                "/v1/organizations/cost_report",
+                window,
+                &["description", "workspace_id"],
+            ),
+            add_row: add_cost_row,
+        };
+        let auth = Auth::Header("x-api-key", &self.key);
+        // Priority Tier costs are not in the cost report.
+        ai::read_reports(
+            cx,
+            days,
+            &[Service::Priority],
+            auth,
+            &[VERSION],
+            usage,
+            cost,
+        )
+        .await
+        .map_err(admin_hint)
     }
 }
 

@@ -157,10 +157,7 @@ async fn fetch_table(cx: &Context, url: &Url) -> Result<PriceTable, String> {
 
 /// The latest end of the daily buckets of a report page (`ending_at` as RFC 3339 for
 /// Anthropic, `end_time` as Unix seconds for OpenAI), folded into `latest`.
-pub(super) fn bucket_end(
-    page: &Value,
-    latest: &mut Option<SystemTime>,
-) -> Result<(), CollectError> {
+fn bucket_end(page: &Value, latest: &mut Option<SystemTime>) -> Result<(), CollectError> {
     for b in page
         .get("data")
         .and_then(Value::as_array)
@@ -193,7 +190,7 @@ pub(super) fn bucket_end(
 
 /// Follows `has_more`/`next_page` from the first page, sending the cursor as `page`. Calls
 /// `each` with every page's JSON.
-pub(super) async fn paginate(
+async fn paginate(
     cx: &Context,
     first: Url,
     auth: Auth<'_>,
@@ -274,7 +271,7 @@ pub(super) type Bucket<'a> = (Option<time::Date>, &'a [Value]);
 
 /// The rows of each bucket of a page, with the day the bucket starts on (`starting_at` as RFC
 /// 3339, `start_time` as Unix seconds; `None` when it says neither).
-pub(super) fn buckets(page: &Value) -> Result<Vec<Bucket<'_>>, CollectError> {
+fn buckets(page: &Value) -> Result<Vec<Bucket<'_>>, CollectError> {
     let mut out = Vec::new();
     for b in page
         .get("data")
@@ -316,14 +313,50 @@ pub(super) fn buckets(page: &Value) -> Result<Vec<Bucket<'_>>, CollectError> {
     Ok(out)
 }
 
+/// One of a provider's two reports: the URL of its first page and how one of its rows adds to
+/// a day's totals.
+pub(super) struct Report {
+    pub(super) url: Url,
+    pub(super) add_row: fn(&mut AiTotals, &Value) -> Result<(), CollectError>,
+}
+
+/// Reads the usage and the cost report over `days` at the same time (they are independent),
+/// each daily bucket's rows added to its day's totals. `unreported`: the services whose cost
+/// the cost report leaves out (see [`Daily::new`]).
+pub(super) async fn read_reports(
+    cx: &Context,
+    days: Days,
+    unreported: &'static [Service],
+    auth: Auth<'_>,
+    headers: &[(&'static str, &str)],
+    usage: Report,
+    cost: Report,
+) -> Result<Daily, CollectError> {
+    let mut usage_daily = Daily::new(days, unreported);
+    let mut cost_daily = Daily::new(days, unreported);
+    let usage_read = paginate(cx, usage.url, auth, headers, |page| {
+        bucket_end(page, &mut usage_daily.usage_end)?;
+        usage_daily.add_buckets(page, usage.add_row)
+    });
+    let cost_read = paginate(cx, cost.url, auth, headers, |page| {
+        bucket_end(page, &mut cost_daily.cost_end)?;
+        cost_daily.add_buckets(page, cost.add_row)
+    });
+    let (u, c) = futures_util::future::join(usage_read, cost_read).await;
+    u?;
+    c?;
+    usage_daily.absorb(cost_daily);
+    Ok(usage_daily)
+}
+
 /// A month's tokens and costs, day by day: what `collect` sums and `history` accumulates.
 pub(super) struct Daily {
     days: Days,
     per_day: Vec<AiTotals>,
     /// The latest end of the usage report's buckets.
-    pub(super) usage_end: Option<SystemTime>,
+    usage_end: Option<SystemTime>,
     /// The latest end of the cost report's buckets.
-    pub(super) cost_end: Option<SystemTime>,
+    cost_end: Option<SystemTime>,
 }
 
 impl Daily {
@@ -341,6 +374,21 @@ impl Daily {
             usage_end: None,
             cost_end: None,
         }
+    }
+
+    /// Adds every row of a page's daily buckets to its day's totals.
+    fn add_buckets(
+        &mut self,
+        page: &Value,
+        add_row: fn(&mut AiTotals, &Value) -> Result<(), CollectError>,
+    ) -> Result<(), CollectError> {
+        for (day, rows) in buckets(page)? {
+            let totals = self.day(day);
+            for r in rows {
+                add_row(totals, r)?;
+            }
+        }
+        Ok(())
     }
 
     /// The totals of `day` (a bucket outside the days counts on the nearest one; one without a
@@ -419,9 +467,9 @@ pub(super) struct AiTotals {
     /// A reported cost that no decimal could hold was added.
     overflow: bool,
     /// The latest end of the usage report's buckets.
-    pub(super) usage_end: Option<SystemTime>,
+    usage_end: Option<SystemTime>,
     /// The latest end of the cost report's buckets.
-    pub(super) cost_end: Option<SystemTime>,
+    cost_end: Option<SystemTime>,
 }
 
 impl AiTotals {

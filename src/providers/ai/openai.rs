@@ -95,46 +95,27 @@ impl OpenAi {
     /// Reads both reports over `days` (`end_time` = `end`, Unix seconds), each daily bucket's
     /// rows added to its day's totals.
     async fn read(&self, cx: &Context, days: Days, end: i64) -> Result<Daily, CollectError> {
-        let auth = Auth::Bearer(&self.key);
-        let mut usage_daily = Daily::new(days, &[]);
-        let mut cost_daily = Daily::new(days, &[]);
         let window = (days.start().unix_timestamp(), end);
-        let usage = self.url(
-            "/v1/organization/usage/completions",
-            window,
-            &["model", "batch", "service_tier"],
-        );
-        let usage_read = ai::paginate(cx, usage, auth, &[], |page| {
-            ai::bucket_end(page, &mut usage_daily.usage_end)?;
-            for (day, rows) in ai::buckets(page)? {
-                let totals = usage_daily.day(day);
-                for r in rows {
-                    add_usage_row(totals, r)?;
-                }
-            }
-            Ok(())
-        });
-        let costs = self.url(
-            "/v1/organization/costs",
-            window,
-            &["project_id", "line_item"],
-        );
-        let cost_read = ai::paginate(cx, costs, auth, &[], |page| {
-            ai::bucket_end(page, &mut cost_daily.cost_end)?;
-            for (day, rows) in ai::buckets(page)? {
-                let totals = cost_daily.day(day);
-                for r in rows {
-                    add_cost_row(totals, r)?;
-                }
-            }
-            Ok(())
-        });
-        // The two reports are independent: read them at the same time.
-        let (u, c) = futures_util::future::join(usage_read, cost_read).await;
-        u.map_err(admin_hint)?;
-        c.map_err(admin_hint)?;
-        usage_daily.absorb(cost_daily);
-        Ok(usage_daily)
+        let usage = ai::Report {
+            url: self.url(
+                "/v1/organization/usage/completions",
+                window,
+                &["model", "batch", "service_tier"],
+            ),
+            add_row: add_usage_row,
+        };
+        let cost = ai::Report {
+            url: self.url(
+                "/v1/organization/costs",
+                window,
+                &["project_id", "line_item"],
+            ),
+            add_row: add_cost_row,
+        };
+        let auth = Auth::Bearer(&self.key);
+        ai::read_reports(cx, days, &[], auth, &[], usage, cost)
+            .await
+            .map_err(admin_hint)
     }
 }
 

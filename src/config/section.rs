@@ -10,11 +10,13 @@ use std::fmt;
 use std::net::IpAddr;
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::Loaded;
 use super::layers::describe;
+use crate::cost::{Unit, UsageLimit};
 use crate::money::{ConfigDecimal, Currency, TaxBasis};
 use crate::secret::{RawSecret, Secret};
 
@@ -241,16 +243,20 @@ impl<'a> Section<'a> {
         }
     }
 
-    /// `[providers.<name>.limits]`: quota overrides, each for a resource in `known`.
+    /// `[providers.<name>.limits]` over the plan's `quotas`: a limit for each of `resources`
+    /// (name and unit) that has a quota or a configured value, in `resources` order. A key
+    /// that names no resource, and a value no sample can hold, are problems.
     pub(crate) fn limits(
         &mut self,
         raw: &BTreeMap<String, ConfigDecimal>,
-        known: &[&str],
-    ) -> BTreeMap<String, Decimal> {
-        let mut limits = BTreeMap::new();
+        resources: &[(&str, Unit)],
+        quotas: &[(&str, f64)],
+    ) -> Vec<UsageLimit> {
+        let mut values: BTreeMap<&str, f64> = quotas.iter().copied().collect();
         for (k, v) in raw {
             let field = format!("limits.{k}");
-            if !known.contains(&k.as_str()) {
+            let Some((name, _)) = resources.iter().find(|(name, _)| name == k) else {
+                let known: Vec<&str> = resources.iter().map(|(name, _)| *name).collect();
                 let what = format!(
                     "unknown limit `{k}` for {} (expected one of: {})",
                     self.name,
@@ -258,12 +264,27 @@ impl<'a> Section<'a> {
                 );
                 self.fail(&field, what);
                 continue;
-            }
-            if let Some(d) = self.amount(&field, Some(*v)) {
-                limits.insert(k.clone(), d);
+            };
+            let Some(d) = self.amount(&field, Some(*v)) else {
+                continue;
+            };
+            match d.to_f64() {
+                Some(f) => {
+                    values.insert(name, f);
+                }
+                None => self.fail(&field, format!("{d} is not a usable number")),
             }
         }
-        limits
+        resources
+            .iter()
+            .filter_map(|(name, unit)| {
+                values.get(name).map(|v| UsageLimit {
+                    resource: (*name).to_owned(),
+                    unit: *unit,
+                    value: *v,
+                })
+            })
+            .collect()
     }
 }
 

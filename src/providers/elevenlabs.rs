@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use url::Url;
 
@@ -53,15 +52,11 @@ struct Config {
 fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let raw: Config = s.extract()?;
     let budget = s.budget(raw.budget);
-    let overrides = s.limits(&raw.limits, &["characters"]);
-    let limit = match overrides.get("characters").map(|v| (v, v.to_f64())) {
-        None => None,
-        Some((_, Some(f))) => Some(f),
-        Some((v, None)) => {
-            s.fail("limits.characters", format!("{v} is not a usable number"));
-            None
-        }
-    };
+    // The plan's own limit comes from the API; a configured one replaces it.
+    let limit = s
+        .limits(&raw.limits, &[("characters", Unit::Characters)], &[])
+        .first()
+        .map(|l| l.value);
     let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
     let api = match s.secret("api_key", &raw.api_key) {
         None => Api::NoCredentials,

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
@@ -129,30 +128,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let plan = s
         .choice("plan", raw.plan.as_deref(), PLANS)
         .unwrap_or(Plan::Free);
-    let names: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
-    let overrides = s.limits(&raw.limits, &names);
-    let mut values: BTreeMap<&str, f64> = plan_quotas(plan).iter().copied().collect();
-    for (name, v) in &overrides {
-        match v.to_f64() {
-            Some(f) => {
-                values.insert(name.as_str(), f);
-            }
-            None => s.fail(
-                &format!("limits.{name}"),
-                format!("{v} is not a usable number"),
-            ),
-        }
-    }
-    let limits = RESOURCES
-        .iter()
-        .filter_map(|(name, unit)| {
-            values.get(name).map(|v| UsageLimit {
-                resource: (*name).to_owned(),
-                unit: *unit,
-                value: *v,
-            })
-        })
-        .collect();
+    let limits = s.limits(&raw.limits, RESOURCES, plan_quotas(plan));
     let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
     let account = raw
         .account_id

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -153,30 +152,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let plan = s
         .choice("plan", raw.plan.as_deref(), PLANS)
         .unwrap_or(Plan::Free);
-    let names: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
-    let overrides = s.limits(&raw.limits, &names);
-    let mut quotas: BTreeMap<&str, f64> = plan_quotas(plan).into_iter().collect();
-    for (name, v) in &overrides {
-        match v.to_f64() {
-            Some(f) => {
-                quotas.insert(name.as_str(), f);
-            }
-            None => s.fail(
-                &format!("limits.{name}"),
-                format!("{v} is not a usable number"),
-            ),
-        }
-    }
-    let limits = RESOURCES
-        .iter()
-        .filter_map(|(name, unit)| {
-            quotas.get(name).map(|v| UsageLimit {
-                resource: (*name).to_owned(),
-                unit: *unit,
-                value: *v,
-            })
-        })
-        .collect();
+    let limits = s.limits(&raw.limits, RESOURCES, &plan_quotas(plan));
     let top_tables = s.count("top_tables", raw.top_tables, 10);
     let top_functions = s.count("top_functions", raw.top_functions, 10);
     let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));

@@ -11,8 +11,6 @@ mod usage;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
@@ -136,9 +134,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let source = s
         .choice("source", raw.source.as_deref(), SOURCES)
         .unwrap_or(Source::Auto);
-    let names: Vec<&str> = RESOURCES.iter().map(|(n, _)| *n).collect();
-    let overrides = s.limits(&raw.limits, &names);
-    let limits = limits(s, plan, &overrides);
+    let limits = s.limits(&raw.limits, RESOURCES, plan_quotas(plan));
     let top_n = s.count("top_projects", raw.top_projects, 10);
     let base = s.url("base_url", raw.base_url.as_deref().unwrap_or(BASE_URL));
     let token = s.secret("token", &raw.token);
@@ -161,36 +157,6 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
         }
     };
     Some(Configured { budget, api })
-}
-
-/// The plan's quotas with the configured overrides, in `RESOURCES` order.
-fn limits(
-    s: &mut Section<'_>,
-    plan: Plan,
-    overrides: &BTreeMap<String, Decimal>,
-) -> Vec<UsageLimit> {
-    let mut values: BTreeMap<&str, f64> = plan_quotas(plan).iter().copied().collect();
-    for (name, v) in overrides {
-        match v.to_f64() {
-            Some(f) => {
-                values.insert(name.as_str(), f);
-            }
-            None => s.fail(
-                &format!("limits.{name}"),
-                format!("{v} is not a usable number"),
-            ),
-        }
-    }
-    RESOURCES
-        .iter()
-        .filter_map(|(name, unit)| {
-            values.get(name).map(|v| UsageLimit {
-                resource: (*name).to_owned(),
-                unit: *unit,
-                value: *v,
-            })
-        })
-        .collect()
 }
 
 /// The Vercel collector.

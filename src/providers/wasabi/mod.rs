@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
@@ -89,7 +88,7 @@ struct Config {
 }
 
 /// Resources with a configurable cap (`[providers.wasabi.limits]`).
-const RESOURCES: &[&str] = &["storage"];
+const RESOURCES: &[(&str, Unit)] = &[("storage", Unit::Bytes)];
 
 /// Days in Wasabi's pricing month ($/TB-month ÷ 30 ÷ 1024 = $/GB-day).
 const PRICING_DAYS: i64 = 30;
@@ -99,18 +98,8 @@ const PAGE_LIMIT: usize = 16 << 20;
 fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let raw: Config = s.extract()?;
     let budget = s.budget(raw.budget);
-    let overrides = s.limits(&raw.limits, RESOURCES);
-    let mut limits = Vec::new();
-    if let Some(v) = overrides.get("storage") {
-        match v.to_f64() {
-            Some(value) => limits.push(UsageLimit {
-                resource: "storage".into(),
-                unit: Unit::Bytes,
-                value,
-            }),
-            None => s.fail("limits.storage", format!("{v} is not a usable number")),
-        }
-    }
+    // No quota: a limit only where configured.
+    let limits = s.limits(&raw.limits, RESOURCES, &[]);
     let price = s
         .amount("price_per_tb_month", raw.price_per_tb_month)
         .unwrap_or(Decimal::new(699, 2));

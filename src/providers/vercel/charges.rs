@@ -39,12 +39,13 @@ const MAX_SERVICES: usize = 64;
 const MAX_PROJECTS: usize = 5000;
 
 impl Vercel {
-    pub(super) async fn charges(
+    /// Requests the charges from `from` to `to`: the response, and what to call it in errors.
+    async fn get_charges(
         &self,
         cx: &Context,
         from: &str,
         to: &str,
-    ) -> Result<Collection, CollectError> {
+    ) -> Result<(reqwest::Response, String), CollectError> {
         let url = self.url("/v1/billing/charges", &[("from", from), ("to", to)]);
         let what = format!("GET {}", describe(&url));
         let resp = cx
@@ -58,6 +59,16 @@ impl Vercel {
                 )],
             )
             .await?;
+        Ok((resp, what))
+    }
+
+    pub(super) async fn charges(
+        &self,
+        cx: &Context,
+        from: &str,
+        to: &str,
+    ) -> Result<Collection, CollectError> {
+        let (resp, what) = self.get_charges(cx, from, to).await?;
         let totals = read_charges(resp, &what).await?;
         tracing::debug!(records = totals.records, "read the billing charges");
         let mut c = totals
@@ -66,9 +77,7 @@ impl Vercel {
         c.limits = self.limits.clone();
         Ok(c)
     }
-}
 
-impl Vercel {
     /// The charges of `days`, as month-to-date collections at the end of each day.
     pub(super) async fn charges_history(
         &self,
@@ -76,19 +85,7 @@ impl Vercel {
         days: Days,
     ) -> Result<History, CollectError> {
         let (from, to) = (wire::rfc3339(days.start()), wire::rfc3339(days.end()));
-        let url = self.url("/v1/billing/charges", &[("from", &from), ("to", &to)]);
-        let what = format!("GET {}", describe(&url));
-        let resp = cx
-            .http
-            .get(
-                &url,
-                Auth::Bearer(&self.token),
-                &[(
-                    "accept",
-                    "application/jsonl, application/x-ndjson, application/json",
-                )],
-            )
-            .await?;
+        let (resp, what) = self.get_charges(cx, &from, &to).await?;
         let mut parser = DailyChargesParser::new(days);
         crate::http::pipelined(resp, &what, |chunk| {
             parser.feed(chunk).map_err(|e| e.context(&what))

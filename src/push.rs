@@ -359,7 +359,7 @@ pub(crate) fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
 
 #[derive(Deserialize)]
 struct ApiMetrics {
-    data: Vec<serde_json::Map<String, serde_json::Value>>,
+    data: Vec<ApiGroup>,
 }
 
 #[derive(Deserialize)]
@@ -375,30 +375,56 @@ struct ApiSample {
     value: Option<String>,
 }
 
-/// The provider groups of this job in `/api/v1/metrics`: (provider, last push time).
-fn parse_groups(body: &[u8]) -> Result<Vec<(String, Option<f64>)>, String> {
+/// A group of `/api/v1/metrics`: its labels and families by name.
+type ApiGroup = serde_json::Map<String, serde_json::Value>;
+
+/// This job's provider groups in an `/api/v1/metrics` body: (provider, the group).
+fn job_provider_groups(body: &[u8]) -> Result<Vec<(String, ApiGroup)>, String> {
     let api: ApiMetrics = serde_json::from_slice(body)
         .map_err(|e| format!("the Pushgateway's /api/v1/metrics is not the expected JSON ({e})"))?;
-    let mut out = Vec::new();
-    for group in api.data {
-        let labels: std::collections::BTreeMap<String, String> = group
-            .get("labels")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
-            continue;
-        }
-        let Some(provider) = labels.get("provider") else {
-            continue;
-        };
-        let pushed = group
-            .get("push_time_seconds")
-            .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
-            .and_then(|f| f.metrics.into_iter().next())
-            .and_then(|m| m.value)
-            .and_then(|v| v.parse::<f64>().ok());
-        out.push((provider.clone(), pushed));
-    }
+    Ok(api
+        .data
+        .into_iter()
+        .filter_map(|group| {
+            let labels: std::collections::BTreeMap<String, String> = group
+                .get("labels")
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default();
+            if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
+                return None;
+            }
+            Some((labels.get("provider")?.clone(), group))
+        })
+        .collect())
+}
+
+/// A family of a group, if present and readable.
+fn family(group: &ApiGroup, name: &str) -> Option<ApiFamily> {
+    group
+        .get(name)
+        .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
+}
+
+/// The value of a family's first sample, as a number.
+fn first_value(group: &ApiGroup, name: &str) -> Option<f64> {
+    family(group, name)?
+        .metrics
+        .into_iter()
+        .next()?
+        .value?
+        .parse::<f64>()
+        .ok()
+}
+
+/// The provider groups of this job in `/api/v1/metrics`: (provider, last push time).
+fn parse_groups(body: &[u8]) -> Result<Vec<(String, Option<f64>)>, String> {
+    let mut out: Vec<(String, Option<f64>)> = job_provider_groups(body)?
+        .into_iter()
+        .map(|(provider, group)| {
+            let pushed = first_value(&group, "push_time_seconds");
+            (provider, pushed)
+        })
+        .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
 }
@@ -406,26 +432,9 @@ fn parse_groups(body: &[u8]) -> Result<Vec<(String, Option<f64>)>, String> {
 /// Parses `/api/v1/metrics` into (provider, reason) → value for `metric`, keeping only this
 /// job's provider groups and finite, non-negative values.
 pub(crate) fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors, String> {
-    let api: ApiMetrics = serde_json::from_str(text)
-        .map_err(|e| format!("the Pushgateway's /api/v1/metrics is not the expected JSON ({e})"))?;
     let mut out = PreviousErrors::new();
-    for group in api.data {
-        let labels: std::collections::BTreeMap<String, String> = group
-            .get("labels")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default();
-        if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
-            continue;
-        }
-        let Some(provider) = labels.get("provider") else {
-            continue;
-        };
-        if let Some(v) = group
-            .get(crate::metrics::CONSECUTIVE_FAILURES.name)
-            .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
-            .and_then(|f| f.metrics.into_iter().next())
-            .and_then(|m| m.value)
-            .and_then(|v| v.parse::<f64>().ok())
+    for (provider, group) in job_provider_groups(text.as_bytes())? {
+        if let Some(v) = first_value(&group, crate::metrics::CONSECUTIVE_FAILURES.name)
             .filter(|v| v.is_finite() && *v >= 0.0)
         {
             out.insert(
@@ -433,10 +442,7 @@ pub(crate) fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors,
                 v,
             );
         }
-        let Some(fam) = group
-            .get(metric)
-            .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
-        else {
+        let Some(fam) = family(&group, metric) else {
             continue;
         };
         for s in fam.metrics {

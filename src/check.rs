@@ -8,7 +8,6 @@ use std::io::Write;
 
 use crate::config::{self, Overrides};
 use crate::exit;
-use crate::http::{ProviderHttp, RetryPolicy};
 use crate::providers::{self, Context};
 use crate::push::Pushgateway;
 
@@ -123,11 +122,7 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
             let _ = writeln!(text, "  pushgateway  FAILED: {e}");
         }
     }
-    let http = match ProviderHttp::new(
-        &settings.http,
-        RetryPolicy::from_settings(&settings.http),
-        providers::read_only_posts(),
-    ) {
+    let http = match providers::client(&settings.http) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("{e}");

@@ -16,7 +16,6 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::exit;
 use crate::fx;
-use crate::http::{ProviderHttp, RetryPolicy};
 use crate::metrics::{self, Method, PreviousErrors};
 use crate::money::Fx;
 use crate::outcome::{self, ProviderOutcome, SourceResult, State};
@@ -44,11 +43,7 @@ pub async fn execute(
 ) -> u8 {
     let started = Instant::now();
     let now = SystemTime::now();
-    let http = match ProviderHttp::new(
-        &settings.http,
-        RetryPolicy::from_settings(&settings.http),
-        providers::read_only_posts(),
-    ) {
+    let http = match providers::client(&settings.http) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("{e}");

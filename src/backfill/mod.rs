@@ -26,7 +26,6 @@ use crate::config::Settings;
 use crate::error::CollectError;
 use crate::exit;
 use crate::fx;
-use crate::http::{ProviderHttp, RetryPolicy};
 use crate::metrics::{self, FIGURES, PreviousErrors};
 use crate::outcome::{self, SourceResult, State};
 use crate::providers::{self, Collector, Context, Days, History, Plan};
@@ -146,11 +145,7 @@ impl Sink {
 /// written), 1 when the output could not be written or sent.
 pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
     let now = SystemTime::now();
-    let http = match ProviderHttp::new(
-        &settings.http,
-        RetryPolicy::from_settings(&settings.http),
-        providers::read_only_posts(),
-    ) {
+    let http = match providers::client(&settings.http) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("{e}");

@@ -63,8 +63,20 @@ pub static PROVIDERS: &[&Provider] = &[
     &elevenlabs::PROVIDER,
 ];
 
+/// The client every collector of a run shares: `[http]`'s settings and retries, and the
+/// read-only POST paths the registry declares.
+pub(crate) fn client(
+    settings: &crate::config::HttpSettings,
+) -> Result<crate::http::ProviderHttp, String> {
+    crate::http::ProviderHttp::new(
+        settings,
+        crate::http::RetryPolicy::from_settings(settings),
+        read_only_posts(),
+    )
+}
+
 /// Every path ending a provider may POST a read-only query to, for the HTTP client.
-pub(crate) fn read_only_posts() -> &'static [&'static str] {
+fn read_only_posts() -> &'static [&'static str] {
     static POSTS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     POSTS.get_or_init(|| {
         PROVIDERS

@@ -167,11 +167,25 @@ fn config(pg: &str, mock: &str) -> tempfile::NamedTempFile {
 
 const ENV: &[(&str, &str)] = &[("ANTHROPIC_ADMIN_KEY", KEY), ("VERCEL_API_TOKEN", TOKEN)];
 
-/// `cost-exporter <args>` off the runtime: exit code, stdout, stderr.
-async fn run(args: Vec<String>) -> (Option<i32>, String, String) {
+/// `cost-exporter backfill --config <cfg> --from <the first month of span()> <extra>` with
+/// `env`, off the runtime: exit code, stdout, stderr.
+async fn backfill(
+    cfg: &std::path::Path,
+    extra: &[String],
+    env: Vec<(&'static str, &'static str)>,
+) -> (Option<i32>, String, String) {
+    let (first, _) = span();
+    let mut args: Vec<String> = vec![
+        "backfill".into(),
+        "--config".into(),
+        cfg.display().to_string(),
+        "--from".into(),
+        format!("{:04}-{:02}", first.year(), u8::from(first.month())),
+    ];
+    args.extend_from_slice(extra);
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = support::run(&args, ENV);
+        let out = support::run(&args, &env);
         let (o, e) = support::text(&out);
         (out.status.code(), o, e)
     })
@@ -282,16 +296,11 @@ async fn backfilled_blocks_and_todays_push_draw_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("history.om");
     let (first, today) = span();
-    let from = format!("{:04}-{:02}", first.year(), u8::from(first.month()));
-    let (code, _, stderr) = run(vec![
-        "backfill".into(),
-        "--config".into(),
-        cfg.path().display().to_string(),
-        "--from".into(),
-        from,
-        "--output".into(),
-        file.display().to_string(),
-    ])
+    let (code, _, stderr) = backfill(
+        cfg.path(),
+        &["--output".into(), file.display().to_string()],
+        ENV.to_vec(),
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -378,16 +387,14 @@ async fn remote_write_loads_the_same_history() {
         ],
     );
     let cfg = config("http://127.0.0.1:9", &mock.uri());
-    let (first, _) = span();
-    let (code, stdout, stderr) = run(vec![
-        "backfill".into(),
-        "--config".into(),
-        cfg.path().display().to_string(),
-        "--from".into(),
-        format!("{:04}-{:02}", first.year(), u8::from(first.month())),
-        "--remote-write".into(),
-        format!("{}/api/v1/write", prom.url),
-    ])
+    let (code, stdout, stderr) = backfill(
+        cfg.path(),
+        &[
+            "--remote-write".into(),
+            format!("{}/api/v1/write", prom.url),
+        ],
+        ENV.to_vec(),
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.is_empty(), "nothing on stdout with --remote-write");
@@ -410,24 +417,10 @@ async fn a_failing_provider_does_not_stop_the_others_and_a_source_without_histor
          [providers.supabase]\nbase_url = \"{m}\"\nproject_refs = [\"abcdefghijklmnopqrst\"]\n",
         m = mock.uri()
     ));
-    let (first, _) = span();
-    let args: [String; 5] = [
-        "backfill".into(),
-        "--config".into(),
-        cfg.path().display().to_string(),
-        "--from".into(),
-        format!("{:04}-{:02}", first.year(), u8::from(first.month())),
-    ];
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut env = ENV.to_vec();
-        env.push(("SUPABASE_ACCESS_TOKEN", "sbp_x"));
-        support::run(&args, &env)
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = support::text(&out);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let mut env = ENV.to_vec();
+    env.push(("SUPABASE_ACCESS_TOKEN", "sbp_x"));
+    let (code, stdout, stderr) = backfill(cfg.path(), &[], env).await;
+    assert_eq!(code, Some(3), "{stderr}");
     assert!(stdout.contains("provider=\"vercel\""), "vercel is written");
     assert!(!stdout.contains("provider=\"anthropic\""));
     assert!(
@@ -587,28 +580,13 @@ async fn openai_and_wasabi_stats_histories_follow_their_days() {
         m = mock.uri()
     ));
     let (first, today) = span();
-    let args: [String; 5] = [
-        "backfill".into(),
-        "--config".into(),
-        cfg.path().display().to_string(),
-        "--from".into(),
-        format!("{:04}-{:02}", first.year(), u8::from(first.month())),
+    let env = vec![
+        ("OPENAI_ADMIN_KEY", "sk-admin-backfill"),
+        ("WASABI_ACCESS_KEY", "AKBACKFILL"),
+        ("WASABI_SECRET_KEY", "sk-backfill"),
     ];
-    let out = tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        support::run(
-            &args,
-            &[
-                ("OPENAI_ADMIN_KEY", "sk-admin-backfill"),
-                ("WASABI_ACCESS_KEY", "AKBACKFILL"),
-                ("WASABI_SECRET_KEY", "sk-backfill"),
-            ],
-        )
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = support::text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let (code, stdout, stderr) = backfill(cfg.path(), &[], env).await;
+    assert_eq!(code, Some(0), "{stderr}");
     let openai = sums_by_day(&stdout, "cost_spend", "provider=\"openai\"");
     let wasabi = sums_by_day(&stdout, "cost_spend", "provider=\"wasabi\"");
     let minimum = sums_by_day(&stdout, "cost_spend", "service=\"minimum\"");

@@ -114,4 +114,13 @@ impl CollectError {
         self.message = format!("{what}: {}", self.message);
         self
     }
+
+    /// The same error with what to fix appended, when the provider answered one of `statuses`
+    /// (its authentication refusals, typically 401 and 403).
+    pub(crate) fn hint_on(mut self, statuses: &[u16], fix: &str) -> CollectError {
+        if self.status.is_some_and(|s| statuses.contains(&s)) {
+            self.message = format!("{} ({fix})", self.message);
+        }
+        self
+    }
 }

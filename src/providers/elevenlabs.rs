@@ -135,14 +135,10 @@ impl Collector for ElevenLabs {
             .get(&url, Auth::Header("xi-api-key", &self.key), &[])
             .await
             .map_err(|e| {
-                let mut e = CollectError::from(e);
-                if matches!(e.status, Some(401 | 403)) {
-                    e.message = format!(
-                        "{} (the key is wrong or lacks the User: Read permission)",
-                        e.message
-                    );
-                }
-                e
+                CollectError::from(e).hint_on(
+                    &[401, 403],
+                    "the key is wrong or lacks the User: Read permission",
+                )
             })?;
         let body = read_capped(resp, &what, BODY_LIMIT).await?;
         let sub: Subscription = serde_json::from_slice(&body).map_err(|e| {

@@ -147,14 +147,10 @@ impl Collector for Hostinger {
             )
             .await
             .map_err(|e| {
-                let mut e = CollectError::from(e);
-                if e.status == Some(401) {
-                    e.message = format!(
-                        "{} (the token is wrong or expired: create one in hPanel > Profile > API)",
-                        e.message
-                    );
-                }
-                e
+                CollectError::from(e).hint_on(
+                    &[401],
+                    "the token is wrong or expired: create one in hPanel > Profile > API",
+                )
             })?;
         let body = read_capped(resp, &what, BODY_LIMIT).await?;
         let mut subs: Vec<Subscription> = serde_json::from_slice(&body).map_err(|e| {

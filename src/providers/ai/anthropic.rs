@@ -176,14 +176,11 @@ fn add_cost_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
 }
 
 /// 401/403 from the Admin API: say that an Admin key is needed.
-fn admin_hint(mut e: CollectError) -> CollectError {
-    if matches!(e.status, Some(401 | 403)) {
-        e.message = format!(
-            "{} (an Anthropic Admin key, sk-ant-admin…, is required; a regular API key cannot read usage and cost)",
-            e.message
-        );
-    }
-    e
+fn admin_hint(e: CollectError) -> CollectError {
+    e.hint_on(
+        &[401, 403],
+        "an Anthropic Admin key, sk-ant-admin…, is required; a regular API key cannot read usage and cost",
+    )
 }
 
 /// Cents as a decimal string (`"123.78912"`) → dollars, exactly.

@@ -179,14 +179,11 @@ fn add_cost_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
     Ok(())
 }
 
-fn admin_hint(mut e: CollectError) -> CollectError {
-    if matches!(e.status, Some(401 | 403)) {
-        e.message = format!(
-            "{} (an OpenAI admin key, sk-admin-…, is required; a project key cannot read organization usage and costs)",
-            e.message
-        );
-    }
-    e
+fn admin_hint(e: CollectError) -> CollectError {
+    e.hint_on(
+        &[401, 403],
+        "an OpenAI admin key, sk-admin-…, is required; a project key cannot read organization usage and costs",
+    )
 }
 
 /// The model a cost line item is for: `"gpt-4o-2024-08-06, input"` → `gpt-4o-2024-08-06`.

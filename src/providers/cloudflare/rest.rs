@@ -43,14 +43,11 @@ struct ResultInfo {
 }
 
 /// What to fix, for Cloudflare's authentication errors.
-pub(super) fn hint(mut e: CollectError) -> CollectError {
-    if matches!(e.status, Some(401 | 403)) {
-        e.message = format!(
-            "{} (the token is invalid, expired, or lacks a read permission this collector needs: Account Analytics, Billing, Workers Scripts, Workers R2 Storage and Pages, each Read; README: Cloudflare)",
-            e.message
-        );
-    }
-    e
+pub(super) fn hint(e: CollectError) -> CollectError {
+    e.hint_on(
+        &[401, 403],
+        "the token is invalid, expired, or lacks a read permission this collector needs: Account Analytics, Billing, Workers Scripts, Workers R2 Storage and Pages, each Read; README: Cloudflare",
+    )
 }
 
 /// A subscription's next renewal.

@@ -185,14 +185,10 @@ impl Ovh {
                     .post(url, Auth::Signed(&[client_id, client_secret]), PostBody::Form(&form))
                     .await
                     .map_err(|e| {
-                        let mut e = CollectError::from(e);
-                        if matches!(e.status, Some(400 | 401 | 403)) {
-                            e.message = format!(
-                                "{} (the token endpoint refused the service account: check OVH_CLIENT_ID and OVH_CLIENT_SECRET)",
-                                e.message
-                            );
-                        }
-                        e
+                        CollectError::from(e).hint_on(
+                            &[400, 401, 403],
+                            "the token endpoint refused the service account: check OVH_CLIENT_ID and OVH_CLIENT_SECRET",
+                        )
                     })?;
                 let body = read_capped(resp, &what, BODY_LIMIT).await?;
                 let token: Token = serde_json::from_slice(&body).map_err(|e| {

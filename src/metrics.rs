@@ -327,12 +327,14 @@ pub(crate) fn unix(t: SystemTime) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Counter values read back from the Pushgateway: (provider, reason) → value; the
-/// consecutive failures under (provider, [`CONSECUTIVE_KEY`]).
-pub(crate) type PreviousErrors = BTreeMap<(String, String), f64>;
-
-/// The key of `cost_collector_consecutive_failures` in [`PreviousErrors`].
-pub(crate) const CONSECUTIVE_KEY: &str = "@consecutive";
+/// What the last run left in the Pushgateway that this run continues from.
+#[derive(Debug, Default)]
+pub(crate) struct PreviousErrors {
+    /// `cost_collector_errors_total`: (provider, reason) → value.
+    pub(crate) totals: BTreeMap<(String, String), f64>,
+    /// `cost_collector_consecutive_failures`: provider → value.
+    pub(crate) consecutive: BTreeMap<String, f64>,
+}
 
 /// Whether a provider group is replaced (PUT) or only its status names are (POST).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,6 +376,7 @@ pub(crate) fn provider_group(
     }
     for r in Reason::ALL {
         let before = previous
+            .totals
             .get(&(o.provider.clone(), r.as_str().to_owned()))
             .copied()
             .unwrap_or(0.0);
@@ -384,7 +387,8 @@ pub(crate) fn provider_group(
     let in_a_row = match &o.state {
         State::Failed(_) => {
             previous
-                .get(&(o.provider.clone(), CONSECUTIVE_KEY.to_owned()))
+                .consecutive
+                .get(&o.provider)
                 .copied()
                 .unwrap_or(0.0)
                 + 1.0

@@ -188,9 +188,9 @@ impl Pushgateway {
         })
     }
 
-    /// Reads `metric` from every `provider` group of this job through `/api/v1/metrics`, so
-    /// that a counter can continue from where the last run left it.
-    pub(crate) async fn read_counters(&self, metric: &str) -> Result<PreviousErrors, PushError> {
+    /// Reads the error counters and consecutive failures of every `provider` group of this job
+    /// through `/api/v1/metrics`, so that they continue from where the last run left them.
+    pub(crate) async fn read_counters(&self) -> Result<PreviousErrors, PushError> {
         let url = join(&self.base, "/api/v1/metrics");
         let what = format!("GET {}", url.path());
         let attempt = || async {
@@ -214,7 +214,7 @@ impl Pushgateway {
             .when(PushError::retryable)
             .notify(notify_retry)
             .await?;
-        parse_counters(&text, metric).map_err(|message| PushError::Failed {
+        parse_counters(&text).map_err(|message| PushError::Failed {
             what,
             message,
             retryable: false,
@@ -429,18 +429,16 @@ fn parse_groups(body: &[u8]) -> Result<Vec<(String, Option<f64>)>, String> {
     Ok(out)
 }
 
-/// Parses `/api/v1/metrics` into (provider, reason) → value for `metric`, keeping only this
-/// job's provider groups and finite, non-negative values.
-pub(crate) fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors, String> {
-    let mut out = PreviousErrors::new();
+/// Parses `/api/v1/metrics` into the error counters and consecutive failures, keeping only
+/// this job's provider groups and finite, non-negative values.
+pub(crate) fn parse_counters(text: &str) -> Result<PreviousErrors, String> {
+    let metric = crate::metrics::ERRORS.name;
+    let mut out = PreviousErrors::default();
     for (provider, group) in job_provider_groups(text.as_bytes())? {
         if let Some(v) = first_value(&group, crate::metrics::CONSECUTIVE_FAILURES.name)
             .filter(|v| v.is_finite() && *v >= 0.0)
         {
-            out.insert(
-                (provider.clone(), crate::metrics::CONSECUTIVE_KEY.to_owned()),
-                v,
-            );
+            out.consecutive.insert(provider.clone(), v);
         }
         let Some(fam) = family(&group, metric) else {
             continue;
@@ -451,7 +449,7 @@ pub(crate) fn parse_counters(text: &str, metric: &str) -> Result<PreviousErrors,
             };
             match v.parse::<f64>() {
                 Ok(x) if x.is_finite() && x >= 0.0 => {
-                    out.insert((provider.clone(), reason.clone()), x);
+                    out.totals.insert((provider.clone(), reason.clone()), x);
                 }
                 _ => tracing::warn!(provider = %provider, "ignoring an unreadable {metric} value"),
             }
@@ -487,12 +485,15 @@ mod tests {
           {"labels":{"job":"cost-exporter","provider":"ionos"},
            "cost_collector_errors_total":{"type":"COUNTER","metrics":[
              {"labels":{"job":"cost-exporter","provider":"ionos","reason":"timeout","instance":""},"value":"2"},
-             {"labels":{"reason":"decode"},"value":"NaN"}]}},
+             {"labels":{"reason":"decode"},"value":"NaN"}]},
+           "cost_collector_consecutive_failures":{"type":"GAUGE","metrics":[{"labels":{},"value":"3"}]}},
           {"labels":{"job":"other","provider":"ionos"},
            "cost_collector_errors_total":{"metrics":[{"labels":{"reason":"timeout"},"value":"9"}]}}]}"#;
-        let c = parse_counters(text, "cost_collector_errors_total").unwrap();
-        assert_eq!(c.len(), 1);
-        assert_eq!(c[&("ionos".to_owned(), "timeout".to_owned())], 2.0);
-        assert!(parse_counters("<html>", "x").is_err());
+        let c = parse_counters(text).unwrap();
+        assert_eq!(c.totals.len(), 1);
+        assert_eq!(c.totals[&("ionos".to_owned(), "timeout".to_owned())], 2.0);
+        assert_eq!(c.consecutive.len(), 1);
+        assert_eq!(c.consecutive["ionos"], 3.0);
+        assert!(parse_counters("<html>").is_err());
     }
 }

@@ -87,7 +87,8 @@ pub async fn execute(
         Mode::Print => {
             let mut all = metrics::run_group(&fx, settings.tax, finished, took);
             for o in &outcomes {
-                let (fams, _) = metrics::provider_group(o, &fx, &PreviousErrors::new(), finished);
+                let (fams, _) =
+                    metrics::provider_group(o, &fx, &PreviousErrors::default(), finished);
                 all.extend(fams.with_label("provider", &o.provider));
             }
             let mut out = std::io::stdout().lock();
@@ -259,7 +260,7 @@ async fn push_all(
     };
     // Reading the counters back is also the reachability check: if the Pushgateway cannot be
     // reached after the retries, nothing is pushed (each group would wait out the same retries).
-    let previous = match pg.read_counters(metrics::ERRORS.name).await {
+    let previous = match pg.read_counters().await {
         Ok(p) => p,
         Err(e) if e.retryable() => {
             tracing::error!("{e}; nothing was pushed");
@@ -269,7 +270,7 @@ async fn push_all(
             tracing::warn!(
                 "cannot read the previous error counters, starting them from 0 (Prometheus sees a counter reset): {e}"
             );
-            PreviousErrors::new()
+            PreviousErrors::default()
         }
     };
     let mut ok = true;

@@ -247,7 +247,7 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
                     }
                     State::Unconfigured => continue,
                 }
-                let (fams, _) = metrics::provider_group(&o, &fx, &PreviousErrors::new(), at);
+                let (fams, _) = metrics::provider_group(&o, &fx, &PreviousErrors::default(), at);
                 for (def, labels, value) in fams.samples(FIGURES) {
                     let mut all: Vec<(&str, &str)> =
                         vec![("job", "cost-exporter"), ("provider", o.provider.as_str())];

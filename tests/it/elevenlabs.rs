@@ -89,14 +89,11 @@ async fn a_wrong_key_is_an_auth_failure_that_says_what_to_fix() {
         api.uri()
     ));
     let path = cfg.path().to_str().unwrap().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(
-            &["collect", "--config", &path],
-            &[("ELEVENLABS_API_KEY", "sk_wrong_0000")],
-        )
-    })
-    .await
-    .unwrap();
+    let out = support::run_async(
+        &["collect", "--config", &path],
+        &[("ELEVENLABS_API_KEY", "sk_wrong_0000")],
+    )
+    .await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("User: Read"), "{stderr}");

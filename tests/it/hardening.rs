@@ -24,18 +24,9 @@ async fn collect(
     env: &[(&str, &str)],
 ) -> (Option<i32>, String, String) {
     let path = cfg.path().display().to_string();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let out = support::run(&["collect", "--config", &path], &env);
-        let (o, e) = support::text(&out);
-        (out.status.code(), o, e)
-    })
-    .await
-    .unwrap()
+    let out = support::run_async(&["collect", "--config", &path], env).await;
+    let (o, e) = support::text(&out);
+    (out.status.code(), o, e)
 }
 
 /// 5 × 10^28: one fits in a decimal, two added do not.

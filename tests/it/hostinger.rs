@@ -137,14 +137,11 @@ async fn a_refused_token_says_what_to_fix() {
         api.uri()
     ));
     let path = cfg.path().to_str().unwrap().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(
-            &["collect", "--config", &path],
-            &[("HOSTINGER_API_TOKEN", "hostinger-wrong-0000")],
-        )
-    })
-    .await
-    .unwrap();
+    let out = support::run_async(
+        &["collect", "--config", &path],
+        &[("HOSTINGER_API_TOKEN", "hostinger-wrong-0000")],
+    )
+    .await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("hPanel"), "{stderr}");

@@ -23,15 +23,13 @@ async fn prune_lists_then_deletes_only_the_groups_of_removed_providers() {
     // hetzner is removed from the configuration.
     let one = fixed(&pg.url, &["ionos"]);
     let path = one.path().display().to_string();
-    let run = |args: &'static [&'static str]| {
-        let path = path.clone();
-        move || {
-            let mut all = vec!["prune", "--config", path.as_str()];
-            all.extend_from_slice(args);
-            support::run(&all, &[])
-        }
+    // The Pushgateway is its own process: running the binary blocking is fine here.
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["prune", "--config", path.as_str()];
+        args.extend_from_slice(extra);
+        support::run(&args, &[])
     };
-    let out = tokio::task::spawn_blocking(run(&[])).await.unwrap();
+    let out = prune(&[]);
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("stale     provider=hetzner"), "{stdout}");
@@ -40,9 +38,7 @@ async fn prune_lists_then_deletes_only_the_groups_of_removed_providers() {
     assert!(stdout.contains("prune --delete"), "{stdout}");
     // A dry run deletes nothing.
     assert_eq!(pg.value(Some("hetzner"), "cost_spend", &[]), Some(10.0));
-    let out = tokio::task::spawn_blocking(run(&["--delete"]))
-        .await
-        .unwrap();
+    let out = prune(&["--delete"]);
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("deleted   provider=hetzner"), "{stdout}");
@@ -54,7 +50,7 @@ async fn prune_lists_then_deletes_only_the_groups_of_removed_providers() {
             .is_some()
     );
     // Nothing left to prune.
-    let out = tokio::task::spawn_blocking(run(&[])).await.unwrap();
+    let out = prune(&[]);
     assert!(support::text(&out).0.contains("no stale group"));
 }
 
@@ -68,17 +64,12 @@ async fn prune_all_takes_every_group_of_the_job_out_and_only_with_delete() {
     let (status, body) = pg.send("PUT", "/metrics/job/other", "other_metric 1\n");
     assert_eq!(status, 200, "{body}");
     let path = cfg.path().display().to_string();
-    let prune = move |delete: bool| {
-        let path = path.clone();
-        move || {
-            let mut args = vec!["prune", "--config", path.as_str(), "--all"];
-            if delete {
-                args.push("--delete");
-            }
-            support::run(&args, &[])
-        }
+    let prune = |extra: &[&str]| {
+        let mut args = vec!["prune", "--config", path.as_str(), "--all"];
+        args.extend_from_slice(extra);
+        support::run(&args, &[])
     };
-    let out = tokio::task::spawn_blocking(prune(false)).await.unwrap();
+    let out = prune(&[]);
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // Configured or not, every provider group is listed, and the run-level one.
@@ -91,7 +82,7 @@ async fn prune_all_takes_every_group_of_the_job_out_and_only_with_delete() {
     assert!(stdout.contains("run-level group"), "{stdout}");
     assert!(stdout.contains("prune --all --delete"), "{stdout}");
     assert_eq!(pg.value(Some("ionos"), "cost_spend", &[]), Some(10.0));
-    let out = tokio::task::spawn_blocking(prune(true)).await.unwrap();
+    let out = prune(&["--delete"]);
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stdout.contains("deleted   the run-level group"), "{stdout}");

@@ -640,11 +640,8 @@ async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
         section(&api, None)
     ));
     let path = cfg.path().to_str().unwrap().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(&["collect", "--config", &path, "--only", "ovh"], SIGNED_ENV)
-    })
-    .await
-    .unwrap();
+    let out =
+        support::run_async(&["collect", "--config", &path, "--only", "ovh"], SIGNED_ENV).await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let value = |prefix: &str| -> f64 {
@@ -828,12 +825,8 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
         "the test points the example at the mock"
     );
     let path = cfg.path().to_str().unwrap().to_owned();
-    let p = path.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(&["collect", "--config", &p, "--only", "ovh"], SIGNED_ENV)
-    })
-    .await
-    .unwrap();
+    let out =
+        support::run_async(&["collect", "--config", &path, "--only", "ovh"], SIGNED_ENV).await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -845,11 +838,7 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
         stderr.contains("the API's figures replace them"),
         "{stderr}"
     );
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(&["check", "--config", &path], SIGNED_ENV)
-    })
-    .await
-    .unwrap();
+    let out = support::run_async(&["check", "--config", &path], SIGNED_ENV).await;
     let (stdout, _) = support::text(&out);
     assert!(
         stdout.contains("replaced by the API's figures") && !stdout.contains("fixed: ovh/bms-1"),
@@ -888,16 +877,13 @@ async fn backfill_counts_each_bill_from_its_day_on() {
         .unwrap();
     let path = cfg.path().display().to_string();
     let from = format!("{:04}-{:02}", first.year(), u8::from(first.month()));
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(
-            &[
-                "backfill", "--config", &path, "--from", &from, "--only", "ovh",
-            ],
-            SIGNED_ENV,
-        )
-    })
-    .await
-    .unwrap();
+    let out = support::run_async(
+        &[
+            "backfill", "--config", &path, "--from", &from, "--only", "ovh",
+        ],
+        SIGNED_ENV,
+    )
+    .await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     // Σ cost_spend and the forecast per day (23:59:59 UTC).

@@ -677,21 +677,29 @@ fn spawn_on_free_port(what: &str, spawn: impl Fn(u16) -> Child) -> (Child, u16) 
     panic!("{what} did not become ready on a loopback port");
 }
 
-/// `cost-exporter push --config <config>` with `env`, off the async runtime (the test's mock
-/// servers keep serving): the exit code and stderr.
-pub async fn push(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let path = config.to_str().expect("UTF-8 path").to_owned();
+/// [`run`] off the async runtime, so that the test's mock servers keep serving meanwhile.
+pub async fn run_async(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let owned = |pairs: &[&str]| pairs.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>();
+    let args = owned(args);
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let out = run(&["push", "--config", &path], &env);
-        (out.status.code(), text(&out).1)
+        run(&args, &env)
     })
     .await
-    .expect("the push thread")
+    .expect("the command's thread")
+}
+
+/// `cost-exporter push --config <config>` with `env`, off the async runtime: the exit code
+/// and stderr.
+pub async fn push(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let path = config.to_str().expect("UTF-8 path");
+    let out = run_async(&["push", "--config", path], env).await;
+    (out.status.code(), text(&out).1)
 }
 
 /// The first of the current month, 00:00 UTC, computed without the code under test.

@@ -555,14 +555,11 @@ async fn check_probe_says_whether_the_token_reads_billing() {
     let pg = Pushgateway::start();
     let cfg = config(&pg.url, &mock.uri(), "");
     let path = cfg.path().to_str().unwrap().to_owned();
-    let out = tokio::task::spawn_blocking(move || {
-        support::run(
-            &["check", "--probe", "--config", &path],
-            &[("VERCEL_API_TOKEN", TOKEN)],
-        )
-    })
-    .await
-    .unwrap();
+    let out = support::run_async(
+        &["check", "--probe", "--config", &path],
+        &[("VERCEL_API_TOKEN", TOKEN)],
+    )
+    .await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     assert!(

@@ -533,10 +533,7 @@ async fn ranges_hold_across_pages_with_tiny_pages_and_deep_levels() {
         mock.uri()
     ));
     let path = cfg.path().display().to_string();
-    let out =
-        tokio::task::spawn_blocking(move || support::run(&["collect", "--config", &path], S3_KEY))
-            .await
-            .unwrap();
+    let out = support::run_async(&["collect", "--config", &path], S3_KEY).await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(

@@ -31,8 +31,6 @@ pub(super) use prices::{PriceTable, Service, Tier};
 pub(super) const MAX_PAGES: usize = 50;
 /// Largest page body read.
 const PAGE_LIMIT: usize = 16 << 20;
-/// Largest price table read from a URL (LiteLLM's full file is about 3.5 MB).
-const TABLE_LIMIT: usize = 64 << 20;
 /// Distinct models kept before the rest are `other`.
 const MAX_MODELS: usize = 50;
 
@@ -141,7 +139,7 @@ async fn fetch_table(cx: &Context, url: &Url) -> Result<PriceTable, String> {
         .get("last-modified")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let body = crate::http::read_capped(resp, &what, TABLE_LIMIT)
+    let body = crate::http::read_capped(resp, &what, prices::MAX_BYTES)
         .await
         .map_err(|e| e.to_string())?;
     let text = std::str::from_utf8(&body).map_err(|_| format!("{what}: not UTF-8"))?;

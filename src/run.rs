@@ -58,12 +58,7 @@ pub async fn execute(
     let shutdown = shutdown.boxed_local().shared();
     // The exchange rates are fetched (when a source is configured) while collecting.
     let (results, fx) = tokio::join!(
-        collect_all(
-            &plan.collectors,
-            cx,
-            settings.run.timeout,
-            shutdown.clone()
-        ),
+        collect_all(&plan.collectors, cx, settings.run.timeout, shutdown.clone()),
         async {
             tokio::select! {
                 fx = fx::for_run(

@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde_json::{Value, json};
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::contract::{self, Spec};
 use crate::support::{self, Pushgateway};
 
 const ANTHROPIC_KEY: &str = "sk-ant-admin01-test-1234";
@@ -17,6 +19,46 @@ const OPENAI_KEY: &str = "sk-admin-test-5678";
 
 fn fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(support::fixture(name)).unwrap()).unwrap()
+}
+
+/// OpenAI's pinned description (its paths are under `/v1`, the document's server).
+fn openai_spec() -> Spec {
+    Spec::load("openai/openapi.json").with_prefix("/v1")
+}
+
+/// The page-size limits OpenAI documents in words (the schema has no maximum): daily usage
+/// buckets at most 31 a page, cost buckets 1 to 180.
+fn openai_limits(r: &Request) -> Vec<String> {
+    let max = if r.url.path().ends_with("/organization/costs") {
+        180
+    } else {
+        31
+    };
+    r.url
+        .query_pairs()
+        .filter(|(k, _)| k == "limit")
+        .filter(|(_, v)| !v.parse::<u64>().is_ok_and(|n| (1..=max).contains(&n)))
+        .map(|(_, v)| format!("{}: limit {v} is outside 1..={max}", r.url.path()))
+        .collect()
+}
+
+/// Makes `mock` refuse (400) any request outside `spec` or `extra`'s documented limits, as
+/// the provider would, and fail the test when one comes (`expect(0)`).
+async fn refuse_off_spec(mock: &MockServer, spec: Spec, extra: fn(&Request) -> Vec<String>) {
+    let spec = Arc::new(spec);
+    Mock::given(move |r: &Request| !spec.request_violations(r).is_empty() || !extra(r).is_empty())
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": {"message": "invalid request", "type": "invalid_request_error"}
+        })))
+        .with_priority(1)
+        .expect(0)
+        .mount(mock)
+        .await;
+}
+
+/// A page answer, checked against the description's schema for `route` first.
+fn page(spec: &Spec, route: &str, body: Value) -> ResponseTemplate {
+    spec.answer("get", route, 200, body)
 }
 
 fn config(pg: &str, provider: &str, mock: &str) -> tempfile::NamedTempFile {
@@ -30,8 +72,12 @@ fn f(d: Decimal) -> f64 {
     d.to_string().parse().unwrap()
 }
 
+/// Two pages at `route`, the second behind `cursor`, each answered once, only to a request
+/// with every `must` pair; each page checked against `schema` (the description and the
+/// operation's path template) first.
 async fn mount_pages(
     mock: &MockServer,
+    schema: Option<(&Spec, &str)>,
     route: &str,
     pages: [&str; 2],
     cursor: &str,
@@ -47,13 +93,17 @@ async fn mount_pages(
         first = first.and(query_param(*k, v.as_str()));
         second = second.and(query_param(*k, v.as_str()));
     }
+    let answer = |page: &str| match schema {
+        Some((spec, template)) => spec.answer("get", template, 200, fixture(page)),
+        None => ResponseTemplate::new(200).set_body_json(fixture(page)),
+    };
     first
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(pages[0])))
+        .respond_with(answer(pages[0]))
         .expect(1)
         .mount(mock)
         .await;
     second
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture(pages[1])))
+        .respond_with(answer(pages[1]))
         .expect(1)
         .mount(mock)
         .await;
@@ -72,6 +122,7 @@ async fn mount_anthropic(mock: &MockServer) {
     usage.push(("group_by[]", "model".to_owned()));
     mount_pages(
         mock,
+        None,
         "/v1/organizations/usage_report/messages",
         ["anthropic/usage-page1.json", "anthropic/usage-page2.json"],
         "page_MjAyNi0xMS0wM1QwMDowMDowMFo=",
@@ -82,6 +133,7 @@ async fn mount_anthropic(mock: &MockServer) {
     cost.push(("group_by[]", "workspace_id".to_owned()));
     mount_pages(
         mock,
+        None,
         "/v1/organizations/cost_report",
         ["anthropic/cost-page1.json", "anthropic/cost-page2.json"],
         "page_Y29zdDI=",
@@ -251,8 +303,9 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
     assert!(!pg.dump().contains(ANTHROPIC_KEY) && !stderr.contains(ANTHROPIC_KEY));
 }
 
-/// The OpenAI organization API on `mock`: every request must carry the admin key, and the
-/// usage query must group by model, batch and service tier.
+/// The OpenAI organization API on `mock`: every request must carry the admin key and follow
+/// the pinned description, and the usage query must group by model, batch, service tier and
+/// project.
 async fn mount_openai(mock: &MockServer) {
     let start = support::month_start().unix_timestamp().to_string();
     let common = vec![
@@ -264,6 +317,8 @@ async fn mount_openai(mock: &MockServer) {
     usage.push(("group_by[]", "model".to_owned()));
     usage.push(("group_by[]", "batch".to_owned()));
     usage.push(("group_by[]", "service_tier".to_owned()));
+    usage.push(("group_by[]", "project_id".to_owned()));
+    refuse_off_spec(mock, openai_spec(), openai_limits).await;
     Mock::given(method("GET"))
         .and(|r: &wiremock::Request| {
             r.headers.get("authorization").and_then(|v| v.to_str().ok())
@@ -273,8 +328,10 @@ async fn mount_openai(mock: &MockServer) {
         .expect(0)
         .mount(mock)
         .await;
+    let spec = openai_spec();
     mount_pages(
         mock,
+        Some((&spec, "/organization/usage/completions")),
         "/v1/organization/usage/completions",
         ["openai/usage-page1.json", "openai/usage-page2.json"],
         "page_AAAAAGdGxdEiJdKOAAAAAGcqsYA=",
@@ -285,6 +342,7 @@ async fn mount_openai(mock: &MockServer) {
     costs.push(("group_by[]", "line_item".to_owned()));
     mount_pages(
         mock,
+        Some((&spec, "/organization/costs")),
         "/v1/organization/costs",
         ["openai/costs-page1.json", "openai/costs-page2.json"],
         "page_costs_2",
@@ -329,20 +387,37 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
     assert_eq!(tok("gpt-4o-mini-2024-07-18", "cache_read"), Some(20_000.0));
     assert_eq!(tok("gpt-4o-mini-2024-07-18", "output"), Some(30_010.0));
 
-    let spend = |project: &str| {
+    // Reported spend by line item (as OpenAI writes it) and project.
+    let spend = |item: &str, project: &str| {
         pg.value(
             Some("openai"),
             "cost_spend",
             &[
-                ("model", "gpt-4o-2024-08-06"),
+                ("line_item", item),
                 ("project", project),
                 ("basis", "reported"),
             ],
         )
     };
-    assert_eq!(spend("proj_abc"), Some(0.16));
-    assert_eq!(spend("none"), Some(0.015));
-    assert_eq!(spend("proj_xyz"), Some(1.23456789));
+    assert_eq!(spend("gpt-4o-2024-08-06, input", "proj_abc"), Some(0.06));
+    assert_eq!(spend("gpt-4o-2024-08-06, output", "proj_abc"), Some(0.1));
+    assert_eq!(
+        spend("gpt-4o-2024-08-06, cached input", "proj_abc"),
+        Some(0.015)
+    );
+    assert_eq!(
+        spend("gpt-4o-2024-08-06, output", "proj_xyz"),
+        Some(1.23456789)
+    );
+    // gpt-4o's tokens are in proj_abc, which the cost report covers: not estimated again.
+    assert_eq!(
+        pg.value(
+            Some("openai"),
+            "cost_spend",
+            &[("model", "gpt-4o-2024-08-06"), ("basis", "estimated")]
+        ),
+        None
+    );
     // gpt-4o-mini: tokens, no cost line: 101000 × $0.15/M + 20000 × $0.075/M + 30010 × $0.6/M.
     assert_eq!(
         pg.value(
@@ -363,6 +438,83 @@ async fn openai_tokens_and_dollars_are_summed_exactly_across_pages() {
         ),
         Some(4242.0 + 58.0)
     );
+    contract::assert_requests_follow(&openai_spec(), &mock).await;
+}
+
+/// One day of OpenAI's reports: usage rows and cost rows, as the description shapes them.
+fn openai_day(start: i64, usage: Vec<Value>, costs: Vec<Value>) -> (Value, Value) {
+    let bucket = |results: Vec<Value>| json!({"object": "page", "data": [{"object": "bucket", "start_time": start, "end_time": start + 86_400, "results": results}], "has_more": false, "next_page": null});
+    (bucket(usage), bucket(costs))
+}
+
+fn completions(model: &str, project: &str, input: u64) -> Value {
+    json!({"object": "organization.usage.completions.result", "input_tokens": input, "output_tokens": 0, "num_model_requests": 1, "model": model, "project_id": project, "batch": null, "service_tier": null})
+}
+
+fn cost(line_item: Option<&str>, project: Option<&str>, usd: f64) -> Value {
+    json!({"object": "organization.costs.result", "amount": {"value": usd, "currency": "usd"}, "line_item": line_item, "project_id": project})
+}
+
+#[tokio::test]
+async fn openai_reported_and_estimated_spend_never_overlap_whatever_the_line_items_say() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    let spec = openai_spec();
+    refuse_off_spec(&mock, openai_spec(), openai_limits).await;
+    // The month's first day: a million gpt-4o-mini input tokens in each of two projects. The
+    // cost report covers proj_a with line items that name no model ("input_tokens", as the
+    // description's own example, "Fine-tuning", something new); it has nothing for proj_b.
+    let start = support::month_start().unix_timestamp();
+    let (usage, costs) = openai_day(
+        start,
+        vec![
+            completions("gpt-4o-mini-2024-07-18", "proj_a", 1_000_000),
+            completions("gpt-4o-mini-2024-07-18", "proj_b", 1_000_000),
+        ],
+        vec![
+            cost(Some("input_tokens"), Some("proj_a"), 0.15),
+            cost(Some("Fine-tuning"), Some("proj_a"), 2.0),
+            cost(Some("a charge nobody has seen yet"), Some("proj_a"), 0.5),
+        ],
+    );
+    Mock::given(method("GET"))
+        .and(path("/v1/organization/usage/completions"))
+        .respond_with(page(&spec, "/organization/usage/completions", usage))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/organization/costs"))
+        .respond_with(page(&spec, "/organization/costs", costs))
+        .mount(&mock)
+        .await;
+    let cfg = config(&pg.url, "openai", &mock.uri());
+    let (code, stderr) = support::push(cfg.path(), &[("OPENAI_ADMIN_KEY", OPENAI_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let series = pg.series(Some("openai"), "cost_spend");
+    let sum = |basis: &str| -> f64 {
+        series
+            .iter()
+            .filter(|(l, _)| l.get("basis").map(String::as_str) == Some(basis))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    assert!((sum("reported") - 2.65).abs() < 1e-9, "{series:?}");
+    // Only proj_b's million tokens are estimated ($0.15 per million): proj_a's are in the
+    // reported $2.65 whatever its line items say.
+    assert!((sum("estimated") - 0.15).abs() < 1e-9, "{series:?}");
+    assert_eq!(
+        pg.value(
+            Some("openai"),
+            "cost_spend",
+            &[
+                ("line_item", "Fine-tuning"),
+                ("project", "proj_a"),
+                ("basis", "reported")
+            ]
+        ),
+        Some(2.0)
+    );
+    contract::assert_requests_follow(&spec, &mock).await;
 }
 
 /// The estimated gpt-4o-mini spend of the OpenAI fixtures at `input`, `cached` and `output`

@@ -16,7 +16,9 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
-use crate::providers::ai::{self, AiTotals, Daily, PriceSource, Service, Tier, TokenType};
+use crate::providers::ai::{
+    self, AiTotals, Coverage, Daily, PriceSource, Scope, Service, SpendLabels, Tier, TokenType,
+};
 use crate::providers::wire;
 use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
@@ -81,6 +83,15 @@ struct Anthropic {
 }
 
 impl Anthropic {
+    /// Reported spend by model and workspace.
+    fn labels(&self) -> SpendLabels {
+        SpendLabels {
+            item: "model",
+            group: "workspace",
+            top_groups: self.top_workspaces,
+        }
+    }
+
     fn url(&self, path: &str, window: (&str, &str), group_by: &[&str]) -> Url {
         let mut url = join(&self.base, path);
         {
@@ -122,7 +133,10 @@ impl Anthropic {
         ai::read_reports(
             cx,
             days,
-            &[Service::Priority],
+            Scope {
+                unreported: &[Service::Priority],
+                coverage: Coverage::Model,
+            },
             auth,
             &[VERSION],
             usage,
@@ -223,16 +237,14 @@ impl Collector for Anthropic {
         );
         let daily = self.read(cx, days, &end).await?;
         daily
-            .total()
-            .into_collection(NAME, &prices, "workspace", self.top_workspaces, cx.now)
+            .total(NAME, &prices)?
+            .into_collection(NAME, &prices, self.labels(), cx.now)
     }
 
     async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
         let prices = self.prices.table(cx, NAME).await;
         let daily = self.read(cx, days, &wire::rfc3339(days.end())).await?;
-        daily
-            .history(NAME, &prices, "workspace", self.top_workspaces)
-            .map(Some)
+        daily.history(NAME, &prices, self.labels()).map(Some)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {

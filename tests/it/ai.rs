@@ -109,7 +109,29 @@ async fn mount_pages(
         .await;
 }
 
+/// Anthropic's derived description (`tests/fixtures/anthropic/README.md`).
+fn anthropic_spec() -> Spec {
+    Spec::load("anthropic/openapi.json")
+}
+
+/// The page-size limit Anthropic documents per bucket width in words: 31 daily buckets.
+fn anthropic_limits(r: &Request) -> Vec<String> {
+    let daily = r
+        .url
+        .query_pairs()
+        .any(|(k, v)| k == "bucket_width" && v == "1d");
+    r.url
+        .query_pairs()
+        .filter(|(k, v)| k == "limit" && daily && v.parse::<u64>().is_ok_and(|n| n > 31))
+        .map(|(_, v)| format!("{}: limit {v} above 31 daily buckets", r.url.path()))
+        .collect()
+}
+
+/// The legacy usage and cost reports (their pages with `has_more`), checked against the
+/// description; every request off it is refused.
 async fn mount_anthropic(mock: &MockServer) {
+    let spec = anthropic_spec();
+    refuse_off_spec(mock, anthropic_spec(), anthropic_limits).await;
     let start = support::month_start()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -122,7 +144,7 @@ async fn mount_anthropic(mock: &MockServer) {
     usage.push(("group_by[]", "model".to_owned()));
     mount_pages(
         mock,
-        None,
+        Some((&spec, "/v1/organizations/usage_report/messages")),
         "/v1/organizations/usage_report/messages",
         ["anthropic/usage-page1.json", "anthropic/usage-page2.json"],
         "page_MjAyNi0xMS0wM1QwMDowMDowMFo=",
@@ -133,7 +155,7 @@ async fn mount_anthropic(mock: &MockServer) {
     cost.push(("group_by[]", "workspace_id".to_owned()));
     mount_pages(
         mock,
-        None,
+        Some((&spec, "/v1/organizations/cost_report")),
         "/v1/organizations/cost_report",
         ["anthropic/cost-page1.json", "anthropic/cost-page2.json"],
         "page_Y29zdDI=",
@@ -141,6 +163,99 @@ async fn mount_anthropic(mock: &MockServer) {
     )
     .await;
 }
+
+/// The analytics usage and cost reports (cursor pages: `next_page`, no `has_more`), with the
+/// same tokens and costs as the legacy fixtures.
+async fn mount_anthropic_analytics(mock: &MockServer) {
+    let spec = anthropic_spec();
+    let start = support::month_start()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let must = vec![
+        ("beta", "true".to_owned()),
+        ("starting_at", start),
+        ("bucket_width", "1d".to_owned()),
+        ("limit", "31".to_owned()),
+        ("group_by[]", "model".to_owned()),
+    ];
+    mount_pages(
+        mock,
+        Some((&spec, "/v1/organizations/analytics/usage_report")),
+        "/v1/organizations/analytics/usage_report",
+        [
+            "anthropic/analytics-usage-page1.json",
+            "anthropic/analytics-usage-page2.json",
+        ],
+        "cursor_usage_2",
+        &must,
+    )
+    .await;
+    mount_pages(
+        mock,
+        Some((&spec, "/v1/organizations/analytics/cost_report")),
+        "/v1/organizations/analytics/cost_report",
+        [
+            "anthropic/analytics-cost-page1.json",
+            "anthropic/analytics-cost-page2.json",
+        ],
+        "cursor_cost_2",
+        &must,
+    )
+    .await;
+}
+
+/// Tokens by (model, token type) in a report's pages, and cost in USD by model.
+fn anthropic_figures(
+    usage: [&str; 2],
+    cost: [&str; 2],
+) -> (
+    BTreeMap<(String, &'static str), f64>,
+    BTreeMap<String, Decimal>,
+) {
+    let mut tokens: BTreeMap<(String, &str), f64> = BTreeMap::new();
+    for page in usage {
+        for b in fixture(page)["data"].as_array().unwrap() {
+            for r in b["results"].as_array().unwrap() {
+                let m = r["model"].as_str().unwrap().to_owned();
+                let n = |v: &Value| v.as_f64().unwrap_or(0.0);
+                *tokens.entry((m.clone(), "input")).or_default() += n(&r["uncached_input_tokens"]);
+                *tokens.entry((m.clone(), "output")).or_default() += n(&r["output_tokens"]);
+                *tokens.entry((m.clone(), "cache_read")).or_default() +=
+                    n(&r["cache_read_input_tokens"]);
+                *tokens.entry((m.clone(), "cache_write")).or_default() +=
+                    n(&r["cache_creation"]["ephemeral_5m_input_tokens"])
+                        + n(&r["cache_creation"]["ephemeral_1h_input_tokens"]);
+            }
+        }
+    }
+    let mut usd: BTreeMap<String, Decimal> = BTreeMap::new();
+    for page in cost {
+        for b in fixture(page)["data"].as_array().unwrap() {
+            for r in b["results"].as_array().unwrap() {
+                let model = r["model"].as_str().unwrap_or("none").to_owned();
+                *usd.entry(model).or_default() += Decimal::from_str(r["amount"].as_str().unwrap())
+                    .unwrap()
+                    / Decimal::ONE_HUNDRED;
+            }
+        }
+    }
+    (tokens, usd)
+}
+
+const LEGACY_PAGES: ([&str; 2], [&str; 2]) = (
+    ["anthropic/usage-page1.json", "anthropic/usage-page2.json"],
+    ["anthropic/cost-page1.json", "anthropic/cost-page2.json"],
+);
+const ANALYTICS_PAGES: ([&str; 2], [&str; 2]) = (
+    [
+        "anthropic/analytics-usage-page1.json",
+        "anthropic/analytics-usage-page2.json",
+    ],
+    [
+        "anthropic/analytics-cost-page1.json",
+        "anthropic/analytics-cost-page2.json",
+    ],
+);
 
 #[tokio::test]
 async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
@@ -301,6 +416,218 @@ async fn anthropic_tokens_and_cents_are_summed_exactly_across_pages() {
         "to the cent: {pushed} vs {total}"
     );
     assert!(!pg.dump().contains(ANTHROPIC_KEY) && !stderr.contains(ANTHROPIC_KEY));
+    // The analytics reports were asked first; absent (404), the legacy ones answered.
+    let paths: Vec<String> = mock
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    for analytics in [
+        "/v1/organizations/analytics/usage_report",
+        "/v1/organizations/analytics/cost_report",
+    ] {
+        assert!(paths.iter().any(|p| p == analytics), "{paths:?}");
+    }
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_collector_source",
+            &[("source", "legacy")]
+        ),
+        Some(1.0)
+    );
+    contract::assert_requests_follow(&anthropic_spec(), &mock).await;
+}
+
+#[tokio::test]
+async fn anthropic_analytics_reports_are_read_first_with_the_same_figures() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    refuse_off_spec(&mock, anthropic_spec(), anthropic_limits).await;
+    mount_anthropic_analytics(&mock).await;
+    let cfg = config(&pg.url, "anthropic", &mock.uri());
+    let (code, stderr) = support::push(cfg.path(), &[("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // The same tokens and the same reported cost per model as the legacy reports hold.
+    let (tokens, usd) = anthropic_figures(ANALYTICS_PAGES.0, ANALYTICS_PAGES.1);
+    assert_eq!(
+        (tokens.clone(), usd.clone()),
+        anthropic_figures(LEGACY_PAGES.0, LEGACY_PAGES.1),
+        "the fixtures hold the same figures"
+    );
+    for ((model, kind), n) in &tokens {
+        assert_eq!(
+            pg.value(
+                Some("anthropic"),
+                "cost_usage",
+                &[
+                    ("resource", "tokens"),
+                    ("model", model),
+                    ("token_type", kind)
+                ]
+            ),
+            Some(*n),
+            "{model} {kind}"
+        );
+    }
+    let series = pg.series(Some("anthropic"), "cost_spend");
+    for (model, want) in &usd {
+        let got: f64 = series
+            .iter()
+            .filter(|(l, _)| {
+                l.get("model") == Some(model)
+                    && l.get("basis").map(String::as_str) == Some("reported")
+            })
+            .map(|(_, v)| v)
+            .sum();
+        assert!((got - f(*want)).abs() < 1e-9, "{model}: {got} vs {want}");
+    }
+    // The analytics reports have no workspace: no workspace label, never a made-up one.
+    assert!(
+        series
+            .iter()
+            .filter(|(l, _)| l.get("basis").map(String::as_str) == Some("reported"))
+            .all(|(l, _)| !l.contains_key("workspace")),
+        "{series:?}"
+    );
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_collector_source",
+            &[("source", "analytics")]
+        ),
+        Some(1.0)
+    );
+    let requests = mock.received_requests().await.unwrap();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.url.path().starts_with("/v1/organizations/analytics/")),
+        "the legacy reports are not read when the analytics ones answer"
+    );
+    contract::assert_requests_follow(&anthropic_spec(), &mock).await;
+}
+
+#[tokio::test]
+async fn anthropic_falls_back_to_the_legacy_reports_when_analytics_refuse_the_key() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    let spec = anthropic_spec();
+    // A key without `read:analytics`, or an organization not on the plan that has them.
+    for route in ["usage_report", "cost_report"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v1/organizations/analytics/{route}")))
+            .respond_with(spec.answer(
+                "get",
+                &format!("/v1/organizations/analytics/{route}"),
+                403,
+                json!({"type": "error", "error": {"type": "permission_error", "message": "analytics are not available to this key"}}),
+            ))
+            .mount(&mock)
+            .await;
+    }
+    mount_anthropic(&mock).await;
+    let cfg = config(&pg.url, "anthropic", &mock.uri());
+    let (code, stderr) = support::push(cfg.path(), &[("ANTHROPIC_ADMIN_KEY", ANTHROPIC_KEY)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        pg.value(
+            Some("anthropic"),
+            "cost_collector_source",
+            &[("source", "legacy")]
+        ),
+        Some(1.0)
+    );
+    contract::assert_requests_follow(&spec, &mock).await;
+}
+
+/// The control: a request and an answer off the pinned descriptions are caught, for OpenAI
+/// and Anthropic alike.
+#[test]
+fn the_ai_mocks_refuse_what_the_providers_refuse() {
+    let get = |url: &str, headers: &[(&str, &str)]| {
+        let mut h = wiremock::http::HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                wiremock::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        Request {
+            url: url::Url::parse(url).unwrap(),
+            method: wiremock::http::Method::GET,
+            headers: h,
+            body: vec![],
+        }
+    };
+    let openai = openai_spec();
+    let bearer = [("authorization", "Bearer sk-admin-x")];
+    let ok = get(
+        "http://m/v1/organization/costs?start_time=1&limit=31&group_by[]=project_id",
+        &bearer,
+    );
+    assert!(openai.request_violations(&ok).is_empty() && openai_limits(&ok).is_empty());
+    let v = openai.request_violations(&get(
+        "http://m/v1/organization/costs?start_time=1&group_by[]=model",
+        &bearer,
+    ));
+    assert!(v.iter().any(|m| m.contains("is not one of")), "{v:?}");
+    let v = openai.request_violations(&get("http://m/v1/organization/costs?start_time=1", &[]));
+    assert!(v.iter().any(|m| m.contains("authentication")), "{v:?}");
+    assert!(
+        !openai_limits(&get(
+            "http://m/v1/organization/costs?start_time=1&limit=181",
+            &bearer
+        ))
+        .is_empty()
+    );
+    assert!(
+        !openai_limits(&get(
+            "http://m/v1/organization/usage/completions?start_time=1&limit=32",
+            &bearer
+        ))
+        .is_empty()
+    );
+    let v = openai.answer_violations(
+        "get",
+        "/organization/costs",
+        200,
+        &json!({"object": "page", "data": [{"object": "bucket", "start_time": 1, "end_time": 2, "results": [{"object": "organization.costs.result", "amount": {"value": "0.06", "currency": "usd"}}]}], "has_more": false, "next_page": null}),
+    );
+    assert!(!v.is_empty());
+
+    let anthropic = anthropic_spec();
+    let key = [
+        ("x-api-key", "sk-ant-admin-x"),
+        ("anthropic-version", "2023-06-01"),
+    ];
+    let ok = get(
+        "http://m/v1/organizations/analytics/cost_report?beta=true&starting_at=2026-12-01T00:00:00Z&bucket_width=1d&limit=31&group_by[]=model",
+        &key,
+    );
+    assert!(anthropic.request_violations(&ok).is_empty() && anthropic_limits(&ok).is_empty());
+    // workspace_id is a legacy grouping: the analytics reports do not take it.
+    let v = anthropic.request_violations(&get(
+        "http://m/v1/organizations/analytics/cost_report?starting_at=2026-12-01T00:00:00Z&group_by[]=workspace_id",
+        &key,
+    ));
+    assert!(v.iter().any(|m| m.contains("is not one of")), "{v:?}");
+    let v = anthropic.request_violations(&get(
+        "http://m/v1/organizations/cost_report?starting_at=2026-12-01T00:00:00Z",
+        &[("x-api-key", "k")],
+    ));
+    assert!(v.iter().any(|m| m.contains("anthropic-version")), "{v:?}");
+    assert!(!anthropic_limits(&get("http://m/v1/organizations/usage_report/messages?starting_at=2026-12-01T00:00:00Z&bucket_width=1d&limit=32", &key)).is_empty());
+    // A cost amount as a number, where the description has a decimal string.
+    let v = anthropic.answer_violations(
+        "get",
+        "/v1/organizations/analytics/cost_report",
+        200,
+        &json!({"data": [{"starting_at": "2026-12-01T00:00:00Z", "ending_at": "2026-12-02T00:00:00Z", "results": [{"amount": 12.5, "list_amount": "12.5", "currency": "USD"}]}], "next_page": null}),
+    );
+    assert!(v.iter().any(|m| m.contains("amount")), "{v:?}");
 }
 
 /// The OpenAI organization API on `mock`: every request must carry the admin key and follow

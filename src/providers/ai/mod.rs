@@ -1,9 +1,11 @@
 //! The AI providers, one module each ([`anthropic`], [`openai`]), and what they share: the
-//! `has_more`/`next_page` pagination with a page cap and repeated-cursor detection, the model
+//! `next_page` pagination (bounded by `has_more` where a page has it) with a page cap and
+//! repeated-cursor detection, the model
 //! price table (`prices`: pinned, a file, or a URL fetched each run with the pinned table as
 //! the fallback), the end of the daily buckets a report returned (how far its data reaches),
 //! and turning tokens and reported costs into a collection, estimating from the price table,
-//! tier by tier, what the provider reports without a cost.
+//! tier by tier, the tokens a day's cost rows do not cover (by model or by project: the
+//! [`Coverage`] each cost report's description supports).
 
 pub(super) mod anthropic;
 pub(super) mod openai;
@@ -189,8 +191,9 @@ fn bucket_end(page: &Value, latest: &mut Option<SystemTime>) -> Result<(), Colle
     Ok(())
 }
 
-/// Follows `has_more`/`next_page` from the first page, sending the cursor as `page`. Calls
-/// `each` with every page's JSON.
+/// Follows `next_page` from the first page, sending the cursor as `page`, while `has_more`
+/// says there is more; a page without `has_more` (a cursor page, as Anthropic's analytics
+/// reports answer) has more while its `next_page` is set. Calls `each` with every page's JSON.
 async fn paginate(
     cx: &Context,
     first: Url,
@@ -213,11 +216,11 @@ async fn paginate(
             ));
         }
         each(&json).map_err(|e| e.context(&what))?;
-        let more = json
-            .get("has_more")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         let next = json.get("next_page").and_then(Value::as_str);
+        let more = match json.get("has_more") {
+            Some(v) => v.as_bool().unwrap_or(false),
+            None => next.is_some_and(|n| !n.is_empty()),
+        };
         match (more, next) {
             (false, _) => return Ok(()),
             (true, None) | (true, Some("")) => {

@@ -204,14 +204,14 @@ async fn mount_anthropic_analytics(mock: &MockServer) {
     .await;
 }
 
-/// Tokens by (model, token type) in a report's pages, and cost in USD by model.
-fn anthropic_figures(
-    usage: [&str; 2],
-    cost: [&str; 2],
-) -> (
+/// Tokens by (model, token type), and cost in USD by model.
+type Figures = (
     BTreeMap<(String, &'static str), f64>,
     BTreeMap<String, Decimal>,
-) {
+);
+
+/// A report pair's figures, from its pages.
+fn anthropic_figures(usage: [&str; 2], cost: [&str; 2]) -> Figures {
     let mut tokens: BTreeMap<(String, &str), f64> = BTreeMap::new();
     for page in usage {
         for b in fixture(page)["data"].as_array().unwrap() {

@@ -64,7 +64,7 @@ fn logs_reply(req: &Request, current: bool, rows: &Value) -> (u16, Value) {
         );
     };
     let minutes = ((end - start).whole_seconds() as f64 / 60.0).round();
-    if minutes > 24.0 * 60.0 || minutes < 0.0 {
+    if !(0.0..=24.0 * 60.0).contains(&minutes) {
         return (
             400,
             json!({"message": "The timestamp range must be no more than 24 hours"}),
@@ -745,9 +745,9 @@ async fn the_mocks_refuse_what_the_management_api_refuses() {
     assert!(spec().request_violations(&day).is_empty());
     let long = logs("2026-12-01T00:00:00Z", "2026-12-02T00:01:00Z");
     assert_eq!(logs_reply(&long, true, &window_rows()).0, 400);
-    let v = spec().request_violations(&request(&format!(
-        "http://mock/v1/projects/ABC123/analytics/endpoints/logs?from=1"
-    )));
+    let v = spec().request_violations(&request(
+        "http://mock/v1/projects/ABC123/analytics/endpoints/logs?from=1",
+    ));
     assert!(v.iter().any(|m| m.contains("does not match")), "{v:?}");
     assert!(v.iter().any(|m| m.contains("\"from\"")), "{v:?}");
     let v = spec().answer_violations("get", LOGS, 200, &json!({"result": [], "error": null}));

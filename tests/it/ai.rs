@@ -114,17 +114,39 @@ fn anthropic_spec() -> Spec {
     Spec::load("anthropic/openapi.json")
 }
 
-/// The page-size limit Anthropic documents per bucket width in words: 31 daily buckets.
+/// The limits Anthropic documents in words: 31 daily buckets a page; an analytics window
+/// starts no earlier than 2026-01-01 and spans at most 31 days.
 fn anthropic_limits(r: &Request) -> Vec<String> {
-    let daily = r
-        .url
-        .query_pairs()
-        .any(|(k, v)| k == "bucket_width" && v == "1d");
-    r.url
-        .query_pairs()
-        .filter(|(k, v)| k == "limit" && daily && v.parse::<u64>().is_ok_and(|n| n > 31))
-        .map(|(_, v)| format!("{}: limit {v} above 31 daily buckets", r.url.path()))
-        .collect()
+    let q: BTreeMap<String, String> = r.url.query_pairs().into_owned().collect();
+    let mut out = Vec::new();
+    let daily = q.get("bucket_width").map(String::as_str) == Some("1d");
+    if daily
+        && q.get("limit")
+            .is_some_and(|l| l.parse::<u64>().is_ok_and(|n| n > 31))
+    {
+        out.push(format!("{}: limit above 31 daily buckets", r.url.path()));
+    }
+    let time = |k: &str| {
+        q.get(k).and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    if r.url.path().contains("/analytics/") {
+        let since = time::Date::from_calendar_date(2026, time::Month::January, 1)
+            .unwrap()
+            .midnight()
+            .assume_utc();
+        match (time("starting_at"), time("ending_at")) {
+            (Some(start), _) if start < since => {
+                out.push(format!("{}: starting_at before 2026-01-01", r.url.path()));
+            }
+            (Some(start), Some(end)) if end - start > time::Duration::days(31) => {
+                out.push(format!("{}: a window over 31 days", r.url.path()));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The legacy usage and cost reports (their pages with `has_more`), checked against the
@@ -620,6 +642,14 @@ fn the_ai_mocks_refuse_what_the_providers_refuse() {
     ));
     assert!(v.iter().any(|m| m.contains("anthropic-version")), "{v:?}");
     assert!(!anthropic_limits(&get("http://m/v1/organizations/usage_report/messages?starting_at=2026-12-01T00:00:00Z&bucket_width=1d&limit=32", &key)).is_empty());
+    assert!(
+        !anthropic_limits(&get(
+            "http://m/v1/organizations/analytics/usage_report?starting_at=2025-12-01T00:00:00Z",
+            &key
+        ))
+        .is_empty()
+    );
+    assert!(!anthropic_limits(&get("http://m/v1/organizations/analytics/usage_report?starting_at=2026-10-01T00:00:00Z&ending_at=2026-11-02T00:00:00Z", &key)).is_empty());
     // A cost amount as a number, where the description has a decimal string.
     let v = anthropic.answer_violations(
         "get",

@@ -381,6 +381,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_analytics_reports_take_windows_since_2026_within_a_year() {
+        let at = |y, m, d| {
+            time::Date::from_calendar_date(y, m, d)
+                .unwrap()
+                .midnight()
+                .assume_utc()
+        };
+        let now = at(2026, time::Month::December, 7);
+        assert!(analytics_take(at(2026, time::Month::December, 1), now));
+        assert!(analytics_take(at(2026, time::Month::January, 1), now));
+        assert!(!analytics_take(at(2025, time::Month::December, 1), now));
+        let later = at(2027, time::Month::June, 1);
+        assert!(!analytics_take(at(2026, time::Month::March, 1), later));
+        assert!(analytics_take(at(2026, time::Month::July, 1), later));
+    }
+
+    #[test]
     fn cents_strings_become_exact_dollars() {
         let v = |s: &str| Value::String(s.into());
         assert_eq!(

@@ -192,8 +192,23 @@ async fn mount_project(mock: &MockServer) {
     mount_logs(mock).await;
 }
 
+/// Makes `mock` refuse (400) a Management API request the description does not allow, as the
+/// API would, and fail the test when one comes (`expect(0)`).
+async fn refuse_off_spec(mock: &MockServer) {
+    let spec = std::sync::Arc::new(spec());
+    Mock::given(move |r: &Request| {
+        r.url.path().starts_with("/v1/") && !spec.request_violations(r).is_empty()
+    })
+    .respond_with(ResponseTemplate::new(400).set_body_json(json!({"message": "invalid request"})))
+    .with_priority(1)
+    .expect(0)
+    .mount(mock)
+    .await;
+}
+
 /// The project's figures without any logs endpoint (a Management API that has neither: 404).
 async fn mount_project_without_logs(mock: &MockServer) {
+    refuse_off_spec(mock).await;
     Mock::given(method("POST"))
         .and(path(format!("/v1/projects/{REF}/database/query/read-only")))
         .respond_with(|req: &Request| {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{RESOURCES, Vercel};
-use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage};
+use crate::cost::{Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{ConfigDecimal, Currency, Money};
@@ -260,6 +260,9 @@ pub struct Totals {
     overflow: bool,
     /// [`MAX_PROJECTS`] was reached (logged once).
     projects_capped: bool,
+    /// Records (or their usage) left out: a category or currency this build does not know, a
+    /// negative quantity.
+    skipped: Skipped,
 }
 
 /// `*acc += v`, remembering in `overflow` a sum no decimal can hold.
@@ -289,6 +292,32 @@ impl Totals {
     fn add(&mut self, n: usize, c: Charge<'_>) -> Result<(), CollectError> {
         let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
         self.records += 1;
+        // What the job cannot place is left out with a warning, the rest still counts: a
+        // ChargeCategory or BillingCurrency beyond the description's enums (a later version may
+        // add one).
+        let Some(category) = category(c.charge_category.as_deref()) else {
+            self.skipped.record(
+                "unknown_enum",
+                format!(
+                    "line {n}: ChargeCategory {} is not one the description lists",
+                    shown(c.charge_category.as_deref().unwrap_or_default())
+                ),
+            );
+            return Ok(());
+        };
+        let currency = match c.billing_currency.as_deref() {
+            None | Some("") => Currency::USD,
+            Some(code) => match code.parse::<Currency>() {
+                Ok(c) => c,
+                Err(_) => {
+                    self.skipped.record(
+                        "unknown_currency",
+                        format!("line {n}: BillingCurrency {} is not a known currency", shown(code)),
+                    );
+                    return Ok(());
+                }
+            },
+        };
         let project = self.bounded(project_label(
             c.tags
                 .as_ref()
@@ -305,14 +334,17 @@ impl Totals {
             Some((name, expected)) if compatible(expected, unit) => name.to_owned(),
             _ => self.service(normalise(service_name)),
         };
-        let currency = match c.billing_currency.as_deref() {
-            None | Some("") => Currency::USD,
-            Some(code) => code.parse::<Currency>().map_err(bad)?,
-        };
-        if let Some(q) = c.consumed_quantity {
-            if q.0 < 0.0 {
-                return Err(bad(format!("ConsumedQuantity {} is negative", q.0)));
-            }
+        if let Some(q) = c.consumed_quantity.filter(|q| q.0 < 0.0) {
+            // A number the description allows, but no usage: the cost still counts.
+            self.skipped.record(
+                "negative_quantity",
+                format!(
+                    "line {n}: ConsumedQuantity {} of {} is negative; its usage is left out",
+                    q.0,
+                    shown(service_name)
+                ),
+            );
+        } else if let Some(q) = c.consumed_quantity {
             let unit = match known {
                 Some((name, expected)) if name == resource && unit == Unit::Count => expected,
                 _ => unit,
@@ -325,7 +357,6 @@ impl Totals {
         let rank = self.projects.entry(project.clone()).or_default();
         rank.1 += 1;
         if let Some(b) = c.billed_cost {
-            let category = category(c.charge_category.as_deref());
             if category == USAGE {
                 sum(&mut self.overflow, &mut rank.0, b.0);
             }
@@ -403,6 +434,7 @@ impl Totals {
             e.1 += n;
         }
         self.overflow |= o.overflow;
+        self.skipped.merge(o.skipped.clone());
         self.latest_end = self.latest_end.max(o.latest_end);
     }
 
@@ -576,6 +608,7 @@ impl Totals {
             data_as_of: Some(data_as_of),
             source: Some("charges"),
             credits,
+            skipped: self.skipped,
             ..Collection::default()
         })
     }
@@ -586,22 +619,23 @@ const USAGE: &str = "usage";
 
 /// FOCUS `ChargeCategory` → the `category` label: `Usage` (or none, as in records before
 /// FOCUS 1.0) is `usage`; `Purchase` (plan fees, add-ons), `Tax`, `Adjustment` and `Credit`
-/// are billed as they come. A value FOCUS does not define is `other`, billed, not extrapolated.
-fn category(raw: Option<&str>) -> &'static str {
-    match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+/// are billed as they come. A value the description does not list is `None`: the record is
+/// skipped.
+fn category(raw: Option<&str>) -> Option<&'static str> {
+    Some(match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("usage") => USAGE,
         Some("purchase") => "purchase",
         Some("tax") => "tax",
         Some("adjustment") => "adjustment",
         Some("credit") => "credit",
-        Some(other) => {
-            tracing::warn!(
-                category = other,
-                "a Vercel charge has a ChargeCategory FOCUS does not define: counted as billed (category=\"other\")"
-            );
-            "other"
-        }
-    }
+        Some(_) => return None,
+    })
+}
+
+/// A provider's free text in a warning: printable, at most 40 characters, quoted.
+fn shown(text: &str) -> String {
+    let t: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    format!("{t:?}")
 }
 
 /// One spend line: (project, category) and its amount.
@@ -822,10 +856,27 @@ mod tests {
         let err = parse("{\"ServiceName\":\"x\"}\n\n{not json}\n").unwrap_err();
         assert_eq!(err.reason, Reason::Decode);
         assert!(err.message.starts_with("line 3:"), "{}", err.message);
-        let err = parse(r#"{"ServiceName":"x","BillingCurrency":"ZZZ"}"#).unwrap_err();
-        assert!(err.message.contains("ZZZ"), "{}", err.message);
-        let err = parse(r#"{"ConsumedQuantity":-1}"#).unwrap_err();
-        assert!(err.message.contains("negative"), "{}", err.message);
+    }
+
+    #[test]
+    fn records_that_cannot_be_placed_are_skipped_not_fatal() {
+        let t = parse(
+            "{\"ServiceName\":\"x\",\"BillingCurrency\":\"ZZZ\",\"BilledCost\":3}\n\
+             {\"ServiceName\":\"x\",\"ChargeCategory\":\"Commitment\",\"BilledCost\":4}\n\
+             {\"ServiceName\":\"Function Invocations\",\"ConsumedQuantity\":-1,\"BilledCost\":2}\n",
+        )
+        .unwrap();
+        let counts: Vec<(&str, u64)> = t.skipped.counts().collect();
+        assert_eq!(
+            counts,
+            vec![("negative_quantity", 1), ("unknown_currency", 1), ("unknown_enum", 1)]
+        );
+        let c = t.into_collection(10, SystemTime::now()).unwrap();
+        // The negative quantity's cost counts, its usage does not; the others count not at all.
+        let total: Decimal = c.spend.iter().map(|s| s.money.amount).sum();
+        assert_eq!(total, Decimal::from(2));
+        assert!(c.usage.iter().all(|u| u.value == 0.0));
+        assert_eq!(c.skipped.counts().count(), 3);
     }
 
     #[test]
@@ -915,7 +966,6 @@ mod tests {
             line("Purchase", "20", None),
             line("Tax", "1.6", None),
             line("Adjustment", "0.4", Some("web")),
-            line("Refund", "2", None),
         ]
         .concat();
         let c = parse(&text)
@@ -938,11 +988,6 @@ mod tests {
         assert_eq!(
             amount(&c, "web", "adjustment"),
             Some((d("0.4"), SpendKind::Billed))
-        );
-        // A category FOCUS does not define: billed, never extrapolated.
-        assert_eq!(
-            amount(&c, "unattributed", "other"),
-            Some((d("2"), SpendKind::Billed))
         );
         assert!(c.credits.is_empty());
     }

@@ -312,7 +312,10 @@ impl Totals {
                 Err(_) => {
                     self.skipped.record(
                         "unknown_currency",
-                        format!("line {n}: BillingCurrency {} is not a known currency", shown(code)),
+                        format!(
+                            "line {n}: BillingCurrency {} is not a known currency",
+                            shown(code)
+                        ),
                     );
                     return Ok(());
                 }
@@ -622,14 +625,16 @@ const USAGE: &str = "usage";
 /// are billed as they come. A value the description does not list is `None`: the record is
 /// skipped.
 fn category(raw: Option<&str>) -> Option<&'static str> {
-    Some(match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("usage") => USAGE,
-        Some("purchase") => "purchase",
-        Some("tax") => "tax",
-        Some("adjustment") => "adjustment",
-        Some("credit") => "credit",
-        Some(_) => return None,
-    })
+    Some(
+        match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("usage") => USAGE,
+            Some("purchase") => "purchase",
+            Some("tax") => "tax",
+            Some("adjustment") => "adjustment",
+            Some("credit") => "credit",
+            Some(_) => return None,
+        },
+    )
 }
 
 /// A provider's free text in a warning: printable, at most 40 characters, quoted.
@@ -869,7 +874,11 @@ mod tests {
         let counts: Vec<(&str, u64)> = t.skipped.counts().collect();
         assert_eq!(
             counts,
-            vec![("negative_quantity", 1), ("unknown_currency", 1), ("unknown_enum", 1)]
+            vec![
+                ("negative_quantity", 1),
+                ("unknown_currency", 1),
+                ("unknown_enum", 1)
+            ]
         );
         let c = t.into_collection(10, SystemTime::now()).unwrap();
         // The negative quantity's cost counts, its usage does not; the others count not at all.

@@ -1,5 +1,7 @@
-//! The REST side: the v4 envelope (`success`, `errors`, `result`, `result_info`), this month's
-//! billing history, the account's subscriptions, and Pages deployments.
+//! The REST side: the v4 envelope (`success`, `errors`, `result`, `result_info`) and its
+//! pagination as the SDK's `V4PagePaginationArray` promises it, this month's billing history
+//! (the account endpoint, or the deprecated user one where that is absent), the account's
+//! subscriptions, and Pages deployments. Items that cannot be placed are skipped by reason.
 
 use std::collections::BTreeMap;
 

@@ -272,7 +272,7 @@ impl Respond for CloudflareApi {
         let answer = |template: &str, body: Value| self.spec.answer("get", template, 200, body);
         if path == "/user/billing/history" {
             // The deprecated user endpoint: every field required, and a zone.
-            let items: Vec<Value> = self
+            let mut items: Vec<Value> = self
                 .history_items()
                 .into_iter()
                 .filter(|i| i.get("amount").is_some())
@@ -281,6 +281,12 @@ impl Respond for CloudflareApi {
                     i
                 })
                 .collect();
+            // A type that echoes the token: named in a warning, but never the token itself.
+            items.push(json!({
+                "id": "b8", "action": "subscription", "amount": 1.0, "currency": "USD",
+                "description": "echo", "occurred_at": rfc(self.dates.day2), "type": TOKEN,
+                "zone": {"name": "example.org"}
+            }));
             return answer("/user/billing/history", paged(&items, page, per_page));
         }
         let Some(rest) = path.strip_prefix(&format!("/accounts/{ACCOUNT}")) else {
@@ -539,6 +545,15 @@ async fn billing_history_falls_back_to_the_user_endpoint_where_the_account_one_i
         "{paths:?}"
     );
     assert!(stderr.contains("/user/billing/history"), "{stderr}");
+    assert_eq!(
+        pg.value(
+            Some("cloudflare"),
+            "cost_collector_records_skipped",
+            &[("reason", "unknown_type")]
+        ),
+        Some(2.0)
+    );
+    assert!(!stderr.contains(TOKEN), "{stderr}");
     assert_requests_follow(&spec(), &api).await;
 }
 

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 use super::{PAGE_LIMIT, StatsKeys, Wasabi};
 use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
-use crate::http::{Auth, describe, join};
+use crate::http::{Auth, describe, join, scrub_all};
 use crate::providers::Context;
 use crate::providers::wire;
+use crate::secret::Secret;
 
 impl Wasabi {
     pub(super) async fn stats(
@@ -100,7 +101,7 @@ impl Wasabi {
                 }
                 for r in &records {
                     stats
-                        .add(r, per_bucket)
+                        .add(r, per_bucket, &[pair, access_key, secret_key])
                         .map_err(|m| CollectError::new(Reason::Decode, format!("{what}: {m}")))?;
                 }
                 page_num += 1;
@@ -139,11 +140,15 @@ impl Stats {
     /// Adds one record. The docs promise no field: a record without one the job needs (its
     /// day, its bucket, a counter) is skipped with a warning instead of read as 0; a field of
     /// the wrong type or a negative count is not what the API sends, a `decode` error.
-    fn add(&mut self, r: &Value, per_bucket: bool) -> Result<(), String> {
+    /// Warnings are scrubbed of `secrets` (an answer may echo them).
+    fn add(&mut self, r: &Value, per_bucket: bool, secrets: &[&Secret]) -> Result<(), String> {
         let kind = if per_bucket { "bucket" } else { "account" };
+        let mut skip = |reason: &'static str, what: String| {
+            self.skipped.record(reason, scrub_all(&what, secrets));
+        };
         let day = match r.get("StartTime") {
             None | Some(Value::Null) => {
-                self.skipped.record(
+                skip(
                     "missing_field",
                     format!("a Stats {kind} record has no StartTime"),
                 );
@@ -152,7 +157,7 @@ impl Stats {
             Some(Value::String(t)) => match t.get(..10).and_then(wire::calendar_date) {
                 Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
                 None => {
-                    self.skipped.record(
+                    skip(
                         "bad_date",
                         format!(
                             "a Stats {kind} record's StartTime {} is not a date",
@@ -168,7 +173,7 @@ impl Stats {
             match r.get("Bucket") {
                 Some(Value::String(b)) => Some(b.clone()),
                 None | Some(Value::Null) => {
-                    self.skipped.record(
+                    skip(
                         "missing_field",
                         format!("a Stats bucket record of {day} has no Bucket name"),
                     );
@@ -193,7 +198,7 @@ impl Stats {
                         || "the account".to_owned(),
                         |b| format!("bucket {}", shown(b)),
                     );
-                    self.skipped.record(
+                    skip(
                         "missing_field",
                         format!("a Stats record of {whose} on {day} has no {k}"),
                     );

@@ -430,6 +430,8 @@ async fn records_the_job_cannot_place_are_skipped_and_the_rest_pushed() {
     for r in [
         with("ChargeCategory", serde_json::json!("Commitment")),
         with("BillingCurrency", serde_json::json!("XBT")),
+        // A category that echoes the token: named in a warning, never the token itself.
+        with("ChargeCategory", serde_json::json!(TOKEN)),
         negative,
     ] {
         body.extend_from_slice(r.to_string().as_bytes());
@@ -451,7 +453,8 @@ async fn records_the_job_cannot_place_are_skipped_and_the_rest_pushed() {
             &[("reason", reason)],
         )
     };
-    assert_eq!(skipped("unknown_enum"), Some(1.0));
+    assert_eq!(skipped("unknown_enum"), Some(2.0));
+    assert!(!stderr.contains(TOKEN), "{stderr}");
     assert_eq!(skipped("unknown_currency"), Some(1.0));
     assert_eq!(skipped("negative_quantity"), Some(1.0));
     assert!(

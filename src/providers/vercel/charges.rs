@@ -18,6 +18,7 @@ use crate::http::{Auth, describe};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire::{self, LineSplitter, Num, net_credits};
 use crate::providers::{Context, Days, History};
+use crate::secret::Secret;
 
 /// The resources a successful charges read reports as 0 when no record names them.
 const CORE: &[&str] = &[
@@ -69,7 +70,7 @@ impl Vercel {
         to: &str,
     ) -> Result<Collection, CollectError> {
         let (resp, what) = self.get_charges(cx, from, to).await?;
-        let totals = read_charges(resp, &what).await?;
+        let totals = read_with(resp, &what, ChargesParser::scrubbing(self.token.clone())).await?;
         tracing::debug!(records = totals.records, "read the billing charges");
         let mut c = totals
             .into_collection(self.top_n, cx.now)
@@ -86,7 +87,7 @@ impl Vercel {
     ) -> Result<History, CollectError> {
         let (from, to) = (wire::rfc3339(days.start()), wire::rfc3339(days.end()));
         let (resp, what) = self.get_charges(cx, &from, &to).await?;
-        let mut parser = DailyChargesParser::new(days);
+        let mut parser = DailyChargesParser::new(days, Some(self.token.clone()));
         crate::http::pipelined(resp, &what, |chunk| {
             parser.feed(chunk).map_err(|e| e.context(&what))
         })
@@ -108,7 +109,15 @@ impl Vercel {
 /// Reads a charges body (inflated by the client as it arrives) and sums it: the body is read
 /// on its own task while this one parses, so inflating and parsing use two cores.
 pub async fn read_charges(resp: reqwest::Response, what: &str) -> Result<Totals, CollectError> {
-    let mut parser = ChargesParser::default();
+    read_with(resp, what, ChargesParser::default()).await
+}
+
+/// [`read_charges`] with a given parser.
+async fn read_with(
+    resp: reqwest::Response,
+    what: &str,
+    mut parser: ChargesParser,
+) -> Result<Totals, CollectError> {
     crate::http::pipelined(resp, what, |chunk| {
         parser.feed(chunk).map_err(|e| e.context(what))
     })
@@ -155,6 +164,13 @@ pub struct ChargesParser {
 }
 
 impl ChargesParser {
+    /// A parser whose warnings are scrubbed of `secret`.
+    pub(crate) fn scrubbing(secret: Secret) -> ChargesParser {
+        let mut p = ChargesParser::default();
+        p.totals.secret = Some(secret);
+        p
+    }
+
     /// Feeds one chunk of the (decompressed) body.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
         let totals = &mut self.totals;
@@ -178,11 +194,17 @@ pub(crate) struct DailyChargesParser {
 }
 
 impl DailyChargesParser {
-    /// A parser for the days of `days`.
-    pub(crate) fn new(days: Days) -> DailyChargesParser {
+    /// A parser for the days of `days`, its warnings scrubbed of `secret`.
+    pub(crate) fn new(days: Days, secret: Option<Secret>) -> DailyChargesParser {
         DailyChargesParser {
             lines: LineSplitter::default(),
-            totals: days.iter().map(|_| Totals::default()).collect(),
+            totals: days
+                .iter()
+                .map(|_| Totals {
+                    secret: secret.clone(),
+                    ..Totals::default()
+                })
+                .collect(),
             days,
         }
     }
@@ -263,6 +285,8 @@ pub struct Totals {
     /// Records (or their usage) left out: a category or currency this build does not know, a
     /// negative quantity.
     skipped: Skipped,
+    /// The token, scrubbed from the warnings that name a skipped record (an answer may echo it).
+    secret: Option<Secret>,
 }
 
 /// `*acc += v`, remembering in `overflow` a sum no decimal can hold.
@@ -284,6 +308,12 @@ fn parse_line(n: usize, line: &[u8]) -> Result<Charge<'_>, CollectError> {
 }
 
 impl Totals {
+    /// Counts a skipped record, its warning scrubbed of the token.
+    fn skip(&mut self, reason: &'static str, what: String) {
+        self.skipped
+            .record(reason, crate::http::scrub(&what, self.secret.as_ref()));
+    }
+
     fn add_line(&mut self, n: usize, line: &[u8]) -> Result<(), CollectError> {
         let c = parse_line(n, line)?;
         self.add(n, c)
@@ -296,7 +326,7 @@ impl Totals {
         // ChargeCategory or BillingCurrency beyond the description's enums (a later version may
         // add one).
         let Some(category) = category(c.charge_category.as_deref()) else {
-            self.skipped.record(
+            self.skip(
                 "unknown_enum",
                 format!(
                     "line {n}: ChargeCategory {} is not one the description lists",
@@ -310,7 +340,7 @@ impl Totals {
             Some(code) => match code.parse::<Currency>() {
                 Ok(c) => c,
                 Err(_) => {
-                    self.skipped.record(
+                    self.skip(
                         "unknown_currency",
                         format!(
                             "line {n}: BillingCurrency {} is not a known currency",
@@ -339,7 +369,7 @@ impl Totals {
         };
         if let Some(q) = c.consumed_quantity.filter(|q| q.0 < 0.0) {
             // A number the description allows, but no usage: the cost still counts.
-            self.skipped.record(
+            self.skip(
                 "negative_quantity",
                 format!(
                     "line {n}: ConsumedQuantity {} of {} is negative; its usage is left out",

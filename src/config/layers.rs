@@ -104,6 +104,10 @@ pub(crate) struct Loaded {
     pub(crate) file: Option<PathBuf>,
     /// Dotted keys whose values are credentials.
     secrets: BTreeSet<String>,
+    /// Top-level merged values already looked up, by name: finding the origin of
+    /// `fixed[i].amount` walks this copy instead of asking figment for (a clone of) the whole
+    /// `fixed` array each time, which made validating many entries quadratic.
+    tops: std::sync::Mutex<std::collections::HashMap<String, Option<Value>>>,
 }
 
 /// Chooses the file: the named one (which must exist), else `./cost-exporter.toml`, else
@@ -258,6 +262,7 @@ pub(crate) fn layer(
             figment,
             file,
             secrets: schema.secret_keys(),
+            tops: Default::default(),
         })
     } else {
         Err(ConfigError(problems))
@@ -283,18 +288,27 @@ impl Loaded {
         let mut parts = key.split('.');
         let first = parts.next()?;
         let (name, index) = split_index(first);
-        let mut value = self.figment.find_value(name).ok()?;
+        let mut tops = match self.tops.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let top = tops.entry(name.to_owned()).or_insert_with(|| {
+            #[cfg(test)]
+            TOP_LOOKUPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.figment.find_value(name).ok()
+        });
+        let mut value = top.as_ref()?;
         if let Some(i) = index {
-            value = value.into_array()?.into_iter().nth(i)?;
+            value = value.as_array()?.get(i)?;
         }
         for part in parts {
             let (name, index) = split_index(part);
-            value = value.into_dict()?.remove(name)?;
+            value = value.as_dict()?.get(name)?;
             if let Some(i) = index {
-                value = value.into_array()?.into_iter().nth(i)?;
+                value = value.as_array()?.get(i)?;
             }
         }
-        Some(value)
+        Some(value.clone())
     }
 
     /// The keys set under `key` (a table), in order.
@@ -575,6 +589,16 @@ fn split_index(part: &str) -> (&str, Option<usize>) {
         },
         None => (part, None),
     }
+}
+
+/// Top-level values asked of figment, for the test that keeps validation linear.
+#[cfg(test)]
+static TOP_LOOKUPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many top-level values were asked of figment so far in this process.
+#[cfg(test)]
+pub(crate) fn top_lookups() -> usize {
+    TOP_LOOKUPS.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 #[cfg(test)]

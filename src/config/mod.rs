@@ -29,6 +29,8 @@ use crate::secret::Secret;
 
 pub(crate) use global::validate;
 pub use layers::Overrides;
+#[cfg(test)]
+pub(crate) use layers::top_lookups;
 pub(crate) use layers::{Loaded, layer, redact_url};
 pub(crate) use section::Section;
 pub(crate) use values::StringList;

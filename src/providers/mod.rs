@@ -258,6 +258,30 @@ mod tests {
     }
 
     #[test]
+    fn the_origins_of_many_failing_entries_cost_one_lookup_of_their_section() {
+        // Each failing [[fixed]] entry names its origin; each lookup cloned the whole array,
+        // so 8,000 failing entries took 78 s. Now the section is looked up once.
+        let mut text = String::new();
+        for i in 0..500 {
+            text.push_str(&format!(
+                "[[fixed]]\nprovider = \"p\"\nname = \"e{i}\"\namount = -1\ncurrency = \"XXX\"\n"
+            ));
+        }
+        let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        let overrides = crate::config::Overrides {
+            config: Some(f.path().to_path_buf()),
+            ..Default::default()
+        };
+        let before = crate::config::top_lookups();
+        let err = crate::providers::load(&overrides, &Default::default()).unwrap_err();
+        let lookups = crate::config::top_lookups() - before;
+        assert!(err.to_string().contains("fixed[499].amount"), "{err}");
+        // Other tests may look up concurrently: a handful, never one per entry.
+        assert!(lookups < 50, "{lookups} lookups for 500 failing entries");
+    }
+
+    #[test]
     fn env_beats_file_and_conventional_beats_prefixed() {
         let (_, plan) = load_text(
             "currency = \"EUR\"\n[fx]\nUSD = 0.92\n[providers.vercel]\nbudget = 5\n",

@@ -18,7 +18,7 @@ use super::JOB;
 
 /// The most of an `/api/v1/metrics` answer read: far beyond any Pushgateway a person runs
 /// (the answer is streamed, so this bounds the time spent, not the memory).
-pub(crate) const MAX_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_BYTES: u64 = 64 << 20;
 /// This job's groups kept before the answer is refused (200 accounts of 9 providers fit).
 const MAX_GROUPS: usize = 10_000;
 /// Samples kept per family (a counter has one per reason).
@@ -64,10 +64,12 @@ pub(crate) async fn read(mut resp: reqwest::Response) -> Result<Vec<JobGroup>, (
         match resp.chunk().await {
             Ok(Some(chunk)) => {
                 total += chunk.len() as u64;
+                // Not a Pushgateway's answer: treated like one that cannot be reached, so
+                // nothing is pushed to it.
                 if total > MAX_BYTES {
                     break Err((
                         format!("the answer is larger than {} MiB", MAX_BYTES >> 20),
-                        false,
+                        true,
                     ));
                 }
                 // The parser stopped early (it found an error): nothing more to hand it.

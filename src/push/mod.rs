@@ -328,8 +328,8 @@ fn notify_retry(e: &PushError, wait: Duration) {
 /// Whether a grouping-label value can go in a URL path segment as it is: a nonempty run of
 /// letters, digits, `_`, `-` and `.` that is not `.` or `..` (which a URL resolves away). Any
 /// other value travels as `@base64`, so that what reaches the Pushgateway is exactly the
-/// value: the URL parser drops tabs and line breaks from a segment, so `vercel\n` sent as is
-/// would name the group `vercel`.
+/// value: the URL parser drops tabs and line breaks from a segment, so `acme\n` sent as is
+/// would name the group `acme`.
 fn plain_segment(value: &str) -> bool {
     !value.is_empty()
         && value != "."
@@ -417,8 +417,8 @@ mod tests {
         // Control characters, which the URL parser would drop, and dot segments, which it
         // would resolve away: exactly the value, encoded.
         for (value, encoded) in [
-            ("vercel\n", "dmVyY2VsCg=="),
-            ("vercel\r", "dmVyY2VsDQ=="),
+            ("acme\n", "YWNtZQo="),
+            ("acme\r", "YWNtZQ0="),
             ("ver\tcel", "dmVyCWNlbA=="),
             (".", "Lg=="),
             ("..", "Li4="),

@@ -332,7 +332,7 @@ async fn an_endless_pushgateway_answer_is_cut_at_its_cap() {
     let (code, stderr) = support::push(cfg.path(), &[]).await;
     no_panic(code, &stderr);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("larger than 33554432 bytes"), "{stderr}");
+    assert!(stderr.contains("larger than 64 MiB"), "{stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "{:?}",

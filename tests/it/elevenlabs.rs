@@ -103,3 +103,139 @@ async fn a_wrong_key_is_an_auth_failure_that_says_what_to_fix() {
     );
     assert!(!stderr.contains("sk_wrong_0000"));
 }
+
+/// The fixture subscription with `change` applied, served by a mock that checks the key.
+async fn mock_with(reset: i64, change: impl FnOnce(&mut serde_json::Value)) -> MockServer {
+    let text = std::fs::read_to_string(support::fixture("elevenlabs/subscription.json"))
+        .unwrap()
+        .replace("{{RESET}}", &reset.to_string());
+    let mut body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    change(&mut body);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/user/subscription"))
+        .and(header("xi-api-key", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn collect(api: &MockServer) -> (Option<i32>, String, String) {
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[http]\nretries = 0\n[providers.elevenlabs]\nbase_url = \"{}\"\n",
+        api.uri()
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = support::run_async(
+        &["collect", "--config", &path, "--only", "elevenlabs"],
+        &[("ELEVENLABS_API_KEY", KEY)],
+    )
+    .await;
+    let (stdout, stderr) = support::text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+#[tokio::test]
+async fn no_next_payment_attempt_is_read_as_none() {
+    // The SDK: "-1 when there is no next payment attempt".
+    let api = mock_with(reset(), |b| {
+        b["next_invoice"]["next_payment_attempt_unix"] = (-1).into();
+    })
+    .await;
+    let (code, stdout, stderr) = collect(&api).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "cost_spend{currency=\"USD\",provider=\"elevenlabs\",service=\"overage\"} 1.2"
+        ),
+        "{stdout}"
+    );
+    // The invoice is still owed; it has no date to renew on.
+    assert!(
+        stdout.contains("cost_forecast{currency=\"USD\",provider=\"elevenlabs\"} 23.2"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("cost_renewal_timestamp_seconds{"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn nulls_missing_optionals_and_new_enum_values_never_fail_the_provider() {
+    let api = mock_with(reset(), |b| {
+        let o = b.as_object_mut().unwrap();
+        for k in [
+            "max_character_limit_extension",
+            "max_voice_add_edits",
+            "pending_change",
+            "has_used_starter_coupon_on_account",
+            "has_used_creator_coupon_on_account",
+            "billing_period",
+        ] {
+            o.remove(k);
+        }
+        o.insert(
+            "next_character_count_reset_unix".into(),
+            serde_json::Value::Null,
+        );
+        o.insert("next_invoice".into(), serde_json::Value::Null);
+        o.insert("character_refresh_period".into(), "weekly_period".into());
+        o.insert("status".into(), "paused_for_review".into());
+        o.insert("tier".into(), "scale_2027_01_01".into());
+        o.insert("max_credit_limit_extension".into(), "unlimited".into());
+    })
+    .await;
+    let (code, stdout, stderr) = collect(&api).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("cost_plan_info{plan=\"scale_2027_01_01\",provider=\"elevenlabs\"} 1"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("cost_usage_reset_timestamp_seconds{"),
+        "{stdout}"
+    );
+
+    // A currency this build cannot price (the SDK's currency enum is open): the money is left
+    // out with a warning, the quota still reported.
+    let api = mock_with(reset(), |b| {
+        b["currency"] = "credits".into();
+        b["current_overage"]["currency"] = "credits".into();
+    })
+    .await;
+    let (code, stdout, stderr) = collect(&api).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains(
+            "cost_usage{provider=\"elevenlabs\",resource=\"characters\",unit=\"characters\"} 81000"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("cost_spend{"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "cost_collector_records_skipped{provider=\"elevenlabs\",reason=\"unknown_currency\"} 2"
+        ),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("credits"), "{stderr}");
+}
+
+#[tokio::test]
+async fn an_overage_no_decimal_can_subtract_is_decode_never_a_panic() {
+    let api = mock_with(reset(), |b| {
+        b["current_overage"]["amount"] = "-79228162514264337593543950335".into();
+    })
+    .await;
+    let (code, stdout, stderr) = collect(&api).await;
+    assert_ne!(code, Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stdout.contains("cost_collector_errors_total{provider=\"elevenlabs\",reason=\"decode\"} 1"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(!stdout.contains("cost_spend{"), "{stdout}");
+}

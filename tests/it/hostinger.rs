@@ -151,3 +151,82 @@ async fn a_refused_token_says_what_to_fix() {
     );
     assert!(!stderr.contains("hostinger-wrong-0000"));
 }
+
+#[tokio::test]
+async fn one_odd_subscription_is_skipped_with_a_warning_and_the_rest_counted() {
+    let dates = Dates::now();
+    let mut subs = subscriptions(&dates);
+    let base = subs[0].clone();
+    let odd = |id: &str, change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut s = base.clone();
+        s["id"] = Value::from(id);
+        s["name"] = Value::from(format!("Odd {id}"));
+        change(s.as_object_mut().unwrap());
+        s
+    };
+    // No field is required by the spec, and the unit has no enum.
+    let extra = [
+        odd("Odd1NoPrice", &|s| {
+            s.remove("total_price");
+        }),
+        odd("Odd2NoUnit", &|s| {
+            s.remove("billing_period_unit");
+        }),
+        odd("Odd3NoPeriod", &|s| {
+            s.remove("billing_period");
+        }),
+        odd("Odd4Fortnight", &|s| {
+            s.insert("billing_period_unit".into(), Value::from("fortnight"));
+        }),
+        odd("Odd5Currency", &|s| {
+            s.insert("currency_code".into(), Value::from("HOSTINGER_CREDITS"));
+        }),
+    ];
+    subs.as_array_mut().unwrap().extend(extra);
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/billing/v1/subscriptions"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(subs))
+        .mount(&server)
+        .await;
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[pushgateway]\nurl = \"{}\"\n[providers.hostinger]\nbase_url = \"{}\"\n",
+        pg.url,
+        server.uri()
+    ));
+    let (code, stderr) = support::push(cfg.path(), &[("HOSTINGER_API_TOKEN", TOKEN)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let spend = |name: &str| {
+        pg.value(
+            Some("hostinger"),
+            "cost_spend",
+            &[("name", name), ("basis", "derived")],
+        )
+    };
+    // The three good subscriptions as ever; none of the odd ones.
+    assert_eq!(spend("KVM 1"), Some(5.99));
+    assert_eq!(spend("Premium Web Hosting"), Some(2.99));
+    assert_eq!(spend("Domain example.org"), Some(0.999167));
+    assert_eq!(pg.series(Some("hostinger"), "cost_spend").len(), 3);
+    let skipped = |reason: &str| {
+        pg.value(
+            Some("hostinger"),
+            "cost_collector_records_skipped",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(skipped("missing_field"), Some(3.0), "{stderr}");
+    assert_eq!(skipped("unknown_unit"), Some(1.0), "{stderr}");
+    assert_eq!(skipped("unknown_currency"), Some(1.0), "{stderr}");
+    for id in [
+        "Odd1NoPrice",
+        "Odd2NoUnit",
+        "Odd3NoPeriod",
+        "Odd4Fortnight",
+        "Odd5Currency",
+    ] {
+        assert!(stderr.contains(id), "{id} named in a warning: {stderr}");
+    }
+}

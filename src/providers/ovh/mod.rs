@@ -60,7 +60,7 @@ pub(crate) static PROVIDER: Provider = Provider {
             EnvVar {
                 name: "OVH_CONSUMER_KEY",
                 key: "consumer_key",
-                help: "Its consumer key (GET on /me/bill, /me/bill/*, /services, /services/*).",
+                help: "Its consumer key (GET on /me/bill, /me/bill/*, /me/refund, /me/refund/*, /services, /services/*).",
             },
             EnvVar {
                 name: "OVH_CLIENT_ID",
@@ -271,8 +271,8 @@ impl Collector for Ovh {
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let session = self.session(cx).await?;
-        let month = self.bills(cx, &session).await?;
-        let services = self.services(cx, &session).await?;
+        let mut month = self.bills(cx, &session).await?;
+        let services = self.services(cx, &session, &mut month.skipped).await?;
 
         let spend = self.spend(&month);
 
@@ -336,6 +336,7 @@ impl Collector for Ovh {
             due,
             renewals,
             data_as_of: Some(cx.now),
+            skipped: month.skipped,
             ..Collection::default()
         })
     }
@@ -345,19 +346,19 @@ impl Collector for Ovh {
     async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
         let session = self.session(cx).await?;
         let end = days.end() - time::Duration::SECOND;
-        let mut bills = self
-            .bills_between(cx, &session, days.start(), end)
+        let mut month = bills::MonthBills::default();
+        let mut documents = self
+            .documents_between(cx, &session, days.start(), end, &mut month.skipped)
             .await?
             .into_iter()
             .peekable();
-        let mut month = bills::MonthBills::default();
         let mut out = Vec::new();
         for day in days.iter() {
-            while let Some((date, _, _)) = bills.peek()
-                && Days::day_of(*date) <= day
+            while let Some(d) = documents.peek()
+                && Days::day_of(d.date) <= day
             {
-                if let Some((_, bill, details)) = bills.next() {
-                    month.add(&bill, details)?;
+                if let Some(d) = documents.next() {
+                    month.add(&d)?;
                 }
             }
             out.push((

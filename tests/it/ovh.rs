@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::contract::{Spec, assert_requests_follow};
 use crate::support::{self, Pushgateway};
 
 pub const AK: &str = "ak-test-7f3a";
@@ -128,10 +129,16 @@ impl Behaviour {
     }
 }
 
-/// The mocked `https://eu.api.ovh.com/1.0`.
+/// The mocked `https://eu.api.ovh.com/1.0`: every answer checked against the description.
 pub struct OvhApi {
     account: Value,
+    spec: Spec,
     pub behaviour: Arc<Mutex<Behaviour>>,
+}
+
+/// OVHcloud's pinned description, for a mock serving it under `/1.0`.
+pub fn spec() -> Spec {
+    Spec::load("ovh/openapi.json").with_prefix("/1.0")
 }
 
 fn ovh_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
@@ -156,7 +163,9 @@ impl Respond for OvhApi {
         };
         let server_now = unix_now() + b.offset;
         if path == "/auth/time" {
-            return ResponseTemplate::new(200).set_body_string(server_now.to_string());
+            return self
+                .spec
+                .answer("get", "/auth/time", 200, json!(server_now));
         }
         let header = |n: &str| {
             req.headers
@@ -206,7 +215,8 @@ impl Respond for OvhApi {
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         let a = &self.account;
-        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        // OVH's errors are not in its description; its answers are, and are checked.
+        let ok = |template: &str, v: Value| self.spec.answer("get", template, 200, v);
         match segs.as_slice() {
             ["me", "bill"] => {
                 for k in ["date.from", "date.to"] {
@@ -217,21 +227,24 @@ impl Respond for OvhApi {
                 }
                 // Every bill, last month's too: the collector must check the dates itself.
                 let ids: Vec<&String> = a["bills"].as_object().unwrap().keys().collect();
-                ok(json!(ids))
+                ok("/me/bill", json!(ids))
             }
             ["me", "bill", id] => match a["bills"].get(*id) {
-                Some(b) => ok(b["bill"].clone()),
+                Some(b) => ok("/me/bill/{billId}", b["bill"].clone()),
                 None => ResponseTemplate::new(404),
             },
             ["me", "bill", id, "details"] => match a["bills"].get(*id) {
                 Some(b) => {
                     let ids: Vec<&String> = b["details"].as_object().unwrap().keys().collect();
-                    ok(json!(ids))
+                    ok("/me/bill/{billId}/details", json!(ids))
                 }
                 None => ResponseTemplate::new(404),
             },
             ["me", "bill", id, "details", d] => match a["bills"].get(*id) {
-                Some(b) if b["details"].get(*d).is_some() => ok(b["details"][*d].clone()),
+                Some(b) if b["details"].get(*d).is_some() => ok(
+                    "/me/bill/{billId}/details/{billDetailId}",
+                    b["details"][*d].clone(),
+                ),
                 _ => ResponseTemplate::new(404),
             },
             ["me", "refund"] => {
@@ -243,21 +256,24 @@ impl Respond for OvhApi {
                 }
                 // Every credit note, last month's too, as for bills.
                 let ids: Vec<&String> = a["refunds"].as_object().unwrap().keys().collect();
-                ok(json!(ids))
+                ok("/me/refund", json!(ids))
             }
             ["me", "refund", id] => match a["refunds"].get(*id) {
-                Some(r) => ok(r["refund"].clone()),
+                Some(r) => ok("/me/refund/{refundId}", r["refund"].clone()),
                 None => ResponseTemplate::new(404),
             },
             ["me", "refund", id, "details"] => match a["refunds"].get(*id) {
                 Some(r) => {
                     let ids: Vec<&String> = r["details"].as_object().unwrap().keys().collect();
-                    ok(json!(ids))
+                    ok("/me/refund/{refundId}/details", json!(ids))
                 }
                 None => ResponseTemplate::new(404),
             },
             ["me", "refund", id, "details", d] => match a["refunds"].get(*id) {
-                Some(r) if r["details"].get(*d).is_some() => ok(r["details"][*d].clone()),
+                Some(r) if r["details"].get(*d).is_some() => ok(
+                    "/me/refund/{refundId}/details/{refundDetailId}",
+                    r["details"][*d].clone(),
+                ),
                 _ => ResponseTemplate::new(404),
             },
             ["services"] => {
@@ -267,10 +283,10 @@ impl Respond for OvhApi {
                     .keys()
                     .map(|k| k.parse().unwrap())
                     .collect();
-                ok(json!(ids))
+                ok("/services", json!(ids))
             }
             ["services", id] => match a["services"].get(*id) {
-                Some(s) => ok(s.clone()),
+                Some(s) => ok("/services/{serviceId}", s.clone()),
                 None => ResponseTemplate::new(404),
             },
             _ => ResponseTemplate::new(404)
@@ -325,6 +341,7 @@ pub async fn mount_account(
     Mock::given(wiremock::matchers::any())
         .respond_with(OvhApi {
             account,
+            spec: spec(),
             behaviour: Arc::clone(&behaviour),
         })
         .mount(server)
@@ -356,139 +373,90 @@ fn config(pg: &str, extra: &str) -> tempfile::NamedTempFile {
     ))
 }
 
-/// The pinned description (`tests/fixtures/ovh/openapi.json`).
-fn spec() -> Value {
-    serde_json::from_slice(&std::fs::read(support::fixture("ovh/openapi.json")).unwrap()).unwrap()
-}
-
-/// Every request against the description: GET of a documented path with documented parameters.
-fn schema_violations(requests: &[Request]) -> Vec<String> {
-    let spec = spec();
-    let mut out = Vec::new();
-    let placeholder = regex::Regex::new(r"\{[^}]+\}").unwrap();
-    for req in requests {
-        let path = req.url.path().trim_start_matches("/1.0");
-        if req.method != wiremock::http::Method::GET {
-            out.push(format!("{} {path}: not a GET", req.method));
-        }
-        let template = |p: &str| {
-            regex::Regex::new(&format!("^{}$", placeholder.replace_all(p, "[^/]+")))
-                .unwrap()
-                .is_match(path)
-        };
-        let query: Vec<String> = req.url.query_pairs().map(|(k, _)| k.into_owned()).collect();
-        let Some((_, item)) = spec["paths"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .find(|(t, _)| template(t))
-        else {
-            out.push(format!("GET {path}: no such operation in the description"));
-            continue;
-        };
-        let params = item["get"]["parameters"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for k in &query {
-            if !params
-                .iter()
-                .any(|p| p["in"] == "query" && p["name"] == k.as_str())
-            {
-                out.push(format!("GET {path}: query parameter {k} is not documented"));
-            }
-        }
-    }
-    out
-}
-
-/// Checks a value against an OpenAPI 3 schema (properties, types, enums, nullable).
-fn check_openapi(spec: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
-    if v.is_null() && schema["nullable"] == true {
-        return;
-    }
-    if let Some(r) = schema["$ref"].as_str() {
-        let name = r.rsplit('/').next().unwrap();
-        return check_openapi(spec, &spec["components"]["schemas"][name], v, at, out);
-    }
-    if let Some(all) = schema["allOf"].as_array() {
-        for s in all {
-            check_openapi(spec, s, v, at, out);
-        }
-        return;
-    }
-    if v.is_null() {
-        if schema["nullable"] != true && schema["type"].is_string() {
-            out.push(format!("{at}: null, not nullable"));
-        }
-        return;
-    }
-    if let Some(e) = schema["enum"].as_array()
-        && !e.contains(v)
-    {
-        out.push(format!("{at}: {v} is not one of {e:?}"));
-    }
-    let ok = match schema["type"].as_str() {
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        Some("array") => v.is_array(),
-        Some("object") | None => true,
-        Some(_) => true,
-    };
-    if !ok {
-        out.push(format!("{at}: {v} is not a {}", schema["type"]));
-    }
-    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
-        for (k, val) in obj {
-            match props.get(k) {
-                Some(s) => check_openapi(spec, s, val, &format!("{at}.{k}"), out),
-                None => out.push(format!("{at}.{k}: not in the schema")),
-            }
-        }
-    }
-}
-
 #[test]
-fn the_fixture_account_follows_the_schemas() {
+fn the_fixture_account_follows_the_description() {
     let a = account(&Dates::now());
     let spec = spec();
-    let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
     let mut out = Vec::new();
     for (id, b) in a["bills"].as_object().unwrap() {
-        check_openapi(&spec, &schema("billing.Bill"), &b["bill"], id, &mut out);
-        for (d, v) in b["details"].as_object().unwrap() {
-            check_openapi(&spec, &schema("billing.BillDetail"), v, d, &mut out);
+        out.extend(spec.value_violations("billing.Bill", &b["bill"]));
+        for v in b["details"].as_object().unwrap().values() {
+            out.extend(spec.value_violations("billing.BillDetail", v));
+        }
+        assert_eq!(b["bill"]["billId"], id.as_str());
+    }
+    for r in a["refunds"].as_object().unwrap().values() {
+        out.extend(spec.value_violations("billing.Refund", &r["refund"]));
+        for v in r["details"].as_object().unwrap().values() {
+            out.extend(spec.value_violations("billing.RefundDetail", v));
         }
     }
-    for (id, r) in a["refunds"].as_object().unwrap() {
-        check_openapi(&spec, &schema("billing.Refund"), &r["refund"], id, &mut out);
-        for (d, v) in r["details"].as_object().unwrap() {
-            check_openapi(&spec, &schema("billing.RefundDetail"), v, d, &mut out);
-        }
-    }
-    for (id, s) in a["services"].as_object().unwrap() {
-        check_openapi(&spec, &schema("services.expanded.Service"), s, id, &mut out);
+    for s in a["services"].as_object().unwrap().values() {
+        out.extend(spec.value_violations("services.expanded.Service", s));
     }
     assert!(out.is_empty(), "{out:#?}");
-    // The checks can fail.
-    let mut bad = Vec::new();
-    check_openapi(
-        &spec,
-        &schema("billing.Bill"),
-        &json!({"billId": 3, "colour": "red"}),
-        "x",
-        &mut bad,
+}
+
+/// The control: the checker refuses a request and an answer OVH's description does not allow,
+/// so the mock above could not accept them.
+#[test]
+fn the_description_catches_an_off_description_request_and_answer() {
+    let spec = spec();
+    let request = |path_and_query: &str| wiremock::Request {
+        url: url::Url::parse(&format!("http://127.0.0.1/1.0{path_and_query}")).unwrap(),
+        method: wiremock::http::Method::GET,
+        headers: wiremock::http::HeaderMap::new(),
+        body: vec![],
+    };
+    let ok = "/me/refund?date.from=2026-11-01T00%3A00%3A00Z&date.to=2026-11-30T00%3A00%3A00Z";
+    assert_eq!(spec.request_violations(&request(ok)), Vec::<String>::new());
+    for (pq, expect) in [
+        ("/me/bill?date.from=yesterday", "RFC 3339"),
+        (
+            "/me/bill?from=2026-11-01T00%3A00%3A00Z",
+            "not in the description",
+        ),
+        ("/me/bill?category=rent", "is not one of"),
+        ("/services/ns1001", "is not an integer"),
+        ("/me/consumption/usage/current", "no such operation"),
+    ] {
+        let v = spec.request_violations(&request(pq));
+        assert!(
+            v.iter().any(|m| m.contains(expect)),
+            "{pq}: {expect} not in {v:?}"
+        );
+    }
+    let a = account(&Dates::now());
+    let bill = &a["bills"]["FR0001"]["bill"];
+    assert!(
+        spec.answer_violations("get", "/me/bill/{billId}", 200, bill)
+            .is_empty()
     );
-    check_openapi(
-        &spec,
-        &schema("services.expanded.Service"),
-        &json!({"resource": {"state": "gone"}}),
-        "y",
-        &mut bad,
+    let mut bitcoin = bill.clone();
+    bitcoin["priceWithTax"]["currencyCode"] = "XBT".into();
+    let mut text_cents = bill.clone();
+    text_cents["tax"]["priceInUcents"] = "1290000000".into();
+    for (body, expect) in [
+        (bitcoin, "is not one of"),
+        (text_cents, "is not of type integer"),
+    ] {
+        let v = spec.answer_violations("get", "/me/bill/{billId}", 200, &body);
+        assert!(
+            v.iter().any(|m| m.contains(expect)),
+            "{expect} not in {v:?}"
+        );
+    }
+    // OVH's errors are no documented answer: a mock cannot pass one off as a bill.
+    let v = spec.answer_violations("get", "/me/bill/{billId}", 404, &json!({}));
+    assert!(
+        v.iter().any(|m| m.contains("not a documented answer")),
+        "{v:?}"
     );
-    assert_eq!(bad.len(), 3, "{bad:?}");
+    let v = spec.answer_violations("get", "/services", 200, &json!(["101"]));
+    assert!(
+        v.iter().any(|m| m.contains("is not of type integer")),
+        "{v:?}"
+    );
 }
 
 fn spend(pg: &Pushgateway, name: &str) -> Option<f64> {
@@ -576,11 +544,10 @@ async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals
         Some(1.0)
     );
 
-    // Every call was a signed GET of a documented path; the secret never left the headers.
-    let requests = api.received_requests().await.unwrap();
-    let violations = schema_violations(&requests);
-    assert!(violations.is_empty(), "{violations:#?}");
-    assert!(requests.len() > 10);
+    // Every call was a signed GET of a described path with described parameters; the secret
+    // never left the headers.
+    assert_requests_follow(&spec(), &api).await;
+    assert!(api.received_requests().await.unwrap().len() > 10);
     let dump = pg.dump();
     for secret in [AS, CK, AK] {
         assert!(
@@ -638,6 +605,7 @@ async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
         stdout.contains("cost_tax_basis{basis=\"included\"} 1"),
         "{stdout}"
     );
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -700,6 +668,7 @@ async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_be
             "{secret} leaked"
         );
     }
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -760,6 +729,7 @@ async fn a_wrong_secret_a_moving_clock_and_a_missing_right_say_what_to_fix() {
     for secret in [AS, CK] {
         assert!(!pg.dump().contains(secret), "{secret} leaked");
     }
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -819,6 +789,7 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
     );
     let (stdout, _) = support::text(&out);
     assert!(stdout.contains("name=\"bms-1\""), "{stdout}");
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -897,6 +868,7 @@ async fn backfill_counts_each_bill_from_its_day_on() {
         );
         day = day.next_day().unwrap();
     }
+    assert_requests_follow(&spec(), &api).await;
 }
 
 /// An `order.Price` of `ucents` micro-units in `currency`.
@@ -1025,6 +997,7 @@ async fn bills_and_lines_in_points_na_or_an_unknown_currency_are_skipped_the_res
         None
     );
     assert_eq!(pg.series(Some("ovh"), "cost_renewal_price").len(), 5);
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -1058,4 +1031,5 @@ async fn a_tax_rate_no_decimal_can_hold_is_decode_never_a_panic() {
         "{stdout}\n{stderr}"
     );
     assert!(stderr.contains("tax"), "{stderr}");
+    assert_requests_follow(&spec(), &api).await;
 }

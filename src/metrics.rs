@@ -156,9 +156,10 @@ impl Families {
             tracing::error!(metric = def.name, "dropping a non-finite value");
             return;
         }
+        // A label value from a provider (a project or service name) never carries a secret.
         let mut pairs: Vec<(String, String)> = labels
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), crate::secret::redact(v).into_owned()))
             .collect();
         pairs.sort();
         let idx = match self.fams.iter().position(|f| f.name() == def.name) {

@@ -650,3 +650,37 @@ fn a_fifo_at_the_push_lock_path_never_hangs_the_push() {
     );
     assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(1.0));
 }
+
+#[test]
+fn a_signal_ends_an_exchange_rate_fetch_that_hangs() {
+    // The ECB answers nothing; the fixed entries are collected at once, so the fetch is the
+    // only work left when SIGTERM arrives. It used to wait out the HTTP timeout (and its
+    // retries), unlogged.
+    let ecb = hanging_server();
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[pushgateway]\nurl = \"{}\"\n[run]\ntimeout = \"5m\"\n[http]\ntimeout = \"2m\"\n\
+         [fx]\nUSD = 0.9\nsource = \"ecb\"\nurl = \"{ecb}/eurofxref-daily.xml\"\n\
+         [[fixed]]\nprovider = \"p\"\nname = \"a\"\namount = 1\ncurrency = \"USD\"\n",
+        pg.url
+    ));
+    let mut child = spawn_push(cfg.path());
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "TERM");
+    let (code, took) = wait_within(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(took < Duration::from_secs(10), "{took:?}: {stderr}");
+    assert!(
+        stderr.contains("SIGTERM received while fetching exchange rates"),
+        "{stderr}"
+    );
+    // The statuses and figures are still pushed, with the configured rate.
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(0.9));
+}

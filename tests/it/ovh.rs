@@ -1033,3 +1033,32 @@ async fn a_tax_rate_no_decimal_can_hold_is_decode_never_a_panic() {
     assert!(stderr.contains("tax"), "{stderr}");
     assert_requests_follow(&spec(), &api).await;
 }
+
+#[test]
+fn a_currency_ovh_does_not_bill_in_is_a_configuration_error_before_any_request() {
+    // OVH's description lists the currencies an amount can be in; JPY is not one.
+    let listener = support::Counter::start(None);
+    let cfg = support::toml(&format!(
+        "[fx]\nJPY = 0.0065\n[providers.ovh]\nbase_url = \"{}/1.0\"\ncurrency = \"JPY\"\n",
+        listener.url
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    for command in ["check", "collect"] {
+        let out = support::run(&[command, "--config", &path], SIGNED_ENV);
+        let (_, stderr) = support::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("providers.ovh.currency") && stderr.contains("JPY"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(listener.connections(), 0, "no request before the check");
+    // The currencies OVH bills in pass.
+    let cfg = support::toml("[fx]\nPLN = 0.25\n[providers.ovh]\ncurrency = \"PLN\"\n");
+    let out = support::run(
+        &["check", "--config", cfg.path().to_str().unwrap()],
+        SIGNED_ENV,
+    );
+    let (_, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}

@@ -41,6 +41,23 @@ const OVH_CURRENCIES: &[&str] = &[
 /// Codes of the enum that are no money.
 const NON_MONEY: &[&str] = &["N/A", "points"];
 
+/// Whether OVH's description lets an amount be in `currency`: the codes of its enum that are
+/// money.
+pub(super) fn ovh_bills_in(currency: Currency) -> bool {
+    let code = currency.code();
+    OVH_CURRENCIES.contains(&code) && !NON_MONEY.contains(&code)
+}
+
+/// The codes of OVH's enum that are money, for messages.
+pub(super) fn ovh_money_codes() -> String {
+    OVH_CURRENCIES
+        .iter()
+        .filter(|c| !NON_MONEY.contains(c))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Why a record is left out: the `reason` it is counted under, and what to say.
 pub(super) type Skip = (&'static str, String);
 

@@ -174,7 +174,17 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let currency = match raw.currency.as_deref() {
         None => Some(endpoint.currency()),
         Some(c) => match c.parse::<Currency>() {
-            Ok(c) => Some(c),
+            Ok(c) if bills::ovh_bills_in(c) => Some(c),
+            Ok(c) => {
+                s.fail(
+                    "currency",
+                    format!(
+                        "OVHcloud bills in none but {}; {c} is not one of them",
+                        bills::ovh_money_codes()
+                    ),
+                );
+                None
+            }
             Err(e) => {
                 s.fail("currency", e);
                 None

@@ -1,7 +1,9 @@
-//! OVHcloud: month-to-date spend from this month's bills, per service (the bill details'
-//! `domain`), in the job's tax basis and exact (micro-cent integers where OVH gives them);
-//! every service's next renewal and its price; renewals due later this month and not yet
-//! billed go into the forecast, never counted twice with a bill.
+//! OVHcloud: month-to-date spend from this month's bills less its credit notes, per service
+//! (the detail lines' `domain`), in the job's tax basis and exact (micro-cent integers where OVH
+//! gives them); every service's next renewal and its price; renewals due later this month and
+//! not yet billed go into the forecast, never counted twice with a bill. A document, line or
+//! renewal price the job cannot count (OVH's `points` and `N/A` currencies, a missing date or
+//! price) is skipped and counted, never failing the rest.
 //!
 //! Two ways to authenticate, as OVH's own tools do: an application key, secret and consumer
 //! key signing every request (`$1$` SHA-1 over exactly the URL sent, with the server's clock
@@ -10,7 +12,8 @@
 //! informal limit of about 60 a minute.
 //!
 //! Parts: this file (the section, its validation, the collector), `auth` (signature, clock,
-//! token, error hints), `bills` (bills and their details), `services` (renewals).
+//! token, error hints), `bills` (bills, credit notes and their details), `services`
+//! (renewals).
 
 mod auth;
 mod bills;

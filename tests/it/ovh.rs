@@ -1062,3 +1062,30 @@ fn a_currency_ovh_does_not_bill_in_is_a_configuration_error_before_any_request()
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[tokio::test]
+async fn check_probe_says_whether_the_key_reads_credit_notes() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    let behaviour = mount(&api, &dates, Behaviour::signed()).await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &section(&api, None));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = support::run_async(&["check", "--probe", "--config", &path], SIGNED_ENV).await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("reads the bills") && stdout.contains("credit notes"),
+        "{stdout}"
+    );
+    // A key made before credit notes were read lacks the /me/refund rules.
+    behaviour.lock().unwrap().denied = vec!["/me/refund"];
+    let out = support::run_async(&["check", "--probe", "--config", &path], SIGNED_ENV).await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("NOT_GRANTED_CALL") && stdout.contains("/me/refund/*"),
+        "{stdout}"
+    );
+    assert_requests_follow(&spec(), &api).await;
+}

@@ -389,17 +389,19 @@ impl Collector for Ovh {
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
         let session = self.session(cx).await?;
         let (from, to) = cx.month_window();
-        let ids: Vec<String> = self
-            .get_json(
-                cx,
-                &session,
-                &self.url("/me/bill", &[("date.from", &from), ("date.to", &to)]),
-            )
+        let query = [("date.from", from.as_str()), ("date.to", to.as_str())];
+        let bills: Vec<String> = self
+            .get_json(cx, &session, &self.url("/me/bill", &query))
+            .await?;
+        // A key made before credit notes were read may lack their rights: say so here.
+        let refunds: Vec<String> = self
+            .get_json(cx, &session, &self.url("/me/refund", &query))
             .await?;
         Ok(format!(
-            "the {} reads the bills ({} this month)",
+            "the {} reads the bills ({} this month) and the credit notes ({})",
             self.credentials.describe(),
-            ids.len()
+            bills.len(),
+            refunds.len()
         ))
     }
 }

@@ -2,6 +2,12 @@
 //! used against the plan's limit, and when that quota window resets (the provider's own
 //! window, not the calendar month); the tier; the current overage as spend; the next invoice's
 //! amount and date as the forecast and a renewal.
+//!
+//! ElevenLabs publishes no API description, only generated SDKs: the job follows the types of
+//! the Python SDK (`Subscription`, `Price`, `InvoiceResponse`). Their enums are open, so a new
+//! tier, status, period or currency never fails the provider; a next payment attempt of -1
+//! means none (no renewal date); an amount in a currency the job cannot convert is left out
+//! and counted as skipped (`unknown_currency`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -77,6 +83,9 @@ struct ElevenLabs {
     limit: Option<f64>,
 }
 
+/// `GET /v1/user/subscription`: the SDK's `Subscription`, the fields the job reads. Its enums
+/// are open (`Union[Literal[…], Any]`): a value this build does not know never fails the
+/// provider; the ones it does not read (`status`, `billing_period`, …) are not read at all.
 #[derive(Debug, Deserialize)]
 struct Subscription {
     tier: String,
@@ -84,37 +93,52 @@ struct Subscription {
     character_limit: u64,
     #[serde(default)]
     next_character_count_reset_unix: Option<i64>,
+    /// `Optional[Currency]`, an open enum: any JSON value.
     #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    current_overage: Option<Overage>,
+    currency: Option<serde_json::Value>,
+    current_overage: Price,
     #[serde(default)]
     next_invoice: Option<Invoice>,
 }
 
+/// `Price`: a currency/amount pair, the amount a decimal string.
 #[derive(Debug, Deserialize)]
-struct Overage {
-    amount: ConfigDecimal,
-    #[serde(default)]
-    currency: Option<String>,
+struct Price {
+    amount: String,
+    /// `Currency`, an open enum: any JSON value.
+    currency: serde_json::Value,
 }
 
+/// `InvoiceResponse`: `amount_due_cents` includes tax; `next_payment_attempt_unix` is -1
+/// when there is no next payment attempt.
 #[derive(Debug, Deserialize)]
 struct Invoice {
     amount_due_cents: i64,
     next_payment_attempt_unix: i64,
 }
 
-fn currency(code: Option<&str>) -> Result<Currency, String> {
-    let code = code.unwrap_or("usd");
-    code.parse()
-        .map_err(|_| format!("{code:?} is not a currency"))
+/// An open-enum currency as a currency the job can convert, or what it says for a warning.
+fn currency(v: &serde_json::Value) -> Result<Currency, String> {
+    match v.as_str() {
+        Some(code) => code.parse().map_err(|_| format!("{code:?}")),
+        None => Err(format!("{} (not a code)", short(v))),
+    }
 }
 
-fn unix(t: i64) -> Option<SystemTime> {
-    u64::try_from(t)
-        .ok()
-        .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
+/// A value for a warning, cut short (at most 32 characters).
+fn short(v: &serde_json::Value) -> String {
+    v.to_string().chars().take(32).collect()
+}
+
+/// A Unix time: `None` for a negative one (ElevenLabs' "none"), `Err` past what a clock holds.
+fn unix(t: i64) -> Result<Option<SystemTime>, ()> {
+    match u64::try_from(t) {
+        Err(_) => Ok(None),
+        Ok(s) => SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_secs(s))
+            .map(Some)
+            .ok_or(()),
+    }
 }
 
 #[async_trait::async_trait]
@@ -148,7 +172,6 @@ impl Collector for ElevenLabs {
             )
         })?;
         let bad = |m: String| CollectError::new(Reason::Decode, format!("{what}: {m}"));
-        let account_currency = currency(sub.currency.as_deref()).map_err(bad)?;
 
         let mut c = Collection {
             usage: vec![Usage {
@@ -166,54 +189,99 @@ impl Collector for ElevenLabs {
             data_as_of: Some(cx.now),
             ..Collection::default()
         };
-        if let Some(reset) = sub.next_character_count_reset_unix.and_then(unix) {
-            c.resets.push(("characters".into(), reset));
+        if let Some(t) = sub.next_character_count_reset_unix {
+            let reset = unix(t)
+                .map_err(|()| bad(format!("next_character_count_reset_unix {t} is not a time")))?;
+            if let Some(reset) = reset {
+                c.resets.push(("characters".into(), reset));
+            }
         }
-        // Spend: the overage so far in this quota window (0 when there is none).
-        let overage = match &sub.current_overage {
-            Some(o) => Money {
-                amount: o.amount.0,
-                currency: currency(o.currency.as_deref().or(sub.currency.as_deref()))
-                    .map_err(bad)?,
-            },
-            None => Money {
-                amount: Decimal::ZERO,
-                currency: account_currency,
-            },
+        // Spend: the overage so far in this quota window, in the currency it names.
+        let o = &sub.current_overage;
+        let amount: Decimal = o.amount.trim().parse().map_err(|_| {
+            bad(format!(
+                "current_overage.amount {:?} is not a decimal",
+                o.amount.chars().take(32).collect::<String>()
+            ))
+        })?;
+        if amount.is_sign_negative() && !amount.is_zero() {
+            return Err(bad(format!("current_overage.amount {amount} is negative")));
+        }
+        let overage = match currency(&o.currency) {
+            Ok(currency) => Some(Money { amount, currency }),
+            Err(code) => {
+                c.skipped.record(
+                    "unknown_currency",
+                    format!("current_overage of {amount} in {code}, a currency this build cannot convert"),
+                );
+                None
+            }
         };
-        c.spend.push(Spend {
-            money: overage,
-            kind: SpendKind::Billed,
-            labels: vec![("service", "overage".to_owned())],
-        });
-        // The forecast: the next invoice (the plan and the overage it includes).
+        if let Some(money) = overage {
+            c.spend.push(Spend {
+                money,
+                kind: SpendKind::Billed,
+                labels: vec![("service", "overage".to_owned())],
+            });
+        }
+        // The forecast: the next invoice (the plan and the overage it includes), in the
+        // subscription's currency, else the overage's.
         if let Some(inv) = &sub.next_invoice {
             if inv.amount_due_cents < 0 {
                 return Err(bad("next_invoice.amount_due_cents is negative".into()));
             }
-            let due = Money {
-                amount: Decimal::new(inv.amount_due_cents, 2),
-                currency: account_currency,
+            let amount = Decimal::new(inv.amount_due_cents, 2);
+            let code = match &sub.currency {
+                Some(v) if !v.is_null() => v,
+                _ => &o.currency,
             };
-            let at = unix(inv.next_payment_attempt_unix)
-                .ok_or_else(|| bad("next_payment_attempt_unix is not a time".into()))?;
-            if due.currency == overage.currency && due.amount > overage.amount {
-                c.due.push(Spend {
-                    money: Money {
-                        amount: due.amount - overage.amount,
-                        currency: due.currency,
-                    },
-                    kind: SpendKind::Billed,
-                    labels: vec![("service", "next_invoice".to_owned())],
-                });
+            let due = match currency(code) {
+                Ok(currency) => Some(Money { amount, currency }),
+                Err(code) => {
+                    c.skipped.record(
+                        "unknown_currency",
+                        format!("next_invoice of {amount} in {code}, a currency this build cannot convert"),
+                    );
+                    None
+                }
+            };
+            let t = inv.next_payment_attempt_unix;
+            let at = unix(t).map_err(|()| {
+                bad(format!(
+                    "next_invoice.next_payment_attempt_unix {t} is not a time"
+                ))
+            })?;
+            if let Some(due) = due {
+                // The overage is spend already: only the rest of the invoice is still due.
+                let rest = match overage {
+                    Some(o) if o.currency == due.currency => {
+                        due.amount.checked_sub(o.amount).ok_or_else(|| {
+                            bad("the invoice less the overage is beyond a decimal".into())
+                        })?
+                    }
+                    _ => due.amount,
+                };
+                if rest > Decimal::ZERO {
+                    c.due.push(Spend {
+                        money: Money {
+                            amount: rest,
+                            currency: due.currency,
+                        },
+                        kind: SpendKind::Billed,
+                        labels: vec![("service", "next_invoice".to_owned())],
+                    });
+                }
+                // -1: no next payment attempt, so no date it renews on.
+                if let Some(at) = at {
+                    c.renewals.push(Renewal {
+                        name: c.plan.clone().unwrap_or_else(|| "subscription".into()),
+                        at,
+                        price: due,
+                        current_price: None,
+                        automatic: Some(true),
+                    });
+                }
             }
-            c.renewals.push(Renewal {
-                name: c.plan.clone().unwrap_or_else(|| "subscription".into()),
-                at,
-                price: due,
-                current_price: None,
-                automatic: Some(true),
-            });
         }
         Ok(c)
     }

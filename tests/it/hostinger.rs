@@ -1,17 +1,25 @@
 //! The Hostinger collector end to end against a loopback mock that checks the bearer token and
-//! answers with subscriptions in the shape of Hostinger's public OpenAPI spec
-//! (`tests/fixtures/hostinger/`); the real binary and a real Pushgateway.
+//! the JSON content type, and answers only what Hostinger's OpenAPI description allows: every
+//! request and answer is held against the copy pinned in `tests/fixtures/hostinger/`; the real
+//! binary and a real Pushgateway.
 
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
+use crate::contract::{Spec, assert_requests_follow};
 use crate::ovh::{Dates, month_end};
 use crate::support::{self, Pushgateway};
 
 pub const TOKEN: &str = "hostinger-test-token-3141";
+const SUBSCRIPTIONS: &str = "/api/billing/v1/subscriptions";
+
+/// Hostinger's pinned description.
+pub fn spec() -> Spec {
+    Spec::load("hostinger/openapi.json")
+}
 
 fn subscriptions(d: &Dates) -> Value {
     let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap();
@@ -25,52 +33,93 @@ fn subscriptions(d: &Dates) -> Value {
 }
 
 pub async fn mock(d: &Dates) -> MockServer {
+    mock_body(subscriptions(d)).await
+}
+
+/// A mock that answers `subscriptions` (checked against the description) to the right token
+/// with the content type the description asks of every request, and the description's 401 to
+/// anything else.
+async fn mock_body(subscriptions: Value) -> MockServer {
+    let spec = spec();
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .and(path("/api/billing/v1/subscriptions"))
+        .and(path(SUBSCRIPTIONS))
         .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(subscriptions(d)))
+        .and(header("content-type", "application/json"))
+        .respond_with(spec.answer("get", SUBSCRIPTIONS, 200, subscriptions))
         .mount(&server)
         .await;
-    // The spec's 401: `{"message", "correlation_id"}`.
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
-            "message": "Unauthenticated", "correlation_id": "c0ffee"
-        })))
+        .respond_with(spec.answer(
+            "get",
+            SUBSCRIPTIONS,
+            401,
+            serde_json::json!({"message": "Unauthenticated", "correlation_id": "c0ffee"}),
+        ))
         .mount(&server)
         .await;
     server
 }
 
+/// The control: the checker refuses a request and an answer the description does not allow,
+/// so the tests below could fail.
 #[test]
-fn the_fixture_follows_the_spec() {
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(support::fixture("hostinger/openapi.json")).unwrap())
-            .unwrap();
-    let props =
-        spec["components"]["schemas"]["Billing.V1.Subscription.SubscriptionResource"]["properties"]
-            .as_object()
-            .unwrap()
-            .clone();
-    let subs = subscriptions(&Dates::now());
-    for s in subs.as_array().unwrap() {
-        for (k, v) in s.as_object().unwrap() {
-            let p = props
-                .get(k)
-                .unwrap_or_else(|| panic!("{k} is not in the spec"));
-            let ok = match p["type"].as_str().unwrap() {
-                "string" => v.is_string() || (v.is_null() && p["nullable"] == true),
-                "integer" => v.is_i64(),
-                "boolean" => v.is_boolean(),
-                other => panic!("{other}"),
-            };
-            assert!(ok, "{k}: {v} is not a {}", p["type"]);
-            if let Some(e) = p["enum"].as_array() {
-                assert!(e.contains(v), "{k}: {v}");
-            }
+fn the_description_catches_an_off_description_request_and_answer() {
+    let spec = spec();
+    let request = |url: &str, bearer: bool| {
+        let mut headers = wiremock::http::HeaderMap::new();
+        if bearer {
+            headers.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
         }
+        wiremock::Request {
+            url: url::Url::parse(url).unwrap(),
+            method: wiremock::http::Method::GET,
+            headers,
+            body: vec![],
+        }
+    };
+    let ok = format!("http://127.0.0.1{SUBSCRIPTIONS}");
+    assert_eq!(
+        spec.request_violations(&request(&ok, true)),
+        Vec::<String>::new()
+    );
+    for (url, bearer, expect) in [
+        (ok.clone(), false, "authentication"),
+        (format!("{ok}?page=2"), true, "not in the description"),
+        (
+            "http://127.0.0.1/api/billing/v1/orders".into(),
+            true,
+            "no such operation",
+        ),
+    ] {
+        let v = spec.request_violations(&request(&url, bearer));
+        assert!(
+            v.iter().any(|m| m.contains(expect)),
+            "{url}: {expect} not in {v:?}"
+        );
     }
-    assert!(spec["paths"]["/api/billing/v1/subscriptions"]["get"].is_object());
+    let good = subscriptions(&Dates::now());
+    assert!(
+        spec.answer_violations("get", SUBSCRIPTIONS, 200, &good)
+            .is_empty()
+    );
+    let mut text_price = good.clone();
+    text_price[0]["total_price"] = "5.99".into();
+    let mut unknown_status = good.clone();
+    unknown_status[0]["status"] = "suspended".into();
+    let mut bad_date = good;
+    bad_date[0]["next_billing_at"] = "tomorrow".into();
+    for (body, expect) in [
+        (text_price, "is not of type integer"),
+        (unknown_status, "is not one of"),
+        (bad_date, "RFC 3339"),
+    ] {
+        let v = spec.answer_violations("get", SUBSCRIPTIONS, 200, &body);
+        assert!(
+            v.iter().any(|m| m.contains(expect)),
+            "{expect} not in {v:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -119,12 +168,7 @@ async fn subscriptions_become_monthly_amounts_with_their_renewals() {
         Some(0.0)
     );
     assert_eq!(r("cost_renewal_price", "Premium Web Hosting"), Some(383.52));
-    let requests = api.received_requests().await.unwrap();
-    assert!(
-        requests
-            .iter()
-            .all(|r| r.method == wiremock::http::Method::GET)
-    );
+    assert_requests_follow(&spec(), &api).await;
     assert!(!stderr.contains(TOKEN) && !pg.dump().contains(TOKEN));
 }
 
@@ -150,4 +194,80 @@ async fn a_refused_token_says_what_to_fix() {
         "{stdout}"
     );
     assert!(!stderr.contains("hostinger-wrong-0000"));
+    assert_requests_follow(&spec(), &api).await;
+}
+
+#[tokio::test]
+async fn one_odd_subscription_is_skipped_with_a_warning_and_the_rest_counted() {
+    let dates = Dates::now();
+    let mut subs = subscriptions(&dates);
+    let base = subs[0].clone();
+    let odd = |id: &str, change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut s = base.clone();
+        s["id"] = Value::from(id);
+        s["name"] = Value::from(format!("Odd {id}"));
+        change(s.as_object_mut().unwrap());
+        s
+    };
+    // No field is required by the spec, and the unit has no enum.
+    let extra = [
+        odd("Odd1NoPrice", &|s| {
+            s.remove("total_price");
+        }),
+        odd("Odd2NoUnit", &|s| {
+            s.remove("billing_period_unit");
+        }),
+        odd("Odd3NoPeriod", &|s| {
+            s.remove("billing_period");
+        }),
+        odd("Odd4Fortnight", &|s| {
+            s.insert("billing_period_unit".into(), Value::from("fortnight"));
+        }),
+        odd("Odd5Currency", &|s| {
+            s.insert("currency_code".into(), Value::from("HOSTINGER_CREDITS"));
+        }),
+    ];
+    subs.as_array_mut().unwrap().extend(extra);
+    // Every odd one is an answer the description allows.
+    let server = mock_body(subs).await;
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[pushgateway]\nurl = \"{}\"\n[providers.hostinger]\nbase_url = \"{}\"\n",
+        pg.url,
+        server.uri()
+    ));
+    let (code, stderr) = support::push(cfg.path(), &[("HOSTINGER_API_TOKEN", TOKEN)]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let spend = |name: &str| {
+        pg.value(
+            Some("hostinger"),
+            "cost_spend",
+            &[("name", name), ("basis", "derived")],
+        )
+    };
+    // The three good subscriptions as ever; none of the odd ones.
+    assert_eq!(spend("KVM 1"), Some(5.99));
+    assert_eq!(spend("Premium Web Hosting"), Some(2.99));
+    assert_eq!(spend("Domain example.org"), Some(0.999167));
+    assert_eq!(pg.series(Some("hostinger"), "cost_spend").len(), 3);
+    let skipped = |reason: &str| {
+        pg.value(
+            Some("hostinger"),
+            "cost_collector_records_skipped",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(skipped("missing_field"), Some(3.0), "{stderr}");
+    assert_eq!(skipped("unknown_unit"), Some(1.0), "{stderr}");
+    assert_eq!(skipped("unknown_currency"), Some(1.0), "{stderr}");
+    for id in [
+        "Odd1NoPrice",
+        "Odd2NoUnit",
+        "Odd3NoPeriod",
+        "Odd4Fortnight",
+        "Odd5Currency",
+    ] {
+        assert!(stderr.contains(id), "{id} named in a warning: {stderr}");
+    }
+    assert_requests_follow(&spec(), &server).await;
 }

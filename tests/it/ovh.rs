@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::contract::{Spec, assert_requests_follow};
 use crate::support::{self, Pushgateway};
 
 pub const AK: &str = "ak-test-7f3a";
@@ -128,10 +129,16 @@ impl Behaviour {
     }
 }
 
-/// The mocked `https://eu.api.ovh.com/1.0`.
+/// The mocked `https://eu.api.ovh.com/1.0`: every answer checked against the description.
 pub struct OvhApi {
     account: Value,
+    spec: Spec,
     pub behaviour: Arc<Mutex<Behaviour>>,
+}
+
+/// OVHcloud's pinned description, for a mock serving it under `/1.0`.
+pub fn spec() -> Spec {
+    Spec::load("ovh/openapi.json").with_prefix("/1.0")
 }
 
 fn ovh_error(status: u16, code: &str, message: &str) -> ResponseTemplate {
@@ -156,7 +163,9 @@ impl Respond for OvhApi {
         };
         let server_now = unix_now() + b.offset;
         if path == "/auth/time" {
-            return ResponseTemplate::new(200).set_body_string(server_now.to_string());
+            return self
+                .spec
+                .answer("get", "/auth/time", 200, json!(server_now));
         }
         let header = |n: &str| {
             req.headers
@@ -206,7 +215,8 @@ impl Respond for OvhApi {
         let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         let a = &self.account;
-        let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
+        // OVH's errors are not in its description; its answers are, and are checked.
+        let ok = |template: &str, v: Value| self.spec.answer("get", template, 200, v);
         match segs.as_slice() {
             ["me", "bill"] => {
                 for k in ["date.from", "date.to"] {
@@ -217,21 +227,53 @@ impl Respond for OvhApi {
                 }
                 // Every bill, last month's too: the collector must check the dates itself.
                 let ids: Vec<&String> = a["bills"].as_object().unwrap().keys().collect();
-                ok(json!(ids))
+                ok("/me/bill", json!(ids))
             }
             ["me", "bill", id] => match a["bills"].get(*id) {
-                Some(b) => ok(b["bill"].clone()),
+                Some(b) => ok("/me/bill/{billId}", b["bill"].clone()),
                 None => ResponseTemplate::new(404),
             },
             ["me", "bill", id, "details"] => match a["bills"].get(*id) {
                 Some(b) => {
                     let ids: Vec<&String> = b["details"].as_object().unwrap().keys().collect();
-                    ok(json!(ids))
+                    ok("/me/bill/{billId}/details", json!(ids))
                 }
                 None => ResponseTemplate::new(404),
             },
             ["me", "bill", id, "details", d] => match a["bills"].get(*id) {
-                Some(b) if b["details"].get(*d).is_some() => ok(b["details"][*d].clone()),
+                Some(b) if b["details"].get(*d).is_some() => ok(
+                    "/me/bill/{billId}/details/{billDetailId}",
+                    b["details"][*d].clone(),
+                ),
+                _ => ResponseTemplate::new(404),
+            },
+            ["me", "refund"] => {
+                for k in ["date.from", "date.to"] {
+                    match q.get(k).map(|v| OffsetDateTime::parse(v, &Rfc3339)) {
+                        Some(Ok(_)) => {}
+                        _ => return ovh_error(400, "BAD_PARAMETER", "Invalid date"),
+                    }
+                }
+                // Every credit note, last month's too, as for bills.
+                let ids: Vec<&String> = a["refunds"].as_object().unwrap().keys().collect();
+                ok("/me/refund", json!(ids))
+            }
+            ["me", "refund", id] => match a["refunds"].get(*id) {
+                Some(r) => ok("/me/refund/{refundId}", r["refund"].clone()),
+                None => ResponseTemplate::new(404),
+            },
+            ["me", "refund", id, "details"] => match a["refunds"].get(*id) {
+                Some(r) => {
+                    let ids: Vec<&String> = r["details"].as_object().unwrap().keys().collect();
+                    ok("/me/refund/{refundId}/details", json!(ids))
+                }
+                None => ResponseTemplate::new(404),
+            },
+            ["me", "refund", id, "details", d] => match a["refunds"].get(*id) {
+                Some(r) if r["details"].get(*d).is_some() => ok(
+                    "/me/refund/{refundId}/details/{refundDetailId}",
+                    r["details"][*d].clone(),
+                ),
                 _ => ResponseTemplate::new(404),
             },
             ["services"] => {
@@ -241,10 +283,10 @@ impl Respond for OvhApi {
                     .keys()
                     .map(|k| k.parse().unwrap())
                     .collect();
-                ok(json!(ids))
+                ok("/services", json!(ids))
             }
             ["services", id] => match a["services"].get(*id) {
-                Some(s) => ok(s.clone()),
+                Some(s) => ok("/services/{serviceId}", s.clone()),
                 None => ResponseTemplate::new(404),
             },
             _ => ResponseTemplate::new(404)
@@ -286,10 +328,20 @@ impl Respond for TokenEndpoint {
 
 /// Mounts the API on `server` (under `/1.0`); returns the behaviour switch.
 pub async fn mount(server: &MockServer, dates: &Dates, b: Behaviour) -> Arc<Mutex<Behaviour>> {
+    mount_account(server, account(dates), b).await
+}
+
+/// Mounts the API serving `account` (the fixture's shape) on `server`.
+pub async fn mount_account(
+    server: &MockServer,
+    account: Value,
+    b: Behaviour,
+) -> Arc<Mutex<Behaviour>> {
     let behaviour = Arc::new(Mutex::new(b));
     Mock::given(wiremock::matchers::any())
         .respond_with(OvhApi {
-            account: account(dates),
+            account,
+            spec: spec(),
             behaviour: Arc::clone(&behaviour),
         })
         .mount(server)
@@ -321,216 +373,90 @@ fn config(pg: &str, extra: &str) -> tempfile::NamedTempFile {
     ))
 }
 
-/// Every request against the schemas: GET of a documented path with documented parameters.
-fn schema_violations(requests: &[Request]) -> Vec<String> {
-    let me: Value = serde_json::from_slice(
-        &std::fs::read(support::fixture("ovh/me-bill.openapi.json")).unwrap(),
-    )
-    .unwrap();
-    let services: Value = serde_json::from_slice(
-        &std::fs::read(support::fixture("ovh/services.schema.json")).unwrap(),
-    )
-    .unwrap();
-    let mut out = Vec::new();
-    let placeholder = regex::Regex::new(r"\{[^}]+\}").unwrap();
-    for req in requests {
-        let path = req.url.path().trim_start_matches("/1.0");
-        if path == "/auth/time" {
-            continue;
-        }
-        if req.method != wiremock::http::Method::GET {
-            out.push(format!("{} {path}: not a GET", req.method));
-        }
-        let template = |p: &str| {
-            regex::Regex::new(&format!("^{}$", placeholder.replace_all(p, "[^/]+")))
-                .unwrap()
-                .is_match(path)
-        };
-        let query: Vec<String> = req.url.query_pairs().map(|(k, _)| k.into_owned()).collect();
-        if let Some((_, item)) = me["paths"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .find(|(t, _)| template(t))
-        {
-            let params = item["get"]["parameters"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for k in &query {
-                if !params
-                    .iter()
-                    .any(|p| p["in"] == "query" && p["name"] == k.as_str())
-                {
-                    out.push(format!("GET {path}: query parameter {k} is not documented"));
-                }
-            }
-            continue;
-        }
-        let api = services["apis"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| template(a["path"].as_str().unwrap()));
-        match api {
-            Some(a) => {
-                let op = &a["operations"][0];
-                for k in &query {
-                    if !op["parameters"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .any(|p| p["paramType"] == "query" && p["name"] == k.as_str())
-                    {
-                        out.push(format!("GET {path}: query parameter {k} is not documented"));
-                    }
-                }
-            }
-            None => out.push(format!("GET {path}: no such operation in the schemas")),
-        }
-    }
-    out
-}
-
-/// Checks a value against an OpenAPI 3 schema (properties, types, enums, nullable).
-fn check_openapi(spec: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
-    if let Some(r) = schema["$ref"].as_str() {
-        let name = r.rsplit('/').next().unwrap();
-        return check_openapi(spec, &spec["components"]["schemas"][name], v, at, out);
-    }
-    if let Some(all) = schema["allOf"].as_array() {
-        for s in all {
-            check_openapi(spec, s, v, at, out);
-        }
-        return;
-    }
-    if v.is_null() {
-        if schema["nullable"] != true && schema["type"].is_string() {
-            out.push(format!("{at}: null, not nullable"));
-        }
-        return;
-    }
-    if let Some(e) = schema["enum"].as_array()
-        && !e.contains(v)
-    {
-        out.push(format!("{at}: {v} is not one of {e:?}"));
-    }
-    let ok = match schema["type"].as_str() {
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        Some("array") => v.is_array(),
-        Some("object") | None => true,
-        Some(_) => true,
-    };
-    if !ok {
-        out.push(format!("{at}: {v} is not a {}", schema["type"]));
-    }
-    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), v.as_object()) {
-        for (k, val) in obj {
-            match props.get(k) {
-                Some(s) => check_openapi(spec, s, val, &format!("{at}.{k}"), out),
-                None => out.push(format!("{at}.{k}: not in the schema")),
-            }
-        }
-    }
-}
-
-/// Checks a value against an OVH 1.0 model (`fullType`, `canBeNull`, enums).
-fn check_model(schema: &Value, full: &str, v: &Value, at: &str, out: &mut Vec<String>) {
-    if v.is_null() {
-        return;
-    }
-    if let Some(inner) = full.strip_suffix("[]") {
-        match v.as_array() {
-            Some(items) => {
-                for (i, x) in items.iter().enumerate() {
-                    check_model(schema, inner, x, &format!("{at}[{i}]"), out);
-                }
-            }
-            None => out.push(format!("{at}: not an array")),
-        }
-        return;
-    }
-    let ok = match full {
-        "string" | "datetime" | "duration" | "T" => v.is_string(),
-        "long" => v.is_i64() || v.is_u64(),
-        "double" => v.is_number(),
-        "boolean" => v.is_boolean(),
-        model => {
-            let m = &schema["models"][model];
-            if let Some(e) = m["enum"].as_array() {
-                if !e.contains(v) {
-                    out.push(format!("{at}: {v} is not one of {model}"));
-                }
-                return;
-            }
-            let (Some(props), Some(obj)) = (m["properties"].as_object(), v.as_object()) else {
-                out.push(format!("{at}: {model} unknown or not an object"));
-                return;
-            };
-            for (k, val) in obj {
-                match props.get(k) {
-                    Some(p) => check_model(
-                        schema,
-                        p["fullType"].as_str().unwrap(),
-                        val,
-                        &format!("{at}.{k}"),
-                        out,
-                    ),
-                    None => out.push(format!("{at}.{k}: not in {model}")),
-                }
-            }
-            true
-        }
-    };
-    if !ok {
-        out.push(format!("{at}: {v} is not a {full}"));
-    }
-}
-
 #[test]
-fn the_fixture_account_follows_the_schemas() {
+fn the_fixture_account_follows_the_description() {
     let a = account(&Dates::now());
-    let me: Value = serde_json::from_slice(
-        &std::fs::read(support::fixture("ovh/me-bill.openapi.json")).unwrap(),
-    )
-    .unwrap();
-    let services: Value = serde_json::from_slice(
-        &std::fs::read(support::fixture("ovh/services.schema.json")).unwrap(),
-    )
-    .unwrap();
+    let spec = spec();
     let mut out = Vec::new();
-    let bill = json!({"$ref": "#/components/schemas/billing.Bill"});
-    let detail = json!({"$ref": "#/components/schemas/billing.BillDetail"});
     for (id, b) in a["bills"].as_object().unwrap() {
-        check_openapi(&me, &bill, &b["bill"], id, &mut out);
-        for (d, v) in b["details"].as_object().unwrap() {
-            check_openapi(&me, &detail, v, d, &mut out);
+        out.extend(spec.value_violations("billing.Bill", &b["bill"]));
+        for v in b["details"].as_object().unwrap().values() {
+            out.extend(spec.value_violations("billing.BillDetail", v));
+        }
+        assert_eq!(b["bill"]["billId"], id.as_str());
+    }
+    for r in a["refunds"].as_object().unwrap().values() {
+        out.extend(spec.value_violations("billing.Refund", &r["refund"]));
+        for v in r["details"].as_object().unwrap().values() {
+            out.extend(spec.value_violations("billing.RefundDetail", v));
         }
     }
-    for (id, s) in a["services"].as_object().unwrap() {
-        check_model(&services, "services.expanded.Service", s, id, &mut out);
+    for s in a["services"].as_object().unwrap().values() {
+        out.extend(spec.value_violations("services.expanded.Service", s));
     }
     assert!(out.is_empty(), "{out:#?}");
-    // The checks can fail.
-    let mut bad = Vec::new();
-    check_openapi(
-        &me,
-        &bill,
-        &json!({"billId": 3, "colour": "red"}),
-        "x",
-        &mut bad,
+}
+
+/// The control: the checker refuses a request and an answer OVH's description does not allow,
+/// so the mock above could not accept them.
+#[test]
+fn the_description_catches_an_off_description_request_and_answer() {
+    let spec = spec();
+    let request = |path_and_query: &str| wiremock::Request {
+        url: url::Url::parse(&format!("http://127.0.0.1/1.0{path_and_query}")).unwrap(),
+        method: wiremock::http::Method::GET,
+        headers: wiremock::http::HeaderMap::new(),
+        body: vec![],
+    };
+    let ok = "/me/refund?date.from=2026-11-01T00%3A00%3A00Z&date.to=2026-11-30T00%3A00%3A00Z";
+    assert_eq!(spec.request_violations(&request(ok)), Vec::<String>::new());
+    for (pq, expect) in [
+        ("/me/bill?date.from=yesterday", "RFC 3339"),
+        (
+            "/me/bill?from=2026-11-01T00%3A00%3A00Z",
+            "not in the description",
+        ),
+        ("/me/bill?category=rent", "is not one of"),
+        ("/services/ns1001", "is not an integer"),
+        ("/me/consumption/usage/current", "no such operation"),
+    ] {
+        let v = spec.request_violations(&request(pq));
+        assert!(
+            v.iter().any(|m| m.contains(expect)),
+            "{pq}: {expect} not in {v:?}"
+        );
+    }
+    let a = account(&Dates::now());
+    let bill = &a["bills"]["FR0001"]["bill"];
+    assert!(
+        spec.answer_violations("get", "/me/bill/{billId}", 200, bill)
+            .is_empty()
     );
-    check_model(
-        &services,
-        "services.expanded.Service",
-        &json!({"resource": {"state": "gone"}}),
-        "y",
-        &mut bad,
+    let mut bitcoin = bill.clone();
+    bitcoin["priceWithTax"]["currencyCode"] = "XBT".into();
+    let mut text_cents = bill.clone();
+    text_cents["tax"]["priceInUcents"] = "1290000000".into();
+    for (body, expect) in [
+        (bitcoin, "is not one of"),
+        (text_cents, "is not of type integer"),
+    ] {
+        let v = spec.answer_violations("get", "/me/bill/{billId}", 200, &body);
+        assert!(
+            v.iter().any(|m| m.contains(expect)),
+            "{expect} not in {v:?}"
+        );
+    }
+    // OVH's errors are no documented answer: a mock cannot pass one off as a bill.
+    let v = spec.answer_violations("get", "/me/bill/{billId}", 404, &json!({}));
+    assert!(
+        v.iter().any(|m| m.contains("not a documented answer")),
+        "{v:?}"
     );
-    assert_eq!(bad.len(), 3, "{bad:?}");
+    let v = spec.answer_violations("get", "/services", 200, &json!(["101"]));
+    assert!(
+        v.iter().any(|m| m.contains("is not of type integer")),
+        "{v:?}"
+    );
 }
 
 fn spend(pg: &Pushgateway, name: &str) -> Option<f64> {
@@ -553,7 +479,8 @@ async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals
 
     // This month's three bills, per service, to the cent; last month's bill not counted.
     for (name, eur) in [
-        ("ns1001.ip-51-68-1.eu", 62.50),
+        // 62.50 billed, 10.00 credited back by this month's credit note.
+        ("ns1001.ip-51-68-1.eu", 52.50),
         ("ns1002.ip-51-68-2.eu", 62.50),
         ("ip-51.68.1.10", 2.00),
         ("ftpback-rbx1-1.ovh.net", 4.00),
@@ -571,11 +498,12 @@ async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals
         .iter()
         .map(|(_, v)| v)
         .sum();
-    // Σ priceWithoutTax of the month's bills: 64.50 + 62.50 + 4.50.
-    assert_eq!(cents(total), 13150);
+    // Σ priceWithoutTax of the month's bills, 64.50 + 62.50 + 4.50, less the month's credit
+    // note (10.00); last month's credit note (5.00) is last month's.
+    assert_eq!(cents(total), 12150);
     // The forecast adds the automatic renewal later this month (69.99), not the manual one.
     let forecast = pg.value(Some("ovh"), "cost_forecast", &[]).unwrap();
-    assert_eq!(cents(forecast), 13150 + 6999, "forecast {forecast}");
+    assert_eq!(cents(forecast), 12150 + 6999, "forecast {forecast}");
     // Renewals: date and price per service; the deleted server is absent.
     let at = pg
         .value(
@@ -616,11 +544,10 @@ async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals
         Some(1.0)
     );
 
-    // Every call was a signed GET of a documented path; the secret never left the headers.
-    let requests = api.received_requests().await.unwrap();
-    let violations = schema_violations(&requests);
-    assert!(violations.is_empty(), "{violations:#?}");
-    assert!(requests.len() > 10);
+    // Every call was a signed GET of a described path with described parameters; the secret
+    // never left the headers.
+    assert_requests_follow(&spec(), &api).await;
+    assert!(api.received_requests().await.unwrap().len() > 10);
     let dump = pg.dump();
     for secret in [AS, CK, AK] {
         assert!(
@@ -655,12 +582,12 @@ async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
             .parse()
             .unwrap()
     };
-    // The tax of the three bills: 12.90 + 12.50 + 0.90.
+    // The tax of the three bills, 12.90 + 12.50 + 0.90, less the credit note's 2.00.
     assert_eq!(
         cents(value(
             "cost_spend{currency=\"EUR\",name=\"tax\",provider=\"ovh\"}"
         )),
-        2630
+        2430
     );
     // Renewal at 69.99 without tax × 157.80 / 131.50 (the month's rate, 1.2).
     assert_eq!(
@@ -672,12 +599,13 @@ async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
     );
     assert_eq!(
         (value("cost_forecast{currency=\"EUR\",provider=\"ovh\"}") * 1000.0).round() as i64,
-        157_800 + 83_988
+        157_800 - 12_000 + 83_988
     );
     assert!(
         stdout.contains("cost_tax_basis{basis=\"included\"} 1"),
         "{stdout}"
     );
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -700,7 +628,7 @@ async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_be
     ];
     let (code, stderr) = support::push(cfg.path(), &env).await;
     assert_eq!(code, Some(0), "{stderr}");
-    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(6250));
+    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(5250));
     let posts = token.received_requests().await.unwrap();
     assert_eq!(posts.len(), 1, "one token request");
     let api_requests = api.received_requests().await.unwrap();
@@ -717,7 +645,7 @@ async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_be
     assert_eq!(code, Some(3), "{stderr}");
     assert!(stderr.contains("expired or revoked"), "{stderr}");
     assert_eq!(pg.value(Some("ovh"), "cost_collector_up", &[]), Some(0.0));
-    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(6250));
+    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(5250));
     assert_eq!(
         pg.value(
             Some("ovh"),
@@ -740,6 +668,7 @@ async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_be
             "{secret} leaked"
         );
     }
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -800,6 +729,7 @@ async fn a_wrong_secret_a_moving_clock_and_a_missing_right_say_what_to_fix() {
     for secret in [AS, CK] {
         assert!(!pg.dump().contains(secret), "{secret} leaked");
     }
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -859,6 +789,7 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
     );
     let (stdout, _) = support::text(&out);
     assert!(stdout.contains("name=\"bms-1\""), "{stdout}");
+    assert_requests_follow(&spec(), &api).await;
 }
 
 #[tokio::test]
@@ -905,11 +836,12 @@ async fn backfill_counts_each_bill_from_its_day_on() {
     let mut day = first;
     while day < today {
         let ts = (day.midnight().assume_utc() + time::Duration::DAY).unix_timestamp() - 1;
-        // Last month: its bill (62.50) from its day; this month: 64.50 from day 1's bill,
-        // 67.00 more from day 2's. A bill of another month never counts.
+        // Last month: its bill (62.50) less its credit note (5.00) from their day; this
+        // month: 64.50 from day 1's bill, 67.00 more from day 2's bills less day 2's credit
+        // note (10.00). A bill or credit note of another month never counts.
         let want = if day.month() == first.month() {
             if day >= dates.last_month.date() {
-                62.50
+                57.50
             } else {
                 0.0
             }
@@ -919,7 +851,7 @@ async fn backfill_counts_each_bill_from_its_day_on() {
                 v += 64.50;
             }
             if day >= dates.day2.date() {
-                v += 67.00;
+                v += 67.00 - 10.00;
             }
             v
         };
@@ -936,4 +868,224 @@ async fn backfill_counts_each_bill_from_its_day_on() {
         );
         day = day.next_day().unwrap();
     }
+    assert_requests_follow(&spec(), &api).await;
+}
+
+/// An `order.Price` of `ucents` micro-units in `currency`.
+fn price(currency: &str, ucents: i64) -> Value {
+    json!({
+        "currencyCode": currency,
+        "priceInUcents": ucents,
+        "text": format!("{} {currency}", ucents as f64 / 1e8),
+        "value": ucents as f64 / 1e8,
+    })
+}
+
+/// A bill of `date` in `currency` (no tax), with its detail lines `(domain, currency,
+/// ucents)`.
+fn bill(
+    id: &str,
+    date: OffsetDateTime,
+    currency: &str,
+    ucents: i64,
+    lines: &[(&str, &str, i64)],
+) -> Value {
+    let details: serde_json::Map<String, Value> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, (domain, cur, u))| {
+            let d = format!("{id}-{}", i + 1);
+            (
+                d.clone(),
+                json!({
+                    "billDetailId": d, "description": format!("line of {domain}"), "domain": domain,
+                    "periodStart": date.date().to_string(), "periodEnd": null, "quantity": "1",
+                    "totalPrice": price(cur, *u), "unitPrice": price(cur, *u),
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "bill": {
+            "billId": id, "category": "purchase", "date": rfc(date), "orderId": 1,
+            "password": "p", "pdfUrl": "https://www.ovh.com/x.pdf", "url": "https://www.ovh.com/x",
+            "priceWithoutTax": price(currency, ucents), "tax": price(currency, 0),
+            "priceWithTax": price(currency, ucents),
+        },
+        "details": details,
+    })
+}
+
+#[tokio::test]
+async fn bills_and_lines_in_points_na_or_an_unknown_currency_are_skipped_the_rest_counted() {
+    let dates = Dates::now();
+    let mut a = account(&dates);
+    let bills = a["bills"].as_object_mut().unwrap();
+    // OVH's currency enum has loyalty points and N/A, and LTL (retired in 2015).
+    bills.insert(
+        "FR0004".into(),
+        bill(
+            "FR0004",
+            dates.day1,
+            "points",
+            50_000_000_000,
+            &[("gift", "points", 50_000_000_000)],
+        ),
+    );
+    bills.insert("FR0005".into(), bill("FR0005", dates.day1, "N/A", 0, &[]));
+    bills.insert(
+        "FR0006".into(),
+        bill(
+            "FR0006",
+            dates.day2,
+            "EUR",
+            300_000_000,
+            &[
+                ("ns1001.ip-51-68-1.eu", "EUR", 300_000_000),
+                ("free-option", "N/A", 0),
+            ],
+        ),
+    );
+    bills.insert(
+        "FR0007".into(),
+        bill("FR0007", dates.day2, "LTL", 1_000_000_000, &[]),
+    );
+    // A service renewed with points: no money renewal.
+    let mut service = a["services"]["103"].clone();
+    service["serviceId"] = json!(107);
+    service["resource"]["name"] = json!("loyalty-gift");
+    service["billing"]["pricing"]["price"] = price("points", 99_000_000_000);
+    a["services"]["107"] = service;
+
+    let api = MockServer::start().await;
+    mount_account(&api, a, Behaviour::signed()).await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &section(&api, None));
+    let (code, stderr) = support::push(cfg.path(), SIGNED_ENV).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // The month's money as without the odd records, plus FR0006's 3.00 on ns1001.
+    assert_eq!(spend(&pg, "ns1001.ip-51-68-1.eu").map(cents), Some(5550));
+    assert_eq!(spend(&pg, "ns1002.ip-51-68-2.eu").map(cents), Some(6250));
+    let total: f64 = pg
+        .series(Some("ovh"), "cost_spend")
+        .iter()
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(cents(total), 12150 + 300);
+    let skipped = |reason: &str| {
+        pg.value(
+            Some("ovh"),
+            "cost_collector_records_skipped",
+            &[("reason", reason)],
+        )
+    };
+    // The points and N/A bills, the N/A line and the points renewal; the LTL bill.
+    assert_eq!(skipped("non_money_currency"), Some(4.0), "{stderr}");
+    assert_eq!(skipped("unknown_currency"), Some(1.0), "{stderr}");
+    for named in ["FR0004", "FR0005", "FR0006", "FR0007", "loyalty-gift"] {
+        assert!(
+            stderr.contains(named),
+            "{named} named in a warning: {stderr}"
+        );
+    }
+    assert_eq!(
+        pg.value(
+            Some("ovh"),
+            "cost_renewal_price",
+            &[("name", "loyalty-gift")]
+        ),
+        None
+    );
+    assert_eq!(pg.series(Some("ovh"), "cost_renewal_price").len(), 5);
+    assert_requests_follow(&spec(), &api).await;
+}
+
+#[tokio::test]
+async fn a_tax_rate_no_decimal_can_hold_is_decode_never_a_panic() {
+    let dates = Dates::now();
+    let mut a = account(&dates);
+    // No bill this month: the tax rate comes from last month's, whose amounts divide beyond
+    // any decimal (7e28 with tax over 0.001 without).
+    let mut old = bill("FR0098", dates.last_month, "EUR", 100_000, &[]);
+    old["bill"]["priceWithTax"] =
+        json!({"currencyCode": "EUR", "priceInUcents": null, "text": "", "value": 7e28});
+    old["bill"]["priceWithoutTax"] =
+        json!({"currencyCode": "EUR", "priceInUcents": null, "text": "", "value": 0.001});
+    a["bills"] = json!({"FR0098": old});
+    a["refunds"] = json!({});
+    let api = MockServer::start().await;
+    mount_account(&api, a, Behaviour::signed()).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\ntax = \"included\"\n[http]\nretries = 0\n{}",
+        section(&api, None)
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out =
+        support::run_async(&["collect", "--config", &path, "--only", "ovh"], SIGNED_ENV).await;
+    let (stdout, stderr) = support::text(&out);
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stdout.contains("cost_collector_errors_total{provider=\"ovh\",reason=\"decode\"} 1"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("tax"), "{stderr}");
+    assert_requests_follow(&spec(), &api).await;
+}
+
+#[test]
+fn a_currency_ovh_does_not_bill_in_is_a_configuration_error_before_any_request() {
+    // OVH's description lists the currencies an amount can be in; JPY is not one.
+    let listener = support::Counter::start(None);
+    let cfg = support::toml(&format!(
+        "[fx]\nJPY = 0.0065\n[providers.ovh]\nbase_url = \"{}/1.0\"\ncurrency = \"JPY\"\n",
+        listener.url
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    for command in ["check", "collect"] {
+        let out = support::run(&[command, "--config", &path], SIGNED_ENV);
+        let (_, stderr) = support::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("providers.ovh.currency") && stderr.contains("JPY"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(listener.connections(), 0, "no request before the check");
+    // The currencies OVH bills in pass.
+    let cfg = support::toml("[fx]\nPLN = 0.25\n[providers.ovh]\ncurrency = \"PLN\"\n");
+    let out = support::run(
+        &["check", "--config", cfg.path().to_str().unwrap()],
+        SIGNED_ENV,
+    );
+    let (_, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+#[tokio::test]
+async fn check_probe_says_whether_the_key_reads_credit_notes() {
+    let dates = Dates::now();
+    let api = MockServer::start().await;
+    let behaviour = mount(&api, &dates, Behaviour::signed()).await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &section(&api, None));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = support::run_async(&["check", "--probe", "--config", &path], SIGNED_ENV).await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("reads the bills") && stdout.contains("credit notes"),
+        "{stdout}"
+    );
+    // A key made before credit notes were read lacks the /me/refund rules.
+    behaviour.lock().unwrap().denied = vec!["/me/refund"];
+    let out = support::run_async(&["check", "--probe", "--config", &path], SIGNED_ENV).await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("NOT_GRANTED_CALL") && stdout.contains("/me/refund/*"),
+        "{stdout}"
+    );
+    assert_requests_follow(&spec(), &api).await;
 }

@@ -283,7 +283,7 @@ impl Ovh {
 fn hint(mut e: CollectError, session: &Session) -> CollectError {
     let fix = match (e.code.as_deref(), session) {
         (Some("NOT_GRANTED_CALL"), _) => Some(
-            "the consumer key has no access rule for this call: create one with GET on /me/bill, /me/bill/*, /services and /services/* (README: OVHcloud)",
+            "the consumer key has no access rule for this call: create one with GET on /me/bill, /me/bill/*, /me/refund, /me/refund/*, /services and /services/* (README: OVHcloud)",
         ),
         (Some("INVALID_SIGNATURE"), _) => Some(
             "OVH refused the signature: check OVH_APPLICATION_SECRET and OVH_CONSUMER_KEY; requests are signed with OVH's own clock (/auth/time), so a local clock that jumps during the run can also cause it",
@@ -298,7 +298,7 @@ fn hint(mut e: CollectError, session: &Session) -> CollectError {
             "the OAuth2 access token was refused (expired or revoked): check the service account",
         ),
         (_, Session::Bearer(_)) if e.status == Some(403) => Some(
-            "the service account's IAM policy does not allow this call: grant account:apiovh:me/bill/get, account:apiovh:me/bill/details/get and account:apiovh:services/get (README: OVHcloud)",
+            "the service account's IAM policy does not allow this call: grant account:apiovh:me/bill/get, account:apiovh:me/bill/details/get, account:apiovh:me/refund/get, account:apiovh:me/refund/details/get and account:apiovh:services/get (README: OVHcloud)",
         ),
         _ => None,
     };

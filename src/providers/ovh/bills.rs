@@ -1,6 +1,16 @@
-//! This month's bills: `GET /me/bill` (ids, filtered by date), each bill, and each bill's
-//! detail lines, whose `domain` names the service. Amounts are exact: micro-cent integers
-//! (`priceInUcents`) where OVH gives them, decimals otherwise.
+//! The month's bills and credit notes: `GET /me/bill` and `GET /me/refund` (ids, filtered by
+//! date), each document, and its detail lines, whose `domain` names the service. A credit note
+//! (OVH's "refund") is netted in the month it is issued, per service where its lines name one.
+//! Amounts are exact: micro-cent integers (`priceInUcents`) where OVH gives them, decimals
+//! otherwise.
+//!
+//! OVH's description marks no field required, and its currency enum has two codes that are no
+//! money (`points`, `N/A`) and one this build cannot convert (`LTL`, retired): a document
+//! without a date or a price, or in such a currency, is left out and counted as skipped
+//! (`missing_field`, `non_money_currency`, `unknown_currency`, `mixed_currency`); a detail
+//! line the job cannot place is counted the same way and its amount stays in its document's
+//! total as `unattributed`. A currency outside the enum is an answer the description does not
+//! allow: a `decode` error.
 
 use std::collections::BTreeMap;
 
@@ -10,23 +20,52 @@ use time::{Date, OffsetDateTime};
 
 use super::auth::Session;
 use super::{NAME, Ovh};
+use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money, TaxBasis};
 use crate::providers::Context;
 use crate::providers::wire;
 
-/// Bills in one query before giving up (`pagination`): OVH does not page `/me/bill`.
+/// Documents of one kind in one query before giving up (`pagination`): OVH does not page
+/// `/me/bill` nor `/me/refund`.
 const MAX_BILLS: usize = 500;
-/// Detail lines of one bill before giving up.
+/// Detail lines of one document before giving up.
 const MAX_DETAILS: usize = 1000;
 /// The label of amounts no detail line names.
 const UNATTRIBUTED: &str = "unattributed";
+/// `order.CurrencyCodeEnum`: the codes OVH's description allows.
+const OVH_CURRENCIES: &[&str] = &[
+    "AUD", "CAD", "CZK", "EUR", "GBP", "INR", "LTL", "MAD", "N/A", "PLN", "SGD", "TND", "USD",
+    "XOF", "points",
+];
+/// Codes of the enum that are no money.
+const NON_MONEY: &[&str] = &["N/A", "points"];
+
+/// Whether OVH's description lets an amount be in `currency`: the codes of its enum that are
+/// money.
+pub(super) fn ovh_bills_in(currency: Currency) -> bool {
+    let code = currency.code();
+    OVH_CURRENCIES.contains(&code) && !NON_MONEY.contains(&code)
+}
+
+/// The codes of OVH's enum that are money, for messages.
+pub(super) fn ovh_money_codes() -> String {
+    OVH_CURRENCIES
+        .iter()
+        .filter(|c| !NON_MONEY.contains(c))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a record is left out: the `reason` it is counted under, and what to say.
+pub(super) type Skip = (&'static str, String);
 
 /// OVH's `order.Price`.
 #[derive(Debug, Deserialize)]
 pub(super) struct Price {
-    #[serde(rename = "currencyCode")]
-    currency_code: String,
+    #[serde(rename = "currencyCode", default)]
+    currency_code: Option<String>,
     #[serde(rename = "priceInUcents", default)]
     price_in_ucents: Option<i64>,
     #[serde(default)]
@@ -35,56 +74,123 @@ pub(super) struct Price {
 
 impl Price {
     /// The amount, exact: micro-cents (10^-8 of the unit) when given, else the decimal value.
-    pub(super) fn money(&self) -> Result<Money, String> {
-        let currency = self
-            .currency_code
-            .parse::<Currency>()
-            .map_err(|_| format!("currency {:?} is not a currency", self.currency_code))?;
+    /// `Ok(Err(..))`: a price the description allows that is no money the job can count;
+    /// `Err`: a currency outside the description's enum.
+    pub(super) fn money(&self) -> Result<Result<Money, Skip>, String> {
+        let Some(code) = self.currency_code.as_deref() else {
+            return Ok(Err((
+                "missing_field",
+                "a price without currencyCode".into(),
+            )));
+        };
+        if !OVH_CURRENCIES.contains(&code) {
+            let code: String = code.chars().take(32).collect();
+            return Err(format!(
+                "currencyCode {code:?} is not in the description's enum"
+            ));
+        }
+        if NON_MONEY.contains(&code) {
+            return Ok(Err((
+                "non_money_currency",
+                format!("a price in {code:?}, no money"),
+            )));
+        }
+        let Ok(currency) = code.parse::<Currency>() else {
+            return Ok(Err((
+                "unknown_currency",
+                format!("a price in {code}, a currency this build cannot convert"),
+            )));
+        };
         let amount = match (self.price_in_ucents, self.value) {
             (Some(u), _) => Decimal::new(u, 8).normalize(),
             (None, Some(v)) => v.0,
-            (None, None) => return Err("a price has neither priceInUcents nor value".into()),
+            (None, None) => {
+                return Ok(Err((
+                    "missing_field",
+                    "a price with neither priceInUcents nor value".into(),
+                )));
+            }
         };
-        Ok(Money { amount, currency })
+        Ok(Ok(Money { amount, currency }))
     }
 }
 
+/// A bill (`billing.Bill`) or a credit note (`billing.Refund`): the fields the job reads.
 #[derive(Debug, Deserialize)]
-pub(super) struct Bill {
-    #[serde(rename = "billId")]
-    bill_id: String,
-    date: String,
-    #[serde(rename = "priceWithoutTax")]
-    without_tax: Price,
-    #[serde(rename = "priceWithTax")]
-    with_tax: Price,
-    tax: Price,
+pub(super) struct Document {
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(rename = "priceWithoutTax", default)]
+    without_tax: Option<Price>,
+    #[serde(rename = "priceWithTax", default)]
+    with_tax: Option<Price>,
+    #[serde(default)]
+    tax: Option<Price>,
 }
 
+/// A detail line (`billing.BillDetail` or `billing.RefundDetail`).
 #[derive(Debug, Deserialize)]
 pub(super) struct Detail {
     #[serde(default)]
     domain: Option<String>,
+    /// Bills' lines only.
     #[serde(rename = "periodStart", default)]
     period_start: Option<String>,
-    #[serde(rename = "totalPrice")]
-    total_price: Price,
+    #[serde(rename = "totalPrice", default)]
+    total_price: Option<Price>,
 }
 
-/// What this month's bills say.
+/// Which kind of document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `/me/bill`: amounts charged.
+    Bill,
+    /// `/me/refund`: a credit note, amounts given back.
+    Refund,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Bill => "/me/bill",
+            Kind::Refund => "/me/refund",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Bill => "bill",
+            Kind::Refund => "credit note",
+        }
+    }
+}
+
+/// A document read, with its id (from the list), kind, date and detail lines.
+#[derive(Debug)]
+pub(super) struct Dated {
+    pub(super) id: String,
+    pub(super) kind: Kind,
+    pub(super) date: OffsetDateTime,
+    pub(super) doc: Document,
+    pub(super) details: Vec<Detail>,
+}
+
+/// What the month's bills and credit notes say.
 #[derive(Debug, Default)]
 pub(super) struct MonthBills {
     /// Per currency and service: amounts without tax (detail lines, and what the lines do not
-    /// explain of a bill's total as `unattributed`).
+    /// explain of a document's total as `unattributed`); credit notes negative.
     without_tax: BTreeMap<Currency, BTreeMap<String, Decimal>>,
-    /// Per currency: the bills' tax.
+    /// Per currency: the tax of the bills less that of the credit notes.
     tax: BTreeMap<Currency, Decimal>,
-    /// Σ priceWithTax and Σ priceWithoutTax, for the tax rate.
+    /// Σ priceWithTax and Σ priceWithoutTax of the bills, for the tax rate.
     totals: (Decimal, Decimal),
-    /// Every detail line's service and period start: what was billed.
+    /// Every bill line's service and period start: what was billed.
     billed: Vec<(String, Option<Date>)>,
-    /// The currency of the first bill read, for a zero when there is none.
+    /// The currency of the first document read, for a zero when there is none.
     pub(super) currency_hint: Option<Currency>,
+    /// Documents and lines left out, by reason.
+    pub(super) skipped: Skipped,
 }
 
 fn bad(what: &str, e: impl std::fmt::Display) -> CollectError {
@@ -111,9 +217,16 @@ fn add(a: Decimal, b: Decimal) -> Result<Decimal, String> {
     a.checked_add(b).ok_or_else(|| TOO_LARGE.to_owned())
 }
 
+/// A credit note's amount as a deduction: negative whatever sign OVH writes it with (the
+/// description does not say).
+fn credit(amount: Decimal) -> Decimal {
+    -amount.abs()
+}
+
 impl MonthBills {
     /// Spend per currency and service in `basis`: the services by amount, at most `max`
-    /// names (the rest `other`), and with tax included the bills' tax as `tax`.
+    /// names (the rest `other`), and with tax included the bills' tax as `tax`. A service
+    /// whose credit notes exceed its bills is negative here: the caller nets it.
     pub(super) fn spend(
         &self,
         basis: TaxBasis,
@@ -148,7 +261,7 @@ impl MonthBills {
         with.checked_div(without)
     }
 
-    /// Whether a detail line for `name` covers a period starting on or after `at`'s day: the
+    /// Whether a bill line for `name` covers a period starting on or after `at`'s day: the
     /// renewal at `at` is billed already (an early renewal).
     pub(super) fn billed(&self, name: &str, at: OffsetDateTime) -> bool {
         self.billed
@@ -156,57 +269,113 @@ impl MonthBills {
             .any(|(n, start)| n == name && start.is_some_and(|s| s >= at.date()))
     }
 
-    /// Adds a bill and its detail lines; an inconsistent bill is a `decode` error.
-    pub(super) fn add(&mut self, bill: &Bill, details: Vec<Detail>) -> Result<(), CollectError> {
-        self.add_bill(bill, details)
-            .map_err(|e| bad(&format!("bill {}", bill.bill_id), e))
+    /// Adds a bill or credit note and its lines. One the job cannot count is skipped (and
+    /// counted); one the description does not allow, or amounts no decimal can hold, are a
+    /// `decode` error.
+    pub(super) fn add(&mut self, d: &Dated) -> Result<(), CollectError> {
+        let what = format!("{} {}", d.kind.name(), d.id);
+        match self.add_document(d) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((reason, why))) => {
+                self.skipped.record(reason, format!("{what}: {why}"));
+                Ok(())
+            }
+            Err(e) => Err(bad(&what, e)),
+        }
     }
 
-    fn add_bill(&mut self, bill: &Bill, details: Vec<Detail>) -> Result<(), String> {
-        let without = bill.without_tax.money()?;
-        let with = bill.with_tax.money()?;
-        let tax = bill.tax.money()?;
+    fn add_document(&mut self, d: &Dated) -> Result<Result<(), Skip>, String> {
+        let price = |p: &Option<Price>, field: &str| -> Result<Result<Money, Skip>, String> {
+            match p {
+                None => Ok(Err(("missing_field", format!("no {field}")))),
+                Some(p) => Ok(p
+                    .money()?
+                    .map_err(|(r, why)| (r, format!("{field}: {why}")))),
+            }
+        };
+        let without = match price(&d.doc.without_tax, "priceWithoutTax")? {
+            Ok(m) => m,
+            Err(skip) => return Ok(Err(skip)),
+        };
+        let with = match price(&d.doc.with_tax, "priceWithTax")? {
+            Ok(m) => m,
+            Err(skip) => return Ok(Err(skip)),
+        };
+        let tax = match price(&d.doc.tax, "tax")? {
+            Ok(m) => m,
+            Err(skip) => return Ok(Err(skip)),
+        };
         let currency = without.currency;
         if with.currency != currency || tax.currency != currency {
-            return Err("the bill's prices are in different currencies".into());
+            return Ok(Err((
+                "mixed_currency",
+                "its prices are in different currencies".into(),
+            )));
         }
+        // Lines first: a document fails or counts whole.
+        let sign = |a: Decimal| match d.kind {
+            Kind::Bill => a,
+            Kind::Refund => credit(a),
+        };
+        let mut lines = Vec::with_capacity(d.details.len());
+        let mut explained = Decimal::ZERO;
+        for (i, line) in d.details.iter().enumerate() {
+            let at = format!("{} {}, line {}", d.kind.name(), d.id, i + 1);
+            let money = match &line.total_price {
+                None => Err(("missing_field", "no totalPrice".to_owned())),
+                Some(p) => p.money()?,
+            };
+            let money = match money {
+                Ok(m) if m.currency != currency => Err((
+                    "mixed_currency",
+                    format!("in {}, the document in {currency}", m.currency),
+                )),
+                other => other,
+            };
+            match money {
+                Ok(m) => {
+                    let amount = sign(m.amount);
+                    explained = add(explained, amount)?;
+                    lines.push((service_label(line.domain.as_deref()), amount, line));
+                }
+                Err((reason, why)) => {
+                    // Its amount stays in the document's total, as unattributed.
+                    self.skipped.record(reason, format!("{at}: {why}"));
+                }
+            }
+        }
+        let total = sign(without.amount);
+        let rest = total.checked_sub(explained).ok_or(TOO_LARGE)?;
         self.currency_hint.get_or_insert(currency);
         let names = self.without_tax.entry(currency).or_default();
-        let mut explained = Decimal::ZERO;
-        for d in details {
-            let line = d.total_price.money()?;
-            if line.currency != currency {
-                return Err(format!(
-                    "a detail line is in {}, the bill in {currency}",
-                    line.currency
-                ));
-            }
-            let name = service_label(d.domain.as_deref());
-            explained = add(explained, line.amount)?;
+        for (name, amount, line) in lines {
             let e = names.entry(name.clone()).or_default();
-            *e = add(*e, line.amount)?;
-            let start = d
-                .period_start
-                .as_deref()
-                .and_then(parse_time)
-                .map(|t| t.date());
-            self.billed.push((name, start));
+            *e = add(*e, amount)?;
+            if d.kind == Kind::Bill {
+                let start = line
+                    .period_start
+                    .as_deref()
+                    .and_then(parse_time)
+                    .map(|t| t.date());
+                self.billed.push((name, start));
+            }
         }
-        let rest = without.amount.checked_sub(explained).ok_or(TOO_LARGE)?;
         if !rest.is_zero() {
             let e = names.entry(UNATTRIBUTED.to_owned()).or_default();
             *e = add(*e, rest)?;
         }
         let t = self.tax.entry(currency).or_default();
-        *t = add(*t, tax.amount)?;
-        self.totals.0 = add(self.totals.0, with.amount)?;
-        self.totals.1 = add(self.totals.1, without.amount)?;
-        Ok(())
+        *t = add(*t, sign(tax.amount))?;
+        if d.kind == Kind::Bill {
+            self.totals.0 = add(self.totals.0, with.amount)?;
+            self.totals.1 = add(self.totals.1, without.amount)?;
+        }
+        Ok(Ok(()))
     }
 }
 
 impl Ovh {
-    /// The bills dated this month (to now) with their details.
+    /// The bills and credit notes dated this month (to now) with their details.
     pub(super) async fn bills(
         &self,
         cx: &Context,
@@ -215,51 +384,91 @@ impl Ovh {
         let start = cx.month_start();
         let now = OffsetDateTime::from(cx.now);
         let mut month = MonthBills::default();
-        for (_, bill, details) in self.bills_between(cx, session, start, now).await? {
-            month.add(&bill, details)?;
+        for d in self
+            .documents_between(cx, session, start, now, &mut month.skipped)
+            .await?
+        {
+            month.add(&d)?;
         }
         Ok(month)
     }
 
-    /// The bills dated from `start` to `end` (within one month), each with its date and
-    /// details, oldest first.
-    pub(super) async fn bills_between(
+    /// The bills and credit notes dated from `start` to `end` (within one month), each with
+    /// its details, oldest first. One without a date is skipped into `skipped`.
+    pub(super) async fn documents_between(
         &self,
         cx: &Context,
         session: &Session,
         start: OffsetDateTime,
         end: OffsetDateTime,
-    ) -> Result<Vec<(OffsetDateTime, Bill, Vec<Detail>)>, CollectError> {
+        skipped: &mut Skipped,
+    ) -> Result<Vec<Dated>, CollectError> {
+        let mut out = Vec::new();
+        for kind in [Kind::Bill, Kind::Refund] {
+            self.read_kind(cx, session, kind, start, end, skipped, &mut out)
+                .await?;
+        }
+        out.sort_by_key(|d| d.date);
+        Ok(out)
+    }
+
+    /// One kind of document dated from `start` to `end`, appended to `out`.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_kind(
+        &self,
+        cx: &Context,
+        session: &Session,
+        kind: Kind,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        skipped: &mut Skipped,
+        out: &mut Vec<Dated>,
+    ) -> Result<(), CollectError> {
         let (from, to) = (wire::rfc3339(start), wire::rfc3339(end));
-        let list = self.url("/me/bill", &[("date.from", &from), ("date.to", &to)]);
+        let list = self.url(kind.path(), &[("date.from", &from), ("date.to", &to)]);
         let ids: Vec<String> = self.get_json(cx, session, &list).await?;
         if ids.len() > MAX_BILLS {
             return Err(CollectError::new(
                 Reason::Pagination,
-                format!("more than {MAX_BILLS} bills in a month"),
+                format!("more than {MAX_BILLS} {}s in a month", kind.name()),
             ));
         }
-        let mut out = Vec::new();
         for id in ids {
             let id = wire::path_segment(&id)
-                .ok_or_else(|| bad("GET /me/bill", format!("{id:?} is not a bill id")))?;
-            let what = format!("bill {id}");
-            let bill: Bill = self
-                .get_json(cx, session, &self.url(&format!("/me/bill/{id}"), &[]))
+                .ok_or_else(|| {
+                    bad(
+                        &format!("GET {}", kind.path()),
+                        format!("{:?} is not an id", id.chars().take(40).collect::<String>()),
+                    )
+                })?
+                .to_owned();
+            let what = format!("{} {id}", kind.name());
+            let doc: Document = self
+                .get_json(
+                    cx,
+                    session,
+                    &self.url(&format!("{}/{id}", kind.path()), &[]),
+                )
                 .await?;
-            let date = parse_time(&bill.date)
-                .ok_or_else(|| bad(&what, format!("date {:?} is not a date-time", bill.date)))?;
+            let Some(text) = doc.date.as_deref() else {
+                skipped.record("missing_field", format!("{what}: no date"));
+                continue;
+            };
+            let date = parse_time(text).ok_or_else(|| {
+                let text: String = text.chars().take(40).collect();
+                bad(&what, format!("date {text:?} is not a date-time"))
+            })?;
             if date < start || date > end {
-                // The list's date filter is the server's; a bill outside the window is not
-                // the window's spend.
-                tracing::debug!(provider = NAME, bill = %bill.bill_id, "dated outside the window; not counted");
+                // The list's date filter is the server's; a document outside the window is
+                // not the window's.
+                tracing::debug!(provider = NAME, document = %id, "dated outside the window; not counted");
                 continue;
             }
             let detail_ids: Vec<String> = self
                 .get_json(
                     cx,
                     session,
-                    &self.url(&format!("/me/bill/{id}/details"), &[]),
+                    &self.url(&format!("{}/{id}/details", kind.path()), &[]),
                 )
                 .await?;
             if detail_ids.len() > MAX_DETAILS {
@@ -269,26 +478,38 @@ impl Ovh {
                 ));
             }
             let mut details = Vec::with_capacity(detail_ids.len());
-            for d in detail_ids {
-                let d = wire::path_segment(&d)
-                    .ok_or_else(|| bad(&what, format!("{d:?} is not a detail id")))?;
+            for line in detail_ids {
+                let line = wire::path_segment(&line).ok_or_else(|| {
+                    bad(
+                        &what,
+                        format!(
+                            "{:?} is not a detail id",
+                            line.chars().take(40).collect::<String>()
+                        ),
+                    )
+                })?;
                 details.push(
                     self.get_json::<Detail>(
                         cx,
                         session,
-                        &self.url(&format!("/me/bill/{id}/details/{d}"), &[]),
+                        &self.url(&format!("{}/{id}/details/{line}", kind.path()), &[]),
                     )
                     .await?,
                 );
             }
-            out.push((date, bill, details));
+            out.push(Dated {
+                id,
+                kind,
+                date,
+                doc,
+                details,
+            });
         }
-        out.sort_by_key(|(date, _, _)| *date);
-        Ok(out)
+        Ok(())
     }
 
     /// The tax rate of the most recent bill of the last three months, for renewal prices
-    /// when this month has no bill yet.
+    /// when this month has no bill yet. A rate no decimal can hold is a `decode` error.
     pub(super) async fn recent_tax_ratio(
         &self,
         cx: &Context,
@@ -309,13 +530,14 @@ impl Ovh {
             let Some(id) = wire::path_segment(id) else {
                 continue;
             };
-            let bill: Bill = self
+            let bill: Document = self
                 .get_json(cx, session, &self.url(&format!("/me/bill/{id}"), &[]))
                 .await?;
-            let (Some(date), Ok(with), Ok(without)) = (
-                parse_time(&bill.date),
-                bill.with_tax.money(),
-                bill.without_tax.money(),
+            let money = |p: &Option<Price>| p.as_ref().and_then(|p| p.money().ok()?.ok());
+            let (Some(date), Some(with), Some(without)) = (
+                bill.date.as_deref().and_then(parse_time),
+                money(&bill.with_tax),
+                money(&bill.without_tax),
             ) else {
                 continue;
             };
@@ -323,7 +545,13 @@ impl Ovh {
                 continue;
             }
             if latest.is_none_or(|(d, _)| date > d) {
-                latest = Some((date, with.amount / without.amount));
+                let ratio = with.amount.checked_div(without.amount).ok_or_else(|| {
+                    bad(
+                        &format!("bill {id}"),
+                        "its tax rate (with tax ÷ without) is beyond a decimal",
+                    )
+                })?;
+                latest = Some((date, ratio));
             }
         }
         Ok(latest.map(|(_, r)| r))
@@ -334,51 +562,88 @@ impl Ovh {
 mod tests {
     use super::*;
 
-    fn price(ucents: Option<i64>, value: Option<&str>) -> Price {
+    fn price_in(currency: &str, ucents: Option<i64>, value: Option<&str>) -> Price {
         Price {
-            currency_code: "EUR".into(),
+            currency_code: Some(currency.into()),
             price_in_ucents: ucents,
             value: value.map(|v| ConfigDecimal(v.parse().unwrap())),
         }
     }
 
+    fn price(ucents: Option<i64>, value: Option<&str>) -> Price {
+        price_in("EUR", ucents, value)
+    }
+
+    fn money(p: &Price) -> Money {
+        p.money().unwrap().unwrap()
+    }
+
     #[test]
     fn micro_cents_are_exact_and_preferred() {
-        let m = price(Some(6_250_000_000), Some("62.4999999"))
-            .money()
-            .unwrap();
+        let m = money(&price(Some(6_250_000_000), Some("62.4999999")));
         assert_eq!(m.amount, Decimal::new(625, 1));
-        let m = price(None, Some("37.87")).money().unwrap();
+        let m = money(&price(None, Some("37.87")));
         assert_eq!(m.amount.to_string(), "37.87");
-        assert!(price(None, None).money().is_err());
+        let reason = |p: Price| p.money().unwrap().unwrap_err().0;
+        assert_eq!(reason(price(None, None)), "missing_field");
+        assert_eq!(
+            reason(price_in("points", Some(1), None)),
+            "non_money_currency"
+        );
+        assert_eq!(reason(price_in("N/A", Some(0), None)), "non_money_currency");
+        assert_eq!(reason(price_in("LTL", Some(1), None)), "unknown_currency");
         let mut p = price(Some(1), None);
-        p.currency_code = "points".into();
-        assert!(p.money().is_err());
+        p.currency_code = None;
+        assert_eq!(reason(p), "missing_field");
+        // Outside the description's enum: not an answer OVH may send.
+        assert!(price_in("XBT", Some(1), None).money().is_err());
+    }
+
+    fn document(without: i64, with: i64, tax: i64) -> Document {
+        Document {
+            date: Some("2026-11-04T10:00:00+01:00".into()),
+            without_tax: Some(price(Some(without), None)),
+            with_tax: Some(price(Some(with), None)),
+            tax: Some(price(Some(tax), None)),
+        }
+    }
+
+    fn line(domain: &str, start: Option<&str>, p: Price) -> Detail {
+        Detail {
+            domain: Some(domain.into()),
+            period_start: start.map(str::to_owned),
+            total_price: Some(p),
+        }
+    }
+
+    fn dated(id: &str, kind: Kind, doc: Document, details: Vec<Detail>) -> Dated {
+        Dated {
+            id: id.into(),
+            kind,
+            date: parse_time("2026-11-04T10:00:00+01:00").unwrap(),
+            doc,
+            details,
+        }
     }
 
     #[test]
     fn lines_the_details_do_not_explain_are_unattributed_and_tax_is_its_own_series() {
-        let bill = Bill {
-            bill_id: "FR1".into(),
-            date: "2026-11-04T10:00:00+01:00".into(),
-            without_tax: price(Some(10_000_000_000), None),
-            with_tax: price(Some(12_000_000_000), None),
-            tax: price(Some(2_000_000_000), None),
-        };
         let details = vec![
-            Detail {
-                domain: Some("ns1.example".into()),
-                period_start: Some("2026-11-04".into()),
-                total_price: price(Some(6_000_000_000), None),
-            },
-            Detail {
-                domain: Some("ns2.example".into()),
-                period_start: None,
-                total_price: price(Some(3_000_000_000), None),
-            },
+            line(
+                "ns1.example",
+                Some("2026-11-04"),
+                price(Some(6_000_000_000), None),
+            ),
+            line("ns2.example", None, price(Some(3_000_000_000), None)),
         ];
         let mut m = MonthBills::default();
-        m.add_bill(&bill, details).unwrap();
+        m.add(&dated(
+            "FR1",
+            Kind::Bill,
+            document(10_000_000_000, 12_000_000_000, 2_000_000_000),
+            details,
+        ))
+        .unwrap();
         let excl = m.spend(TaxBasis::Excluded, 50);
         let sum: Decimal = excl[0].1.iter().map(|(_, a)| *a).sum();
         assert_eq!(sum, Decimal::from(100));
@@ -394,5 +659,104 @@ mod tests {
         let at = parse_time("2026-11-04T00:00:00Z").unwrap();
         assert!(m.billed("ns1.example", at));
         assert!(!m.billed("ns2.example", at));
+        assert!(m.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_credit_note_is_deducted_per_service_whatever_its_sign() {
+        let mut m = MonthBills::default();
+        m.add(&dated(
+            "FR1",
+            Kind::Bill,
+            document(10_000_000_000, 12_000_000_000, 2_000_000_000),
+            vec![line("ns1.example", None, price(Some(10_000_000_000), None))],
+        ))
+        .unwrap();
+        // One credit note written negative, one positive: both are given back.
+        for (id, sign) in [("AFR1", -1), ("AFR2", 1)] {
+            m.add(&dated(
+                id,
+                Kind::Refund,
+                document(
+                    sign * 1_000_000_000,
+                    sign * 1_200_000_000,
+                    sign * 200_000_000,
+                ),
+                vec![line(
+                    "ns1.example",
+                    None,
+                    price(Some(sign * 500_000_000), None),
+                )],
+            ))
+            .unwrap();
+        }
+        let excl = m.spend(TaxBasis::Excluded, 50);
+        // 100 less 2 × 5 on the service, and 2 × 5 the lines do not explain.
+        assert!(
+            excl[0]
+                .1
+                .contains(&("ns1.example".into(), Decimal::from(90)))
+        );
+        assert!(
+            excl[0]
+                .1
+                .contains(&(UNATTRIBUTED.into(), Decimal::from(-10)))
+        );
+        let incl = m.spend(TaxBasis::Included, 50);
+        assert!(incl[0].1.contains(&("tax".into(), Decimal::new(16, 0))));
+        // The tax rate is the bills'.
+        assert_eq!(m.tax_ratio(), Some(Decimal::new(12, 1)));
+        // Credit notes are no early renewal.
+        let at = parse_time("2026-11-04T00:00:00Z").unwrap();
+        assert!(!m.billed("ns1.example", at));
+    }
+
+    #[test]
+    fn documents_and_lines_that_cannot_be_counted_are_skipped() {
+        let mut m = MonthBills::default();
+        let mut no_tax = document(100_000_000, 100_000_000, 0);
+        no_tax.tax = None;
+        m.add(&dated("FR1", Kind::Bill, no_tax, vec![])).unwrap();
+        let mut mixed = document(100_000_000, 100_000_000, 0);
+        mixed.tax = Some(price_in("USD", Some(0), None));
+        m.add(&dated("FR2", Kind::Bill, mixed, vec![])).unwrap();
+        m.add(&dated(
+            "FR3",
+            Kind::Bill,
+            document(300_000_000, 300_000_000, 0),
+            vec![
+                line("a", None, price(Some(100_000_000), None)),
+                line("b", None, price_in("N/A", Some(0), None)),
+                line("c", None, price_in("USD", Some(200_000_000), None)),
+                Detail {
+                    domain: Some("d".into()),
+                    period_start: None,
+                    total_price: None,
+                },
+            ],
+        ))
+        .unwrap();
+        let counts: Vec<(&str, u64)> = m.skipped.counts().collect();
+        assert_eq!(
+            counts,
+            vec![
+                ("missing_field", 2),
+                ("mixed_currency", 2),
+                ("non_money_currency", 1)
+            ]
+        );
+        // FR3's 3.00: 1.00 on a, the rest unattributed.
+        let excl = m.spend(TaxBasis::Excluded, 50);
+        assert_eq!(
+            excl[0].1,
+            vec![
+                (UNATTRIBUTED.to_owned(), Decimal::from(2)),
+                ("a".to_owned(), Decimal::from(1))
+            ]
+        );
+        // A currency outside the enum fails the document.
+        let mut outside = document(100_000_000, 100_000_000, 0);
+        outside.with_tax = Some(price_in("XBT", Some(1), None));
+        assert!(m.add(&dated("FR4", Kind::Bill, outside, vec![])).is_err());
     }
 }

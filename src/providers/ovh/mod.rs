@@ -1,7 +1,9 @@
-//! OVHcloud: month-to-date spend from this month's bills, per service (the bill details'
-//! `domain`), in the job's tax basis and exact (micro-cent integers where OVH gives them);
-//! every service's next renewal and its price; renewals due later this month and not yet
-//! billed go into the forecast, never counted twice with a bill.
+//! OVHcloud: month-to-date spend from this month's bills less its credit notes, per service
+//! (the detail lines' `domain`), in the job's tax basis and exact (micro-cent integers where OVH
+//! gives them); every service's next renewal and its price; renewals due later this month and
+//! not yet billed go into the forecast, never counted twice with a bill. A document, line or
+//! renewal price the job cannot count (OVH's `points` and `N/A` currencies, a missing date or
+//! price) is skipped and counted, never failing the rest.
 //!
 //! Two ways to authenticate, as OVH's own tools do: an application key, secret and consumer
 //! key signing every request (`$1$` SHA-1 over exactly the URL sent, with the server's clock
@@ -10,7 +12,8 @@
 //! informal limit of about 60 a minute.
 //!
 //! Parts: this file (the section, its validation, the collector), `auth` (signature, clock,
-//! token, error hints), `bills` (bills and their details), `services` (renewals).
+//! token, error hints), `bills` (bills, credit notes and their details), `services`
+//! (renewals).
 
 mod auth;
 mod bills;
@@ -60,7 +63,7 @@ pub(crate) static PROVIDER: Provider = Provider {
             EnvVar {
                 name: "OVH_CONSUMER_KEY",
                 key: "consumer_key",
-                help: "Its consumer key (GET on /me/bill, /me/bill/*, /services, /services/*).",
+                help: "Its consumer key (GET on /me/bill, /me/bill/*, /me/refund, /me/refund/*, /services, /services/*).",
             },
             EnvVar {
                 name: "OVH_CLIENT_ID",
@@ -174,7 +177,17 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let currency = match raw.currency.as_deref() {
         None => Some(endpoint.currency()),
         Some(c) => match c.parse::<Currency>() {
-            Ok(c) => Some(c),
+            Ok(c) if bills::ovh_bills_in(c) => Some(c),
+            Ok(c) => {
+                s.fail(
+                    "currency",
+                    format!(
+                        "OVHcloud bills in none but {}; {c} is not one of them",
+                        bills::ovh_money_codes()
+                    ),
+                );
+                None
+            }
             Err(e) => {
                 s.fail("currency", e);
                 None
@@ -271,8 +284,8 @@ impl Collector for Ovh {
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let session = self.session(cx).await?;
-        let month = self.bills(cx, &session).await?;
-        let services = self.services(cx, &session).await?;
+        let mut month = self.bills(cx, &session).await?;
+        let services = self.services(cx, &session, &mut month.skipped).await?;
 
         let spend = self.spend(&month);
 
@@ -336,6 +349,7 @@ impl Collector for Ovh {
             due,
             renewals,
             data_as_of: Some(cx.now),
+            skipped: month.skipped,
             ..Collection::default()
         })
     }
@@ -345,19 +359,19 @@ impl Collector for Ovh {
     async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
         let session = self.session(cx).await?;
         let end = days.end() - time::Duration::SECOND;
-        let mut bills = self
-            .bills_between(cx, &session, days.start(), end)
+        let mut month = bills::MonthBills::default();
+        let mut documents = self
+            .documents_between(cx, &session, days.start(), end, &mut month.skipped)
             .await?
             .into_iter()
             .peekable();
-        let mut month = bills::MonthBills::default();
         let mut out = Vec::new();
         for day in days.iter() {
-            while let Some((date, _, _)) = bills.peek()
-                && Days::day_of(*date) <= day
+            while let Some(d) = documents.peek()
+                && Days::day_of(d.date) <= day
             {
-                if let Some((_, bill, details)) = bills.next() {
-                    month.add(&bill, details)?;
+                if let Some(d) = documents.next() {
+                    month.add(&d)?;
                 }
             }
             out.push((
@@ -375,17 +389,19 @@ impl Collector for Ovh {
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
         let session = self.session(cx).await?;
         let (from, to) = cx.month_window();
-        let ids: Vec<String> = self
-            .get_json(
-                cx,
-                &session,
-                &self.url("/me/bill", &[("date.from", &from), ("date.to", &to)]),
-            )
+        let query = [("date.from", from.as_str()), ("date.to", to.as_str())];
+        let bills: Vec<String> = self
+            .get_json(cx, &session, &self.url("/me/bill", &query))
+            .await?;
+        // A key made before credit notes were read may lack their rights: say so here.
+        let refunds: Vec<String> = self
+            .get_json(cx, &session, &self.url("/me/refund", &query))
             .await?;
         Ok(format!(
-            "the {} reads the bills ({} this month)",
+            "the {} reads the bills ({} this month) and the credit notes ({})",
             self.credentials.describe(),
-            ids.len()
+            bills.len(),
+            refunds.len()
         ))
     }
 }

@@ -1,5 +1,7 @@
 //! Renewals: `GET /services` (ids) and each service's billing: the next billing date, the
-//! renewal price for its period, whether it renews by itself, and its state.
+//! renewal price for its period, whether it renews by itself, and its state. A renewal priced
+//! in no money the job can count (`points`, `N/A`, a currency it cannot convert) is left out
+//! and counted as skipped.
 
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -7,6 +9,7 @@ use time::OffsetDateTime;
 use super::Ovh;
 use super::auth::Session;
 use super::bills::{Price, parse_time};
+use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
 use crate::money::Money;
 use crate::providers::Context;
@@ -29,16 +32,19 @@ pub(super) struct ServiceInfo {
     pub(super) active: bool,
 }
 
+/// `services.expanded.Service`: the description marks no field required.
 #[derive(Deserialize)]
 struct Service {
-    resource: Resource,
+    #[serde(default)]
+    resource: Option<Resource>,
     #[serde(default)]
     billing: Option<Billing>,
 }
 
 #[derive(Deserialize)]
 struct Resource {
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     state: Option<String>,
 }
@@ -57,7 +63,8 @@ struct Billing {
 
 #[derive(Deserialize)]
 struct Pricing {
-    price: Price,
+    #[serde(default)]
+    price: Option<Price>,
 }
 
 #[derive(Deserialize)]
@@ -87,11 +94,13 @@ struct LifecycleCurrent {
 }
 
 impl Ovh {
-    /// Every service with its renewal facts.
+    /// Every service with its renewal facts; a renewal price the job cannot count is left
+    /// out into `skipped`.
     pub(super) async fn services(
         &self,
         cx: &Context,
         session: &Session,
+        skipped: &mut Skipped,
     ) -> Result<Vec<ServiceInfo>, CollectError> {
         let ids: Vec<u64> = self
             .get_json(cx, session, &self.url("/services", &[]))
@@ -113,6 +122,14 @@ impl Ovh {
                 .as_ref()
                 .and_then(|b| b.renew.as_ref())
                 .and_then(|r| r.current.as_ref());
+            let lifecycle = billing
+                .as_ref()
+                .and_then(|b| b.lifecycle.as_ref())
+                .and_then(|l| l.current.as_ref())
+                .and_then(|c| c.state.as_deref());
+            let state = s.resource.as_ref().and_then(|r| r.state.as_deref());
+            let active = !matches!(state, Some("deleted" | "suspended" | "toDelete"))
+                && !matches!(lifecycle, Some("terminated" | "unrenewed"));
             let next_text = billing
                 .as_ref()
                 .and_then(|b| b.next_billing_date.clone())
@@ -120,31 +137,44 @@ impl Ovh {
             let next = match next_text {
                 None => None,
                 Some(t) => Some(parse_time(&t).ok_or_else(|| {
+                    let t: String = t.chars().take(40).collect();
                     CollectError::new(
                         Reason::Decode,
                         format!("{what}: nextBillingDate {t:?} is not a date"),
                     )
                 })?),
             };
-            let price = match billing.as_ref().and_then(|b| b.pricing.as_ref()) {
-                None => None,
-                Some(p) => Some(
-                    p.price
-                        .money()
-                        .map_err(|e| CollectError::new(Reason::Decode, format!("{what}: {e}")))?,
-                ),
-            };
-            let lifecycle = billing
+            let pricing = billing
                 .as_ref()
-                .and_then(|b| b.lifecycle.as_ref())
-                .and_then(|l| l.current.as_ref())
-                .and_then(|c| c.state.as_deref());
-            let active = !matches!(
-                s.resource.state.as_deref(),
-                Some("deleted" | "suspended" | "toDelete")
-            ) && !matches!(lifecycle, Some("terminated" | "unrenewed"));
+                .and_then(|b| b.pricing.as_ref())
+                .and_then(|p| p.price.as_ref());
+            // The name bill lines use as `domain`: without it a renewal cannot be told apart.
+            let name: String = match s.resource.as_ref().and_then(|r| r.name.as_deref()) {
+                Some(n) => n.trim().chars().take(64).collect(),
+                None => {
+                    if active && pricing.is_some() {
+                        skipped.record("missing_field", format!("{what}: no resource.name"));
+                    }
+                    continue;
+                }
+            };
+            let price = match pricing {
+                None => None,
+                Some(p) => match p
+                    .money()
+                    .map_err(|e| CollectError::new(Reason::Decode, format!("{what}: {e}")))?
+                {
+                    Ok(m) => Some(m),
+                    Err((reason, why)) => {
+                        if active {
+                            skipped.record(reason, format!("{what} ({name}), its renewal: {why}"));
+                        }
+                        None
+                    }
+                },
+            };
             out.push(ServiceInfo {
-                name: s.resource.name.trim().chars().take(64).collect(),
+                name,
                 next,
                 price,
                 automatic: renew

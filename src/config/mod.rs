@@ -29,7 +29,7 @@ use crate::secret::Secret;
 
 pub(crate) use global::validate;
 pub use layers::Overrides;
-pub(crate) use layers::{Loaded, layer, redact_url};
+pub(crate) use layers::{Loaded, layer, read_secret_file, redact_url};
 pub(crate) use section::Section;
 pub(crate) use values::StringList;
 

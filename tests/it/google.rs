@@ -1430,6 +1430,13 @@ const TTS_STANDARD: &str = "Text-to-Speech Standard voices characters";
 // ---------------------------------------------------------------------------------------
 // Tests.
 
+/// A change to a good request, named.
+type Change = (&'static str, Box<dyn Fn(&mut Value)>);
+/// A way the mock fails, and what the job must then say.
+type Failure = (fn(&mut Behaviour), &'static str);
+/// Settings (TOML and environment) and the problem they must cause.
+type Setting<'a> = (String, Vec<(&'a str, &'a str)>, &'static str);
+
 #[test]
 fn the_fixtures_follow_the_published_schemas_and_the_mock_catches_what_is_off_spec() {
     let d = Dates::now();
@@ -1519,7 +1526,7 @@ fn the_fixtures_follow_the_published_schemas_and_the_mock_catches_what_is_off_sp
     };
     assert!(violations(&good).is_empty(), "{:#?}", violations(&good));
     let sql = good["query"].as_str().unwrap().to_owned();
-    let changes: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let changes: Vec<Change> = vec![
         ("legacy SQL", Box::new(|b| b["useLegacySql"] = json!(true))),
         (
             "no cap",
@@ -2041,7 +2048,7 @@ async fn each_failure_says_what_to_fix_and_keeps_the_last_figures() {
         "{stderr}"
     );
 
-    let cases: Vec<(fn(&mut Behaviour), &str)> = vec![
+    let cases: Vec<Failure> = vec![
         (
             |b| b.deny_table = true,
             "roles/bigquery.dataViewer on dataset cost-exporter-prod.billing_export",
@@ -2199,7 +2206,7 @@ fn bad_settings_are_configuration_errors_before_any_connection() {
     let bad_key = dir.path().join("bad.json");
     std::fs::write(&bad_key, "{\"type\": \"service_account\", \"private_key\": \"-----BEGIN PRIVATE KEY-----\\nSECRETBITS\\n-----END PRIVATE KEY-----\\n\", \"client_email\": \"a@b\"}").unwrap();
     let key = key.to_str().unwrap();
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Setting> = vec![
         (
             String::new(),
             vec![
@@ -2298,4 +2305,76 @@ fn bad_settings_are_configuration_errors_before_any_connection() {
         !stdout.contains("PRIVATE KEY") && !stdout.contains(KEY_ID),
         "{stdout}"
     );
+}
+
+/// The fixture month pushed and scraped by a real Prometheus: Google's services are in the
+/// dashboard's provider panels, its TTS free tiers against their limits, and its AI SKUs with
+/// their spend and usage in their own table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_google_s_services_and_ai_skus() {
+    let dates = Dates::now();
+    let server = MockServer::start().await;
+    mount(&server, &dates, Behaviour::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = write_key(&dir, &server, "test-service-account.key.pem");
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &server, "");
+    let (code, stderr) = support::push(
+        cfg.path(),
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", key.as_str()),
+            ("GOOGLE_BILLING_EXPORT_TABLE", &table_name()),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let config = format!(
+        "global: {{scrape_interval: 1s}}\nscrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n    \
+         static_configs: [{{targets: ['{}']}}]\n",
+        pg.url.trim_start_matches("http://")
+    );
+    tokio::task::spawn_blocking(move || {
+        let prom = support::Prometheus::start(&config);
+        prom.wait_for(
+            r#"count(cost_spend{job="cost-exporter", provider="google"})"#,
+            |v| v >= 9.0,
+            std::time::Duration::from_secs(30),
+        );
+        let result = |title: &str| -> Vec<Value> {
+            crate::monitoring::dashboard_queries()
+                .into_iter()
+                .filter(|(t, _)| t == title)
+                .flat_map(|(_, expr)| {
+                    prom.query(&expr).unwrap()["result"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                })
+                .collect()
+        };
+        let spend = result("Spend per provider");
+        assert!(
+            spend.iter().any(|s| s["metric"]["provider"] == "google"),
+            "{spend:?}"
+        );
+        let limits = result("Usage against limit");
+        assert!(
+            limits.iter().any(|s| s["metric"]["provider"] == "google"
+                && s["metric"]["resource"] == "tts_wavenet_characters"),
+            "{limits:?}"
+        );
+        // Spend per SKU (4) and usage per SKU (4): Gemini's tokens, TTS characters.
+        let skus = result("Google AI SKUs (${currency})");
+        assert_eq!(skus.len(), 8, "{skus:?}");
+        assert!(
+            skus.iter()
+                .any(|s| s["metric"]["sku"] == GEMINI_IN && s["metric"]["unit"] == "tokens")
+        );
+        assert!(
+            skus.iter()
+                .any(|s| s["metric"]["sku"] == TTS_WAVENET && s["metric"]["unit"] == "characters")
+        );
+    })
+    .await
+    .unwrap();
 }

@@ -390,6 +390,9 @@ struct Amounts {
 
 type SeriesKey = (Currency, String, Option<String>, CostType);
 
+/// One currency's series after netting, and what came off its usage series.
+type Netted = (Vec<(SeriesKey, Decimal)>, Option<Credit>);
+
 /// The collection `lines` make (the month to date, or to the end of a day for `backfill`),
 /// with `data_as_of` as how far the data reaches.
 pub(super) fn collection(
@@ -549,9 +552,7 @@ fn top<K: Ord + Copy>(amounts: BTreeMap<K, Decimal>, n: usize) -> BTreeSet<K> {
 /// cost) comes off the usage series, largest first, then the billed ones. What came off the
 /// usage series beyond the credits that scale with usage is a [`Credit`]: the forecast
 /// extrapolates the usage before it and deducts it once.
-fn net_lines(
-    lines: Vec<(SeriesKey, Amounts)>,
-) -> Result<(Vec<(SeriesKey, Decimal)>, Option<Credit>), CollectError> {
+fn net_lines(lines: Vec<(SeriesKey, Amounts)>) -> Result<Netted, CollectError> {
     let mut covered = Decimal::ZERO;
     let mut out: Vec<(SeriesKey, Decimal)> = Vec::with_capacity(lines.len());
     let mut pool = Decimal::ZERO;

@@ -1795,6 +1795,15 @@ async fn a_month_of_the_export_is_pushed_to_the_cent() {
     assert_eq!(limit("tts_wavenet_characters"), Some(1_000_000.0));
     assert_eq!(limit("tts_studio_characters"), Some(100_000.0));
 
+    // `check --probe` says what a month's query scans, from a dry run.
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = support::run_async(&["check", "--probe", "--config", &path], &env).await;
+    let (stdout, _) = support::text(&out);
+    assert!(
+        stdout.contains("this month's query would scan") && stdout.contains(&table_name()),
+        "{stdout}"
+    );
+
     // What went over the wire: one token, the table, a dry run, the query and its pages;
     // every request and answer as published, the JWT verified by the mock; the query is the
     // one the README shows.
@@ -1808,7 +1817,11 @@ async fn a_month_of_the_export_is_pushed_to_the_cent() {
         );
     }
     let seen = mock.seen.lock().unwrap();
-    assert_eq!(seen.queries.len(), 2);
+    assert_eq!(
+        seen.queries.len(),
+        3,
+        "the push's dry run and query, the probe's dry run"
+    );
     for q in &seen.queries {
         assert_eq!(collapse(q), collapse(&readme_sql()));
     }
@@ -1821,7 +1834,12 @@ async fn a_month_of_the_export_is_pushed_to_the_cent() {
         "{:?}",
         seen.calls
     );
-    assert_eq!(seen.calls.len(), 4 + pages);
+    assert_eq!(
+        &seen.calls[4 + pages..],
+        ["token", "table", "dry_run"],
+        "{:?}",
+        seen.calls
+    );
     // No secret left the requests: not the key, the signed JWT or the access token.
     let dump = pg.dump();
     let pem = fixture_text("test-service-account.key.pem");

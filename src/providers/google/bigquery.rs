@@ -243,9 +243,11 @@ impl Client<'_> {
             .get("totalBytesBilled")
             .and_then(Value::as_str)
             .and_then(|b| b.trim().parse().ok());
-        let job = JobRef::of(&page, &what, request.location)?;
+        // The job, needed to wait for it or read further pages.
+        let job = JobRef::of(&page, &what, request.location);
         let mut waits = 0;
         while page.get("jobComplete").and_then(Value::as_bool) != Some(true) {
+            let job = job.as_ref().map_err(Clone::clone)?;
             waits += 1;
             if waits > MAX_WAITS {
                 return Err(CollectError::new(
@@ -257,7 +259,7 @@ impl Client<'_> {
                 ));
             }
             tracing::debug!(provider = super::NAME, job = %job.id, "the query is running; waiting for it");
-            page = self.results(cx, &job, None, table).await?;
+            page = self.results(cx, job, None, table).await?;
         }
         let mut columns: Option<Vec<Column>> = None;
         let mut tokens: HashSet<u64> = HashSet::new();
@@ -298,6 +300,7 @@ impl Client<'_> {
             let Some(token) = token else {
                 return Ok(billed);
             };
+            let job = job.as_ref().map_err(Clone::clone)?;
             let hash = {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -311,11 +314,11 @@ impl Client<'_> {
                 ));
             }
             let token = token.to_owned();
-            page = self.results(cx, &job, Some(&token), table).await?;
+            page = self.results(cx, job, Some(&token), table).await?;
         }
         Err(CollectError::new(
             Reason::Pagination,
-            format!("more than {MAX_PAGES} pages of results from job {}", job.id),
+            format!("more than {MAX_PAGES} pages of results from {what}"),
         ))
     }
 

@@ -523,6 +523,14 @@ pub(super) fn collection(
     }
     let usage = usage
         .into_iter()
+        .filter(|((resource, _, sku, _), value)| {
+            // A correction can leave a SKU's usage below zero: not a usage anyone had.
+            let ok = value.is_finite() && *value >= 0.0;
+            if !ok {
+                tracing::warn!(provider = NAME, %resource, %sku, "the SKU's usage adds up to {value}: not exported");
+            }
+            ok
+        })
         .map(|((resource, service, sku, unit), value)| Usage {
             resource,
             unit,
@@ -785,8 +793,9 @@ mod tests {
         assert_eq!(c.credits.len(), 1);
         assert_eq!(c.credits[0].covered.amount, d("12"));
         assert_eq!(c.credits[0].applied.amount, d("6"));
-        // Usage of the SKU, in tokens? No: the SKU says neither tokens nor characters.
+        // The SKU's usage: its name says neither tokens nor characters, so a plain count.
         assert_eq!(c.usage[0].resource, "usage");
+        assert_eq!(c.usage[0].unit, Unit::Count);
     }
 
     #[test]

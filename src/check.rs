@@ -40,7 +40,7 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
         let kv = format!("{k} = {v}");
         let _ = writeln!(text, "  {kv:<width$}  # {origin}");
     }
-    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(crate::secret::redact(&text).as_bytes());
     let (settings, plan) = match providers::configure(&loaded, overrides.only.as_deref()) {
         Ok(s) => s,
         Err(e) => {
@@ -100,7 +100,7 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
         );
     }
     text.push_str("configuration is valid\n");
-    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(crate::secret::redact(&text).as_bytes());
     if !probe {
         return exit::OK;
     }
@@ -147,7 +147,7 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
     for name in &plan.unconfigured {
         let _ = writeln!(text, "  {name:<12} skipped: not configured");
     }
-    let _ = out.write_all(text.as_bytes());
+    let _ = out.write_all(crate::secret::redact(&text).as_bytes());
     let _ = out.flush();
     if failed { exit::PUSH_FAILED } else { exit::OK }
 }

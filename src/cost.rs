@@ -4,6 +4,7 @@
 //! `metrics` renders it. Label names are `&'static str` so that only code, never a provider
 //! response, decides which labels exist; label *values* are bounded by the collectors.
 
+use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::money::Money;
@@ -140,6 +141,58 @@ pub struct Collection {
     /// Credits already deducted from this collection's metered spend. The forecast
     /// extrapolates the metered spend before them and deducts each once, up to its total.
     pub credits: Vec<Credit>,
+    /// Records the provider's answer holds (and its description allows) that were left out
+    /// of these figures: the collection still succeeds with the rest.
+    pub skipped: Skipped,
+}
+
+/// Warnings about records logged per reason before the rest are only counted.
+const SKIP_WARNINGS: u64 = 5;
+
+/// Records left out of a collection, counted by reason.
+///
+/// A record the provider's description allows but the job cannot price or place (an unknown
+/// unit, a missing optional field, an unknown currency on one line) is skipped with a warning
+/// naming it, and the provider still succeeds with the rest; only an answer the description
+/// does not allow is a `decode` error. The reasons are `&'static str` chosen by code
+/// (`unknown_unit`, `missing_field`, …), so the `reason` label stays bounded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Skipped {
+    counts: BTreeMap<&'static str, u64>,
+}
+
+impl Skipped {
+    /// Counts one skipped record and logs a warning naming it (`what`: the record and why, no
+    /// secret); past a few warnings per reason the rest are only counted, and said so once.
+    pub(crate) fn record(&mut self, reason: &'static str, what: impl std::fmt::Display) {
+        let n = self.counts.entry(reason).or_default();
+        *n += 1;
+        if *n <= SKIP_WARNINGS {
+            tracing::warn!(reason, "skipped a record: {what}");
+        } else if *n == SKIP_WARNINGS + 1 {
+            tracing::warn!(
+                reason,
+                "more records skipped for the same reason; counted in cost_collector_records_skipped without a warning each"
+            );
+        }
+    }
+
+    /// Skipped records by reason, in reason order.
+    pub fn counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.counts.iter().map(|(r, n)| (*r, *n))
+    }
+
+    /// Whether nothing was skipped.
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// Adds another source's counts.
+    pub(crate) fn merge(&mut self, other: Skipped) {
+        for (reason, n) in other.counts {
+            *self.counts.entry(reason).or_default() += n;
+        }
+    }
 }
 
 /// A credit against metered spend (a plan's included compute credit, a provider's usage
@@ -185,6 +238,7 @@ impl Collection {
         self.renewals.extend(other.renewals);
         self.resets.extend(other.resets);
         self.credits.extend(other.credits);
+        self.skipped.merge(other.skipped);
         self.price_table = self.price_table.or(other.price_table);
         self.plan = self.plan.take().or(other.plan);
         self.source = self.source.or(other.source);

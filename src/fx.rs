@@ -208,16 +208,37 @@ pub(crate) fn cross(
             continue;
         }
         let Some(r_c) = per_euro(c) else { continue };
-        out.insert(
-            c,
-            Rate {
-                value: (r_reporting / r_c).round_dp(10),
-                source: RateSource::Ecb,
-                date: Some(day),
-            },
-        );
+        match cross_rate(r_reporting, r_c) {
+            Some(value) => {
+                out.insert(
+                    c,
+                    Rate {
+                        value,
+                        source: RateSource::Ecb,
+                        date: Some(day),
+                    },
+                );
+            }
+            None => tracing::warn!(
+                "the ECB's rates for {c} and {reporting} give no usable cross rate ({r_reporting} / {r_c} is beyond what a decimal holds, or rounds to 0); the configured rate for {c} is used, if there is one"
+            ),
+        }
     }
     Some(out)
+}
+
+/// Significant digits a cross rate keeps: far more than any amount needs, and stable in
+/// the exposition.
+const RATE_DIGITS: u32 = 15;
+
+/// `per_reporting / per_c`, to [`RATE_DIGITS`] significant digits; `None` when it cannot be
+/// represented or rounds to 0 (a rate of 0 would report any amount as 0).
+fn cross_rate(per_reporting: Decimal, per_c: Decimal) -> Option<Decimal> {
+    let value = per_reporting
+        .checked_div(per_c)?
+        .round_sf(RATE_DIGITS)?
+        .normalize();
+    (value > Decimal::ZERO).then_some(value)
 }
 
 #[cfg(test)]
@@ -257,22 +278,48 @@ mod tests {
         let (day, euro) = parse(SNAPSHOT.as_bytes()).unwrap();
         // Reporting in EUR: 1 USD = 1 / 1.0163 EUR.
         let eur = cross(Currency::EUR, day, &euro).unwrap();
-        assert_eq!(
-            eur[&c("USD")].value,
-            (Decimal::ONE / d("1.0163")).round_dp(10)
-        );
+        assert_eq!(eur[&c("USD")].value, d("0.983961428711994"));
         assert_eq!(eur[&c("USD")].source, RateSource::Ecb);
         assert_eq!(eur[&c("USD")].date, Some(day));
         // Reporting in USD: 1 EUR = 1.0163 USD; 1 GBP = 1.0163 / 0.84585 USD.
         let usd = cross(Currency::USD, day, &euro).unwrap();
         assert_eq!(usd[&Currency::EUR].value, d("1.0163"));
-        assert_eq!(
-            usd[&c("GBP")].value,
-            (d("1.0163") / d("0.84585")).round_dp(10)
-        );
+        assert_eq!(usd[&c("GBP")].value, d("1.20151327067447"));
         assert!(!usd.contains_key(&Currency::USD));
         // A reporting currency the ECB does not publish: no cross rates.
         assert!(cross(c("ARS"), day, &euro).is_none());
+    }
+
+    #[test]
+    fn cross_rates_that_cannot_be_used_fall_back_never_panic_nor_zero() {
+        let day = time::Date::from_calendar_date(2026, time::Month::December, 7).unwrap();
+        let euro: BTreeMap<Currency, Decimal> = [
+            (c("USD"), Decimal::MAX),
+            (c("JPY"), Decimal::new(1, 28)),
+            (c("GBP"), d("0.85")),
+        ]
+        .into();
+        // Reporting in USD: 1 JPY = 7.9e28 / 1e-28 USD and 1 GBP = 7.9e28 / 0.85 overflow;
+        // refused, never a panic. 1 EUR = 7.9e28 USD is representable.
+        let usd = cross(c("USD"), day, &euro).unwrap();
+        assert!(!usd.contains_key(&c("JPY")), "{usd:?}");
+        assert!(!usd.contains_key(&c("GBP")), "{usd:?}");
+        assert_eq!(
+            usd[&Currency::EUR].value,
+            Decimal::MAX.round_sf(15).unwrap()
+        );
+        // Reporting in EUR: 1 USD = 1 / 7.9e28 EUR rounds to 0 at 28 places: refused, never a
+        // rate that reports every USD amount as 0.
+        let eur = cross(Currency::EUR, day, &euro).unwrap();
+        assert!(!eur.contains_key(&c("USD")), "{eur:?}");
+        assert_eq!(eur[&c("GBP")].value, d("1.17647058823529"));
+        // Small but real rates keep their digits: 1 JPY = 1/180 EUR, not 0.0055555556.
+        let euro: BTreeMap<Currency, Decimal> = [(c("JPY"), d("180"))].into();
+        let eur = cross(Currency::EUR, day, &euro).unwrap();
+        assert_eq!(eur[&c("JPY")].value, d("0.00555555555555556"));
+        let euro: BTreeMap<Currency, Decimal> = [(c("JPY"), d("1e12"))].into();
+        let eur = cross(Currency::EUR, day, &euro).unwrap();
+        assert_eq!(eur[&c("JPY")].value, d("1e-12"));
     }
 
     #[test]

@@ -675,27 +675,6 @@ pub(crate) fn scrub_all(text: &str, secrets: &[&Secret]) -> String {
     scrub_raw(text, &raw)
 }
 
-/// The spellings a secret takes on the wire and in echoed bodies: as is, base64 (as HTTP
-/// basic auth carries `user:secret`, the whole token is also passed in), percent-encoded, and
-/// JSON-escaped.
-fn spellings(secret: &str) -> Vec<String> {
-    use base64::Engine;
-    let mut out = vec![secret.to_owned()];
-    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
-    out.push(b64.trim_end_matches('=').to_owned());
-    out.push(
-        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-            .to_string(),
-    );
-    if let Ok(json) = serde_json::to_string(secret) {
-        out.push(json.trim_matches('"').to_owned());
-    }
-    out.retain(|s| !s.is_empty());
-    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    out.dedup();
-    out
-}
-
 /// Replaces every spelling of every secret with `***` **before** anything is cut, removes a
 /// trailing beginning of one (a secret cut by a size limit upstream), folds control
 /// characters and whitespace, and cuts to 300 characters.
@@ -703,9 +682,9 @@ pub(crate) fn scrub_raw(text: &str, secrets: &[&str]) -> String {
     let patterns: Vec<String> = secrets
         .iter()
         .filter(|s| !s.is_empty())
-        .flat_map(|s| spellings(s))
+        .flat_map(|s| crate::secret::spellings(s))
         .collect();
-    let mut s = text.to_owned();
+    let mut s = crate::secret::redact(text).into_owned();
     for p in &patterns {
         s = s.replace(p.as_str(), "***");
     }

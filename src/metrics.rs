@@ -99,6 +99,8 @@ defs! {
         "Unix time of the last collection attempt, successful or not.";
     DATA_AS_OF = "cost_collector_data_as_of_timestamp_seconds", Gauge, "provider",
         "Unix time up to which the provider's figures are complete (billing data lags).";
+    RECORDS_SKIPPED = "cost_collector_records_skipped", Gauge, "provider, reason",
+        "Records of the provider's answer that the last successful collection left out of its figures (each named in a warning), by reason; absent when none was.";
     RENEWAL_TIME = "cost_renewal_timestamp_seconds", Gauge, "provider, name",
         "Unix time a service or subscription renews (is billed) next.";
     RENEWAL_PRICE = "cost_renewal_price", Gauge, "provider, name, currency",
@@ -154,9 +156,10 @@ impl Families {
             tracing::error!(metric = def.name, "dropping a non-finite value");
             return;
         }
+        // A label value from a provider (a project or service name) never carries a secret.
         let mut pairs: Vec<(String, String)> = labels
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| ((*k).to_owned(), crate::secret::redact(v).into_owned()))
             .collect();
         pairs.sort();
         let idx = match self.fams.iter().position(|f| f.name() == def.name) {
@@ -405,6 +408,9 @@ pub(crate) fn provider_group(
             f.add(&LAST_SUCCESS, &[], unix(now));
             if let Some(t) = r.data_as_of {
                 f.add(&DATA_AS_OF, &[], unix(t));
+            }
+            for (reason, n) in r.skipped.counts() {
+                f.add(&RECORDS_SKIPPED, &[("reason", reason)], n as f64);
             }
             for u in &r.usage {
                 let mut labels: Vec<(&str, &str)> =

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
 
-use crate::cost::{Collection, Labels, Spend, SpendKind, Usage, UsageLimit};
+use crate::cost::{Collection, Labels, Skipped, Spend, SpendKind, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::Fx;
 
@@ -68,6 +68,8 @@ pub(crate) struct Report {
     pub data_as_of: Option<SystemTime>,
     /// The price table estimates came from: source and how recent.
     pub price_table: Option<(&'static str, SystemTime)>,
+    /// Records left out of the figures, by reason.
+    pub skipped: Skipped,
 }
 
 /// A renewal ready to render: prices converted to the reporting currency.
@@ -221,6 +223,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
         plan: c.plan,
         data_as_of: c.data_as_of,
         price_table: c.price_table,
+        skipped: c.skipped,
     })
 }
 

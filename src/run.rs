@@ -201,21 +201,30 @@ async fn collect_all(
 /// Takes the host-wide lock for pushes to `pushgateway` (a file in the temporary directory,
 /// named by the URL's hash), waiting for another run to finish its push; the push phase's
 /// deadline bounds the wait.
-async fn push_lock(pushgateway: &str) -> Result<std::fs::File, String> {
+///
+/// The lock only guards the counter read-back against a second run on the same host: it never
+/// costs the push. Where it cannot be had (no writable temporary directory, as on a read-only
+/// root filesystem; something other than a regular file at its path), the run warns and pushes
+/// without it (`None`). The file is opened without blocking and without following a link, so
+/// a FIFO planted at the predictable path cannot hang the run.
+async fn push_lock(pushgateway: &str) -> Option<std::fs::File> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     pushgateway.hash(&mut h);
     let path = std::env::temp_dir().join(format!("cost-exporter-push-{:016x}.lock", h.finish()));
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open the push lock {}: {e}", path.display()))?;
+    let file = match open_lock_file(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!(
+                "pushing without the host-wide push lock ({e}): a second run pushing from this host at the same moment could lose one increment of an error counter"
+            );
+            return None;
+        }
+    };
     let mut told = false;
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(file),
+            Ok(()) => return Some(file),
             Err(std::fs::TryLockError::WouldBlock) => {
                 if !told {
                     told = true;
@@ -227,10 +236,38 @@ async fn push_lock(pushgateway: &str) -> Result<std::fs::File, String> {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(format!("cannot lock {}: {e}", path.display()));
+                tracing::warn!(
+                    "pushing without the host-wide push lock (cannot lock {}: {e})",
+                    path.display()
+                );
+                return None;
             }
         }
     }
+}
+
+/// Opens (creating it if needed) the lock file at `path`: never blocking (`O_NONBLOCK`), never
+/// through a symbolic link (`O_NOFOLLOW`), and only a regular file.
+fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .mode(0o600);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    Ok(file)
 }
 
 /// Pushes every provider group, then the run-level group. Returns whether all succeeded.
@@ -251,13 +288,7 @@ async fn push_all(
     // One push at a time per Pushgateway on this host: the error counters are read back,
     // increased and written, and two runs interleaving would lose an increment. Held until
     // the end of the push (dropped with the file).
-    let _lock = match push_lock(settings.pushgateway.url.as_str()).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::error!("{e}; nothing was pushed");
-            return false;
-        }
-    };
+    let _lock = push_lock(settings.pushgateway.url.as_str()).await;
     // Reading the counters back is also the reachability check: if the Pushgateway cannot be
     // reached after the retries, nothing is pushed (each group would wait out the same retries).
     let previous = match pg.read_counters().await {

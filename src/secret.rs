@@ -3,8 +3,16 @@
 //! Every token, key and password the job handles lives in a [`Secret`]. Its `Debug` is `***`,
 //! it has no `Display` and no `Serialize`, and the only way to read it is
 //! [`Secret::expose`], called where an HTTP header is built (and marked sensitive).
+//!
+//! Every secret is also registered, in each spelling it can travel in (as is, base64,
+//! percent- and form-encoded, JSON-escaped), for the process: [`redact`] replaces them all
+//! with `***`. The log writer, the metric label values and `check`'s output pass through it, so
+//! a secret a provider echoes back (in an error body, or inside a 2xx answer that then fails to
+//! decode) never reaches a log line or a metric, whichever route its message took.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::sync::RwLock;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{self, Deserializer, Visitor};
@@ -42,6 +50,7 @@ impl Secret {
         if trimmed.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(SecretProblem::InnerWhitespace);
         }
+        register(trimmed);
         Ok(Some(Secret(SecretString::from(trimmed.to_owned()))))
     }
 
@@ -55,6 +64,77 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
+}
+
+/// Secrets shorter than this are not registered for [`redact`]: no provider issues one, and
+/// replacing every occurrence of two letters would garble every log line.
+const MIN_REGISTERED: usize = 6;
+
+/// The spellings of every secret of the process, longest first.
+static REGISTERED: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Remembers `secret`'s spellings for [`redact`].
+fn register(secret: &str) {
+    if secret.len() < MIN_REGISTERED {
+        return;
+    }
+    let mut all = match REGISTERED.write() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    for s in spellings(secret) {
+        if s.len() >= MIN_REGISTERED && !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// The spellings a secret takes on the wire and in echoed bodies: as is, base64 (as HTTP
+/// basic auth carries `user:secret`; a basic token is registered whole as well),
+/// percent-encoded (every non-alphanumeric byte, and RFC 3986's unreserved set kept),
+/// form-encoded (as an OAuth2 client secret travels), and JSON-escaped. Longest first.
+pub(crate) fn spellings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let mut out = vec![secret.to_owned()];
+    for engine in [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::URL_SAFE,
+    ] {
+        out.push(engine.encode(secret).trim_end_matches('=').to_owned());
+    }
+    out.push(utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string());
+    out.push(utf8_percent_encode(secret, UNRESERVED).to_string());
+    out.push(url::form_urlencoded::byte_serialize(secret.as_bytes()).collect());
+    if let Ok(json) = serde_json::to_string(secret) {
+        out.push(json.trim_matches('"').to_owned());
+    }
+    out.retain(|s| !s.is_empty());
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out.dedup();
+    out
+}
+
+/// `text` with every spelling of every secret of the process replaced by `***`. Borrowed
+/// when there is nothing to replace.
+pub(crate) fn redact(text: &str) -> Cow<'_, str> {
+    let all = match REGISTERED.read() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let mut out = Cow::Borrowed(text);
+    for s in all.iter() {
+        if out.contains(s.as_str()) {
+            out = Cow::Owned(out.replace(s.as_str(), "***"));
+        }
+    }
+    out
 }
 
 /// A credential as it arrives from the configuration, before [`Secret::clean`].
@@ -143,6 +223,25 @@ mod tests {
             Secret::clean("ab\u{7}c").unwrap_err(),
             SecretProblem::InnerWhitespace
         );
+    }
+
+    #[test]
+    fn every_secret_is_redacted_in_every_spelling() {
+        let s = Secret::clean("c1ient-s3cr+t/x~y.z").unwrap().unwrap();
+        let text = format!(
+            "a {} b {} c {} d {} e {}",
+            s.expose(),
+            "c1ient-s3cr%2Bt%2Fx~y.z",
+            "c1ient-s3cr%2Bt%2Fx%7Ey.z",
+            "c1ient%2Ds3cr%2Bt%2Fx%7Ey%2Ez",
+            "YzFpZW50LXMzY3IrdC94fnkueg"
+        );
+        assert_eq!(redact(&text), "a *** b *** c *** d *** e ***");
+        // Nothing to replace: borrowed, unchanged.
+        assert!(matches!(redact("plain text"), Cow::Borrowed("plain text")));
+        // Too short to register: "abc" stays readable everywhere else.
+        let short = Secret::clean("abc").unwrap().unwrap();
+        assert_eq!(redact("abc"), short.expose());
     }
 
     #[test]

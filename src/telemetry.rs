@@ -4,6 +4,10 @@
 //! HTTP and signing internals (hyper, reqwest, h2, rustls, aws-sigv4) are capped at `warn` whatever `RUST_LOG` says:
 //! at debug and trace they log URLs and connection details, which is more than a cost job
 //! should ever write.
+//!
+//! Every line passes through [`crate::secret::redact`] on its way to stderr: whatever a
+//! message holds (a provider's echo of a credential in an error or a decode error), no
+//! secret of the process is written in any of its spellings.
 
 use tracing_subscriber::EnvFilter;
 
@@ -35,7 +39,7 @@ pub(crate) fn init(format: LogFormat) {
     use std::io::IsTerminal;
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| Redacting(std::io::stderr()))
         .with_ansi(colour)
         .with_env_filter(filter)
         .with_target(false);
@@ -43,4 +47,20 @@ pub(crate) fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// A writer that redacts every secret of the process from what it is given (one formatted
+/// event at a time) before writing it on.
+struct Redacting<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Redacting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(crate::secret::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -212,3 +212,77 @@ async fn without_a_fallback_a_failed_fetch_fails_only_what_needs_the_rate() {
     );
     assert_eq!(pg.value(Some("acme"), "cost_collector_up", &[]), Some(0.0));
 }
+
+/// An ECB file with the given `<Cube currency=… rate=…/>` lines, served on loopback.
+async fn ecb_with(rates: &[(&str, &str)]) -> MockServer {
+    let cubes: String = rates
+        .iter()
+        .map(|(c, r)| format!("<Cube currency='{c}' rate='{r}'/>"))
+        .collect();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><gesmes:Envelope xmlns:gesmes=\"http://www.gesmes.org/xml/2002-08-01\" xmlns=\"http://www.ecb.int/vocabulary/2002-08-01/eurofxref\"><Cube><Cube time='2026-12-04'>{cubes}</Cube></Cube></gesmes:Envelope>"
+    );
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/stats/eurofxref/eurofxref-daily.xml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(xml))
+        .mount(&mock)
+        .await;
+    mock
+}
+
+#[tokio::test]
+async fn a_cross_rate_no_decimal_holds_falls_back_to_the_configured_rate_never_a_panic() {
+    // Reporting in USD with the ECB's USD at the largest decimal and GBP at the smallest:
+    // 1 GBP = 7.9e28 / 1e-28 USD overflows. It was a panic (exit 101, nothing pushed); now the
+    // configured GBP rate is used and the run goes on.
+    let ecb = ecb_with(&[
+        ("USD", "79228162514264337593543950335"),
+        ("GBP", "0.0000000000000000000000000001"),
+    ])
+    .await;
+    let pg = Pushgateway::start();
+    let cfg = config(
+        &pg.url,
+        "USD",
+        &format!(
+            "[fx]\nGBP = 1.25\nsource = \"ecb\"\nurl = \"{}/stats/eurofxref/eurofxref-daily.xml\"\n",
+            ecb.uri()
+        ),
+    );
+    let (code, stderr) = support::push(cfg.path(), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("no usable cross rate"), "{stderr}");
+    assert_eq!(spend(&pg, "pounds"), 62.5);
+    assert_eq!(spend(&pg, "dollars"), 100.0);
+    assert_eq!(
+        pg.value(
+            None,
+            "cost_fx_rate",
+            &[("from", "GBP"), ("to", "USD"), ("source", "config")]
+        ),
+        Some(1.25)
+    );
+}
+
+#[tokio::test]
+async fn a_tiny_cross_rate_keeps_its_digits_instead_of_reporting_zero() {
+    // 1 EUR = 10^11 JPY: 1 JPY = 1e-11 EUR, which ten decimal places rounded to 0, so a
+    // 1,000 JPY subscription was reported as spend 0.
+    let ecb = ecb_with(&[("JPY", "100000000000"), ("USD", "1.0"), ("GBP", "1.0")]).await;
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[pushgateway]\nurl = \"{}\"\n[http]\nretries = 0\n\
+         [fx]\nsource = \"ecb\"\nurl = \"{}/stats/eurofxref/eurofxref-daily.xml\"\n\
+         [[fixed]]\nprovider = \"acme\"\nname = \"yen\"\namount = 1000\ncurrency = \"JPY\"\n",
+        pg.url,
+        ecb.uri()
+    ));
+    let (code, stderr) = support::push(cfg.path(), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let v = pg
+        .value(Some("acme"), "cost_spend", &[("name", "yen")])
+        .unwrap();
+    assert!((v - 1e-8).abs() < 1e-20, "{v}");
+}

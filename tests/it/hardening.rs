@@ -545,3 +545,142 @@ async fn concurrent_runs_on_one_host_take_turns_at_the_pushgateway() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(1.0));
 }
+
+fn fixed_push_config(pg: &Pushgateway) -> tempfile::NamedTempFile {
+    support::toml(&format!(
+        "[pushgateway]\nurl = \"{}\"\n[run]\npush_timeout = \"3s\"\n\
+         [[fixed]]\nprovider = \"p\"\nname = \"a\"\namount = 1\ncurrency = \"USD\"\n",
+        pg.url
+    ))
+}
+
+#[tokio::test]
+async fn push_needs_no_writable_temporary_directory() {
+    let pg = Pushgateway::start();
+    let cfg = fixed_push_config(&pg);
+    // No temporary directory at all, as in a container with a read-only root filesystem and
+    // no /tmp mount: the lock cannot be created, the push goes on.
+    let (code, stderr) = support::push(cfg.path(), &[("TMPDIR", "/nonexistent-dir")]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("pushing without the host-wide push lock"),
+        "{stderr}"
+    );
+    assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(1.0));
+}
+
+#[test]
+fn push_as_an_unprivileged_user_under_a_read_only_temporary_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let setpriv = support::require("setpriv", "util-linux");
+    let uid = Command::new("id").arg("-u").output().expect("id -u");
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "this test drops to uid 65532 with setpriv and must run as root (CI does)"
+    );
+    let pg = Pushgateway::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Owned by root, 0555: not writable by uid 65532, like a read-only /tmp.
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::copy(fixed_push_config(&pg).path(), &cfg).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new(setpriv)
+        .args([
+            "--reuid=65532",
+            "--regid=65532",
+            "--clear-groups",
+            "--no-new-privs",
+        ])
+        .args(["/usr/bin/env", "-i", "PATH=/usr/bin:/bin", "NO_COLOR=1"])
+        .arg(format!("TMPDIR={}", tmp.display()))
+        .arg(env!("CARGO_BIN_EXE_cost-exporter"))
+        .args(["push", "--config", cfg.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .expect("run under setpriv");
+    let (_, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+    assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(1.0));
+}
+
+#[test]
+fn a_fifo_at_the_push_lock_path_never_hangs_the_push() {
+    let pg = Pushgateway::start();
+    let cfg = fixed_push_config(&pg);
+    let tmp = tempfile::tempdir().unwrap();
+    let url = url::Url::parse(&pg.url).unwrap();
+    let lock = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        url.as_str().hash(&mut h);
+        tmp.path()
+            .join(format!("cost-exporter-push-{:016x}.lock", h.finish()))
+    };
+    let made = Command::new("mkfifo").arg(&lock).status().expect("mkfifo");
+    assert!(made.success());
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cost-exporter"))
+        .args(["push", "--config", cfg.path().to_str().unwrap()])
+        .current_dir(cwd.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, _) = wait_within(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("pushing without the host-wide push lock"),
+        "{stderr}"
+    );
+    assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(1.0));
+}
+
+#[test]
+fn a_signal_ends_an_exchange_rate_fetch_that_hangs() {
+    // The ECB answers nothing; the fixed entries are collected at once, so the fetch is the
+    // only work left when SIGTERM arrives. It used to wait out the HTTP timeout (and its
+    // retries), unlogged.
+    let ecb = hanging_server();
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[pushgateway]\nurl = \"{}\"\n[run]\ntimeout = \"5m\"\n[http]\ntimeout = \"2m\"\n\
+         [fx]\nUSD = 0.9\nsource = \"ecb\"\nurl = \"{ecb}/eurofxref-daily.xml\"\n\
+         [[fixed]]\nprovider = \"p\"\nname = \"a\"\namount = 1\ncurrency = \"USD\"\n",
+        pg.url
+    ));
+    let mut child = spawn_push(cfg.path());
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "TERM");
+    let (code, took) = wait_within(&mut child, Duration::from_secs(20));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(took < Duration::from_secs(10), "{took:?}: {stderr}");
+    assert!(
+        stderr.contains("SIGTERM received while fetching exchange rates"),
+        "{stderr}"
+    );
+    // The statuses and figures are still pushed, with the configured rate.
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(0.9));
+}

@@ -10,6 +10,7 @@ mod backfill;
 mod cli;
 mod cloudflare;
 mod config_errors;
+mod contract;
 mod deploy;
 mod docs;
 mod e2e;

@@ -198,3 +198,110 @@ fn a_sentinel_secret_never_leaks() {
         "the Vercel failure path was exercised"
     );
 }
+
+/// A client secret with the characters form encoding and percent encoding spell differently.
+const FORM_SENTINEL: &str = "f0rm+s3nt/inel-9d2e";
+
+/// Every spelling a secret travels in, as a test computes them.
+fn spellings(secret: &str) -> Vec<String> {
+    use base64::Engine;
+    vec![
+        secret.to_owned(),
+        base64::engine::general_purpose::STANDARD
+            .encode(secret)
+            .trim_end_matches('=')
+            .to_owned(),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+    ]
+}
+
+#[test]
+fn a_secret_echoed_in_a_2xx_answer_never_leaks_through_a_decode_error() {
+    // Every provider (and the OAuth2 token endpoint) answers 200 with a JSON string that holds
+    // the credentials in every spelling: each fails to decode, and a decoder's message quotes
+    // what it could not read.
+    let echoed: Vec<String> = spellings(SENTINEL)
+        .into_iter()
+        .chain(spellings(FORM_SENTINEL))
+        .collect();
+    let body = serde_json::to_string(&echoed.join(" ")).unwrap();
+    let response: &'static str = Box::leak(
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_boxed_str(),
+    );
+    let echo = Counter::start(Some(response));
+    let pg = Pushgateway::start();
+    let token_url = format!("{}/auth/oauth2/token", echo.url);
+    let mut env: Vec<(&str, &str)> =
+        vec![("RUST_LOG", "trace"), ("COST_EXPORTER_HTTP__RETRIES", "0")];
+    for p in [
+        "VERCEL",
+        "SUPABASE",
+        "ANTHROPIC",
+        "OPENAI",
+        "OVH",
+        "HOSTINGER",
+        "CLOUDFLARE",
+        "ELEVENLABS",
+    ] {
+        let key: &'static str =
+            Box::leak(format!("COST_EXPORTER_PROVIDERS__{p}__BASE_URL").into_boxed_str());
+        env.push((key, echo.url.as_str()));
+    }
+    env.extend([
+        (
+            "COST_EXPORTER_PROVIDERS__WASABI__ENDPOINT",
+            echo.url.as_str(),
+        ),
+        (
+            "COST_EXPORTER_PROVIDERS__OVH__TOKEN_URL",
+            token_url.as_str(),
+        ),
+        ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
+        ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
+        ("OVH_CLIENT_ID", SENTINEL),
+        ("OVH_CLIENT_SECRET", FORM_SENTINEL),
+        ("HOSTINGER_API_TOKEN", SENTINEL),
+        ("CLOUDFLARE_API_TOKEN", SENTINEL),
+        ("ELEVENLABS_API_KEY", SENTINEL),
+        ("VERCEL_API_TOKEN", SENTINEL),
+        ("SUPABASE_ACCESS_TOKEN", SENTINEL),
+        ("WASABI_ACCESS_KEY", SENTINEL),
+        ("WASABI_SECRET_KEY", FORM_SENTINEL),
+        ("ANTHROPIC_ADMIN_KEY", SENTINEL),
+        ("OPENAI_ADMIN_KEY", SENTINEL),
+    ]);
+    let config = example();
+    for args in [
+        vec!["push", "--pushgateway", pg.url.as_str()],
+        vec!["collect", "--log-format", "json"],
+        vec!["check", "--probe", "--pushgateway", pg.url.as_str()],
+    ] {
+        let mut args = args;
+        args.extend(["--config", &config]);
+        let out = support::run(&args, &env);
+        let (stdout, stderr) = support::text(&out);
+        assert!(
+            stderr.contains("decode") || stdout.contains("FAILED"),
+            "{args:?}: no decode failure was exercised:\n{stderr}"
+        );
+        for s in &echoed {
+            assert!(
+                !stdout.contains(s.as_str()) && !stderr.contains(s.as_str()),
+                "{args:?}: {s} leaked:\n{stdout}\n{stderr}"
+            );
+        }
+    }
+    assert!(echo.connections() > 8, "every provider was asked");
+    for s in &echoed {
+        assert!(
+            !pg.dump().contains(s.as_str()),
+            "{s} reached the Pushgateway"
+        );
+    }
+}

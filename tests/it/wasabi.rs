@@ -253,7 +253,9 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
         .and(query_param("pageNum", "1"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "PageInfo": {"RecordCount": 0, "PageCount": 0, "PageSize": 100, "PageNum": 1},
-            "Records": [record(Some("ecotrans-monitoring"), 2, 4096, 0, 0)]
+            // A record without `Bucket` (the field is in no official text): skipped and
+            // counted, never the whole provider failed; the account records hold its bytes.
+            "Records": [record(Some("ecotrans-monitoring"), 2, 4096, 0, 0), record(None, 2, 777, 0, 0)]
         })))
         .expect(1)
         .mount(&stats)
@@ -350,6 +352,18 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
             &[("source", "stats")]
         ),
         Some(1.0)
+    );
+    assert_eq!(
+        pg.value(
+            Some("wasabi"),
+            "cost_collector_records_skipped",
+            &[("reason", "missing_field")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        stderr.contains("skipped a record: a Stats bucket record of 2026-11-02 has no Bucket"),
+        "{stderr}"
     );
     assert!(!stderr.contains("sk-billing-secret-4242"), "{stderr}");
 }

@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{EnvVar, Section, SectionSchema};
-use crate::cost::{Collection, Renewal, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{Collection, Renewal, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire;
@@ -50,7 +50,7 @@ pub(crate) static PROVIDER: Provider = Provider {
             EnvVar {
                 name: "CLOUDFLARE_ACCOUNT_ID",
                 key: "account_id",
-                help: "The Cloudflare account id (32 hex characters, in the dashboard's URL).",
+                help: "The Cloudflare account id (32 lowercase hex characters, in the dashboard's URL).",
             },
         ],
         secrets: &["token"],
@@ -135,12 +135,16 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
         .as_deref()
         .map(str::trim)
         .filter(|a| !a.is_empty());
+    // Account ids are 32 lowercase hexadecimal characters (the API schema's identifier,
+    // every example in the SDKs and the dashboard's URLs).
     if let Some(a) = account
-        && !(a.len() == 32 && a.chars().all(|c| c.is_ascii_hexdigit()))
+        && !(a.len() == 32 && a.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')))
     {
         s.fail(
             "account_id",
-            format!("{a:?} is not a Cloudflare account id (32 hexadecimal characters)"),
+            format!(
+                "{a:?} is not a Cloudflare account id (32 lowercase hexadecimal characters, as in the dashboard's URL)"
+            ),
         );
     }
     let api = match (s.secret("token", &raw.token), account) {
@@ -157,7 +161,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
             Api::Collector(Arc::new(Cloudflare {
                 base: base?,
                 token,
-                account: account.to_ascii_lowercase(),
+                account: account.to_owned(),
                 limits,
             }))
         }
@@ -206,8 +210,9 @@ impl Collector for Cloudflare {
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let analytics = self.analytics(cx).await?;
         let builds = self.pages_builds(cx).await?;
-        let charges = self.charges(cx).await?;
-        let subscriptions = self.subscriptions(cx).await?;
+        let mut skipped = Skipped::default();
+        let charges = self.charges(cx, &mut skipped).await?;
+        let subscriptions = self.subscriptions(cx, &mut skipped).await?;
 
         let today = OffsetDateTime::from(cx.now).date();
         let mut usage = Vec::new();
@@ -343,6 +348,7 @@ impl Collector for Cloudflare {
             renewals,
             // Analytics lag by minutes; the run's time is as close as it gets.
             data_as_of: Some(cx.now),
+            skipped,
             ..Collection::default()
         })
     }

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use super::Cloudflare;
+use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe, read_capped, scrub};
 use crate::money::{ConfigDecimal, Currency, Money};
@@ -19,9 +20,10 @@ use crate::providers::wire;
 
 /// Largest page read.
 const BODY_LIMIT: usize = 8 << 20;
-/// Items per page asked for.
-const PER_PAGE: &str = "50";
-/// Pages of one listing before giving up (`pagination`).
+/// Items per page asked for: within every listing's documented range (Pages deployments take
+/// at most 25).
+const PER_PAGE: u64 = 25;
+/// Pages of one listing before giving up (`pagination`): 1,000 items.
 const MAX_PAGES: u64 = 40;
 /// Pages projects whose builds are counted.
 const MAX_PROJECTS: usize = 100;
@@ -36,10 +38,19 @@ struct Envelope<T> {
     result_info: Option<ResultInfo>,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+/// v4 page information: `V4PagePaginationArray` promises `page` and `per_page` only (no
+/// `total_pages`).
+#[derive(Deserialize, Default, Clone)]
 struct ResultInfo {
     #[serde(default)]
-    total_pages: Option<u64>,
+    per_page: Option<Value>,
+}
+
+impl ResultInfo {
+    /// The page size the answer states, where it states one.
+    fn per_page(&self) -> Option<u64> {
+        self.per_page.as_ref().and_then(Value::as_u64)
+    }
 }
 
 /// What to fix, for Cloudflare's authentication errors.
@@ -57,6 +68,7 @@ pub(super) struct Subscription {
     pub(super) price: Money,
 }
 
+/// A subscription (`Subscription` in the SDK's `shared.ts`): every field optional.
 #[derive(Deserialize)]
 struct RawSubscription {
     #[serde(default)]
@@ -81,8 +93,12 @@ struct RatePlan {
     public_name: Option<String>,
 }
 
+/// A billing history item: every field optional at `/accounts/{id}/billing/history`, all
+/// required at the deprecated `/user/billing/history`; `type` is a free string.
 #[derive(Deserialize)]
 struct HistoryItem {
+    #[serde(default)]
+    id: Option<String>,
     #[serde(default)]
     amount: Option<ConfigDecimal>,
     #[serde(default)]
@@ -98,20 +114,28 @@ struct Project {
     name: String,
 }
 
+/// A Pages deployment: `created_on` is required.
 #[derive(Deserialize)]
 struct Deployment {
-    #[serde(default)]
-    created_on: Option<String>,
+    created_on: String,
 }
 
-fn currency(code: Option<&str>, what: &str) -> Result<Currency, CollectError> {
-    let code = code.unwrap_or("USD");
-    code.parse().map_err(|_| {
-        CollectError::new(
-            Reason::Decode,
-            format!("{what}: {code:?} is not a currency"),
-        )
-    })
+/// A provider's free text in a warning: printable, at most 40 characters.
+fn shown(text: &str) -> String {
+    let t: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    format!("{t:?}")
+}
+
+/// Whether an answer of the account billing history says the endpoint is not there for this
+/// account or token, so that the documented user endpoint is read instead: 404 and 405 (no
+/// such route), 501, 400 with Cloudflare's routing codes 7000 ("No route for that URI") or
+/// 7003 ("Could not route to …"), and 403 (a token whose permissions predate the endpoint).
+fn history_absent(e: &CollectError) -> bool {
+    match e.status {
+        Some(403 | 404 | 405 | 501) => true,
+        Some(400) => matches!(e.code.as_deref(), Some("7000" | "7003")),
+        _ => false,
+    }
 }
 
 impl Cloudflare {
@@ -160,66 +184,170 @@ impl Cloudflare {
         Ok(self.get_page(cx, url).await?.0)
     }
 
-    /// Every page of a listing, `keep_going` deciding after each page whether to read on.
+    /// Every page of a v4 listing at `url`, `each` deciding after each page whether to read on.
+    ///
+    /// As the SDK's `V4PagePaginationArray` pages: the next page is `page + 1`, and a page
+    /// without items ends the listing; a page shorter than the `per_page` its answer states is
+    /// the last too. `total_pages` is not promised and not read. At most [`MAX_PAGES`].
     async fn pages<T: DeserializeOwned>(
         &self,
         cx: &Context,
-        path: &str,
+        url: &Url,
         mut each: impl FnMut(Vec<T>) -> Result<bool, CollectError>,
     ) -> Result<(), CollectError> {
         for page in 1..=MAX_PAGES {
-            let url =
-                self.account_url(path, &[("page", &page.to_string()), ("per_page", PER_PAGE)]);
+            let mut url = url.clone();
+            url.query_pairs_mut()
+                .append_pair("page", &page.to_string())
+                .append_pair("per_page", &PER_PAGE.to_string());
             let (items, info): (Vec<T>, ResultInfo) = self.get_page(cx, &url).await?;
-            let empty = items.is_empty();
-            if !each(items)? || empty {
+            let n = items.len() as u64;
+            if n == 0 || !each(items)? {
                 return Ok(());
             }
-            if info.total_pages.is_none_or(|t| page >= t) {
+            if info.per_page().is_some_and(|p| n < p) {
                 return Ok(());
             }
         }
         Err(CollectError::new(
             Reason::Pagination,
-            format!("{path}: more than {MAX_PAGES} pages"),
+            format!(
+                "GET {}: more than {MAX_PAGES} pages of {PER_PAGE}",
+                describe(url)
+            ),
         ))
     }
 
-    /// This month's charges less refunds, per currency, from the billing history.
+    /// The billing history: the account's (`/accounts/{id}/billing/history`), or, where that
+    /// endpoint is absent or refused ([`history_absent`]), the documented user endpoint
+    /// (`/user/billing/history`, deprecated but the only one older accounts and tokens have).
+    async fn history(&self, cx: &Context) -> Result<Vec<HistoryItem>, CollectError> {
+        let mut items = Vec::new();
+        let account = self.account_url("/billing/history", &[]);
+        let first = self
+            .pages(cx, &account, |page: Vec<HistoryItem>| {
+                items.extend(page);
+                Ok(true)
+            })
+            .await;
+        match first {
+            Ok(()) => Ok(items),
+            Err(e) if history_absent(&e) => {
+                tracing::info!(
+                    provider = super::NAME,
+                    status = e.status.unwrap_or_default(),
+                    "the account billing history is not available to this token; reading /user/billing/history"
+                );
+                items.clear();
+                let user = crate::http::join(&self.base, "/user/billing/history");
+                self.pages(cx, &user, |page: Vec<HistoryItem>| {
+                    items.extend(page);
+                    Ok(true)
+                })
+                .await
+                .map_err(|u| {
+                    u.context(&format!(
+                        "the account billing history answered {} and the user one failed",
+                        e.status.unwrap_or_default()
+                    ))
+                })?;
+                Ok(items)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// This month's charges less refunds and credits, per currency, from the billing history;
+    /// items that cannot be placed are skipped (`type` is a free string: only `charge`,
+    /// `refund`, `credit` and `payment` are known, and payments settle charges, so they are
+    /// not counted again).
     pub(super) async fn charges(
         &self,
         cx: &Context,
+        skipped: &mut Skipped,
     ) -> Result<BTreeMap<Currency, Decimal>, CollectError> {
         let start = cx.month_start();
         let now = OffsetDateTime::from(cx.now);
         let mut out: BTreeMap<Currency, Decimal> = BTreeMap::new();
-        self.pages(cx, "/billing/history", |items: Vec<HistoryItem>| {
-            for item in items {
-                let this_month = item
-                    .occurred_at
-                    .as_deref()
-                    .and_then(wire::date_time)
-                    .is_some_and(|t| t >= start && t <= now);
-                if !this_month {
+        for item in self.history(cx).await? {
+            let id = item
+                .id
+                .as_deref()
+                .map(shown)
+                .unwrap_or_else(|| "without an id".into());
+            let Some(occurred) = item.occurred_at.as_deref() else {
+                skipped.record(
+                    "missing_field",
+                    format!("billing history item {id} has no occurred_at"),
+                );
+                continue;
+            };
+            let Some(at) = wire::date_time(occurred) else {
+                skipped.record(
+                    "bad_date",
+                    format!(
+                        "billing history item {id}: occurred_at {} is not a date-time",
+                        shown(occurred)
+                    ),
+                );
+                continue;
+            };
+            if at < start || at > now {
+                continue;
+            }
+            let sign = match item.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("charge") => Decimal::ONE,
+                Some("refund" | "credit") => -Decimal::ONE,
+                // Payments settle charges: counting them too would count twice.
+                Some("payment") => continue,
+                Some(_) => {
+                    skipped.record(
+                        "unknown_type",
+                        format!(
+                            "billing history item {id} has type {}, not a charge, refund, credit or payment",
+                            shown(item.kind.as_deref().unwrap_or_default())
+                        ),
+                    );
                     continue;
                 }
-                let sign = match item.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                    Some("charge") => Decimal::ONE,
-                    Some("refund" | "credit") => -Decimal::ONE,
-                    // Payments settle charges: counting them too would count twice.
-                    _ => continue,
-                };
-                let cur = currency(item.currency.as_deref(), "billing history")?;
-                let amount = item.amount.map(|a| a.0).unwrap_or_default().abs();
-                wire::add(
-                    out.entry(cur).or_default(),
-                    sign * amount,
-                    "billing history",
-                )?;
-            }
-            Ok(true)
-        })
-        .await?;
+                None => {
+                    skipped.record(
+                        "missing_field",
+                        format!("billing history item {id} has no type"),
+                    );
+                    continue;
+                }
+            };
+            let Some(amount) = item.amount else {
+                skipped.record(
+                    "missing_field",
+                    format!("billing history item {id} has no amount"),
+                );
+                continue;
+            };
+            let Some(code) = item.currency.as_deref() else {
+                skipped.record(
+                    "missing_field",
+                    format!("billing history item {id} has no currency"),
+                );
+                continue;
+            };
+            let Ok(cur) = code.trim().parse::<Currency>() else {
+                skipped.record(
+                    "unknown_currency",
+                    format!(
+                        "billing history item {id} is in {}, not a known currency",
+                        shown(code)
+                    ),
+                );
+                continue;
+            };
+            wire::add(
+                out.entry(cur).or_default(),
+                sign * amount.0.abs(),
+                "billing history",
+            )?;
+        }
         for amount in out.values_mut() {
             if amount.is_sign_negative() {
                 // More refunded than charged this month: nothing was spent.
@@ -229,27 +357,76 @@ impl Cloudflare {
         Ok(out)
     }
 
-    /// The account's active subscriptions with their next billing date and price.
+    /// The account's subscriptions with their next billing date and price; those that cannot
+    /// be placed are skipped.
     pub(super) async fn subscriptions(
         &self,
         cx: &Context,
+        skipped: &mut Skipped,
     ) -> Result<Vec<Subscription>, CollectError> {
         let url = self.account_url("/subscriptions", &[]);
         let raw: Vec<RawSubscription> = self.get_result(cx, &url).await?;
         let mut out = Vec::new();
         for s in raw {
-            if matches!(s.state.as_deref(), Some("Cancelled" | "Failed" | "Expired")) {
-                continue;
+            let id =
+                s.id.as_deref()
+                    .map(shown)
+                    .unwrap_or_else(|| "without an id".into());
+            match s.state.as_deref() {
+                None | Some("Trial" | "Provisioned" | "Paid" | "AwaitingPayment") => {}
+                Some("Cancelled" | "Failed" | "Expired") => continue,
+                Some(other) => {
+                    skipped.record(
+                        "unknown_enum",
+                        format!(
+                            "subscription {id} is in state {}, which the description does not list",
+                            shown(other)
+                        ),
+                    );
+                    continue;
+                }
             }
-            let (Some(end), Some(price)) = (s.current_period_end.as_deref(), s.price) else {
+            let Some(price) = s.price else {
+                skipped.record("missing_field", format!("subscription {id} has no price"));
                 continue;
             };
-            let at = wire::date_time(end).ok_or_else(|| {
-                CollectError::new(
-                    Reason::Decode,
-                    format!("subscriptions: current_period_end {end:?} is not a date-time"),
-                )
-            })?;
+            if price.0.is_zero() {
+                continue;
+            }
+            let Some(end) = s.current_period_end.as_deref() else {
+                skipped.record(
+                    "missing_field",
+                    format!("subscription {id} has no current_period_end"),
+                );
+                continue;
+            };
+            let Some(at) = wire::date_time(end) else {
+                skipped.record(
+                    "bad_date",
+                    format!(
+                        "subscription {id}: current_period_end {} is not a date-time",
+                        shown(end)
+                    ),
+                );
+                continue;
+            };
+            // The price is "in US dollars" unless the subscription names its currency.
+            let currency = match s.currency.as_deref() {
+                None => Currency::USD,
+                Some(code) => match code.trim().parse::<Currency>() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        skipped.record(
+                            "unknown_currency",
+                            format!(
+                                "subscription {id} is in {}, not a known currency",
+                                shown(code)
+                            ),
+                        );
+                        continue;
+                    }
+                },
+            };
             let name = s
                 .rate_plan
                 .as_ref()
@@ -261,7 +438,7 @@ impl Cloudflare {
                 at,
                 price: Money {
                     amount: price.0.max(Decimal::ZERO),
-                    currency: currency(s.currency.as_deref(), "subscriptions")?,
+                    currency,
                 },
             });
         }
@@ -271,7 +448,8 @@ impl Cloudflare {
     /// Pages deployments (builds) created this month, over every project.
     pub(super) async fn pages_builds(&self, cx: &Context) -> Result<u64, CollectError> {
         let mut projects = Vec::new();
-        self.pages(cx, "/pages/projects", |items: Vec<Project>| {
+        let url = self.account_url("/pages/projects", &[]);
+        self.pages(cx, &url, |items: Vec<Project>| {
             projects.extend(items.into_iter().map(|p| p.name));
             Ok(projects.len() < MAX_PROJECTS)
         })
@@ -294,21 +472,26 @@ impl Cloudflare {
                 ));
             };
             let path = format!("/pages/projects/{name}/deployments");
-            self.pages(cx, &path, |items: Vec<Deployment>| {
+            let url = self.account_url(&path, &[]);
+            self.pages(cx, &url, |items: Vec<Deployment>| {
                 let mut older = false;
                 for d in items {
-                    match d.created_on.as_deref().and_then(wire::date_time) {
+                    match wire::date_time(&d.created_on) {
                         Some(t) if t >= start => builds += 1,
                         Some(_) => older = true,
                         None => {
                             return Err(CollectError::new(
                                 Reason::Decode,
-                                format!("{path}: a deployment has no created_on"),
+                                format!(
+                                    "{path}: created_on {} is not a date-time",
+                                    shown(&d.created_on)
+                                ),
                             ));
                         }
                     }
                 }
-                // Deployments come newest first: past the month's start, stop reading.
+                // Deployments come newest first (what the API does; not a documented
+                // promise): past the month's start, stop reading.
                 Ok(!older)
             })
             .await?;

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{EnvVar, Section, SectionSchema, StringList};
-use crate::cost::{Collection, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{Collection, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire;
@@ -355,9 +355,11 @@ impl Collector for Wasabi {
                 now,
             ))
         };
+        let mut skipped = Skipped::default();
         let (active, deleted, days, as_of) = match &self.stats {
             Some(keys) => {
-                let s = self.stats(cx, keys).await?;
+                let mut s = self.stats(cx, keys).await?;
+                skipped = std::mem::take(&mut s.skipped);
                 for (bucket, (_, billable, deleted)) in &s.latest {
                     let labels = vec![("bucket", bucket.clone())];
                     usage.push(Usage {
@@ -457,6 +459,7 @@ impl Collector for Wasabi {
             } else {
                 "listing"
             }),
+            skipped,
             ..Collection::default()
         })
     }

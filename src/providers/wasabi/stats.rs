@@ -7,6 +7,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{PAGE_LIMIT, StatsKeys, Wasabi};
+use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe, join};
 use crate::providers::Context;
@@ -123,6 +124,9 @@ pub(super) struct Stats {
     pub(super) account_calls: (f64, f64),
     /// Account-level latest day: (day, stored bytes, deleted bytes).
     pub(super) account_latest: (String, f64, f64),
+    /// Bucket records that cannot be placed (no `Bucket`: the field is in no official text).
+    /// The account records carry their bytes all the same.
+    pub(super) skipped: Skipped,
 }
 
 impl Stats {
@@ -141,11 +145,14 @@ impl Stats {
         let stored = n("PaddedStorageSizeBytes")? + n("MetadataStorageSizeBytes")?;
         let deleted = n("DeletedStorageSizeBytes")?;
         if per_bucket {
-            let bucket = r
-                .get("Bucket")
-                .and_then(Value::as_str)
-                .ok_or("a bucket record has no Bucket")?
-                .to_owned();
+            let Some(bucket) = r.get("Bucket").and_then(Value::as_str) else {
+                self.skipped.record(
+                    "missing_field",
+                    format!("a Stats bucket record of {day} has no Bucket name"),
+                );
+                return Ok(());
+            };
+            let bucket = bucket.to_owned();
             let entry = self
                 .latest
                 .entry(bucket.clone())

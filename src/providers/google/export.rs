@@ -19,7 +19,7 @@ use time::Date;
 
 use super::bigquery::{Column, Row, decimal, timestamp};
 use super::{NAME, TableRef};
-use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::{Currency, Money, TaxBasis};
 use crate::providers::wire;
@@ -160,8 +160,6 @@ pub(super) struct Line {
     pub(super) service: String,
     /// The SKU, for services of `sku_services`.
     pub(super) sku: Option<String>,
-    /// `usage.unit`, for services of `sku_services`.
-    pub(super) unit: Option<String>,
     pub(super) cost_type: CostType,
     pub(super) currency: Currency,
     /// Σ cost.
@@ -170,8 +168,9 @@ pub(super) struct Line {
     pub(super) pot_credits: Decimal,
     /// Σ the other credits (negative).
     pub(super) other_credits: Decimal,
-    /// Σ usage.amount in `unit`, for services of `sku_services`.
-    pub(super) usage: Option<f64>,
+    /// Σ usage.amount in base units, for services of `sku_services`: its `resource`, unit
+    /// and value.
+    pub(super) usage: Option<(String, Unit, f64)>,
     /// The latest export time of the group.
     pub(super) export_time: Option<time::OffsetDateTime>,
 }
@@ -244,8 +243,15 @@ impl Reader {
         }
     }
 
-    /// A row as a [`Line`].
-    pub(super) fn line(&self, row: &Row<'_>) -> Result<Line, CollectError> {
+    /// A row as a [`Line`]; `None` for a row the export's schema allows but the job cannot
+    /// place (no currency, or one it does not know), counted in `skipped`. A value the column's
+    /// type does not allow is a `decode` error. A SKU's usage in a unit the job does not
+    /// convert is left out (its spend counts), and counted too.
+    pub(super) fn line(
+        &self,
+        row: &Row<'_>,
+        skipped: &mut Skipped,
+    ) -> Result<Option<Line>, CollectError> {
         let bad = |what: String| CollectError::new(Reason::Decode, what);
         let day = match self.cell(row, "usage_day") {
             None => None,
@@ -254,23 +260,63 @@ impl Reader {
                     .ok_or_else(|| bad(format!("usage_day {t:?} is not a date")))?,
             ),
         };
-        let currency = self
-            .cell(row, "currency")
-            .ok_or_else(|| bad("a row has no currency".into()))?;
-        let currency: Currency = currency
-            .parse()
-            .map_err(|_| bad(format!("currency {currency:?} is not a currency")))?;
-        let usage = match self.cell(row, "usage_amount") {
-            None => None,
-            Some(t) => {
+        let service = label(self.cell(row, "service"), "unattributed");
+        let currency = match self.cell(row, "currency") {
+            None => {
+                skipped.record(
+                    "missing_field",
+                    format!("a Google billing export row of {service} has no currency"),
+                );
+                return Ok(None);
+            }
+            Some(c) => match c.parse::<Currency>() {
+                Ok(c) => c,
+                Err(_) => {
+                    let shown: String = c.chars().take(16).collect();
+                    skipped.record(
+                        "unknown_currency",
+                        format!("a Google billing export row of {service} is in {shown:?}, not a currency the job knows"),
+                    );
+                    return Ok(None);
+                }
+            },
+        };
+        let sku = self
+            .cell(row, "sku")
+            .map(|s| label(Some(s), "unattributed"));
+        let unit = self
+            .cell(row, "usage_unit")
+            .map(|u| u.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let usage = match (self.cell(row, "usage_amount"), sku.as_deref()) {
+            (Some(t), Some(sku)) => {
                 let v: f64 = t
                     .trim()
                     .parse()
-                    .ok()
-                    .filter(|v: &f64| v.is_finite())
-                    .ok_or_else(|| bad(format!("usage_amount {t:?} is not a finite number")))?;
-                Some(v)
+                    .map_err(|_| bad(format!("usage_amount {t:?} is not a number")))?;
+                match resource(&service, sku, &unit) {
+                    // NaN and the infinities are FLOAT64 values, but no usage anyone had.
+                    _ if !v.is_finite() => {
+                        skipped.record(
+                            "non_finite_usage",
+                            format!("the usage of SKU {sku:?} of {service} is {t}"),
+                        );
+                        None
+                    }
+                    Some((resource, unit, factor)) => Some((resource, unit, v * factor)),
+                    None => {
+                        let shown: String = unit.chars().take(32).collect();
+                        skipped.record(
+                            "unknown_unit",
+                            format!(
+                                "the usage of SKU {sku:?} of {service} is in {shown:?}, which the job does not convert (its spend counts)"
+                            ),
+                        );
+                        None
+                    }
+                }
             }
+            _ => None,
         };
         let export_time = match self.cell(row, "export_time") {
             None => None,
@@ -278,15 +324,10 @@ impl Reader {
                 timestamp(t).ok_or_else(|| bad(format!("export_time {t:?} is not a timestamp")))?,
             ),
         };
-        Ok(Line {
+        Ok(Some(Line {
             day,
-            service: label(self.cell(row, "service"), "unattributed"),
-            sku: self
-                .cell(row, "sku")
-                .map(|s| label(Some(s), "unattributed")),
-            unit: self
-                .cell(row, "usage_unit")
-                .map(|u| u.trim().to_ascii_lowercase()),
+            service,
+            sku,
             cost_type: CostType::parse(self.cell(row, "cost_type").unwrap_or("regular")),
             currency,
             cost: self.money(row, "cost")?,
@@ -294,7 +335,7 @@ impl Reader {
             other_credits: self.money(row, "other_credits")?,
             usage,
             export_time,
-        })
+        }))
     }
 }
 
@@ -453,7 +494,6 @@ pub(super) fn collection(
 
     let mut series: BTreeMap<SeriesKey, Amounts> = BTreeMap::new();
     let mut usage: BTreeMap<(String, String, String, Unit), f64> = BTreeMap::new();
-    let mut unconverted: BTreeSet<String> = BTreeSet::new();
     for l in &counted {
         let key = (l.currency, service_label(l), sku_label(l), l.cost_type);
         let a = series.entry(key).or_default();
@@ -461,23 +501,13 @@ pub(super) fn collection(
         wire::add(&mut a.gross, l.other_credits, "the export's amounts")?;
         wire::add(&mut a.pots, l.pot_credits, "the export's amounts")?;
         if l.cost_type == CostType::Regular
-            && let (Some(sku), Some(amount)) = (l.sku.as_deref(), l.usage)
+            && let Some((resource, unit, value)) = &l.usage
         {
-            match resource(&l.service, sku, l.unit.as_deref().unwrap_or("")) {
-                Some((resource, unit, factor)) => {
-                    let sku = sku_label(l).unwrap_or_else(|| OTHER.to_owned());
-                    *usage
-                        .entry((resource, service_label(l), sku, unit))
-                        .or_default() += amount * factor;
-                }
-                None => {
-                    unconverted.insert(l.unit.clone().unwrap_or_default());
-                }
-            }
+            let sku = sku_label(l).unwrap_or_else(|| OTHER.to_owned());
+            *usage
+                .entry((resource.clone(), service_label(l), sku, *unit))
+                .or_default() += value;
         }
-    }
-    for unit in unconverted {
-        tracing::debug!(provider = NAME, unit = %unit, "SKU usage in a unit this build does not convert: its spend counts, its usage is not exported");
     }
 
     let mut spend = Vec::new();
@@ -527,7 +557,7 @@ pub(super) fn collection(
             // A correction can leave a SKU's usage below zero: not a usage anyone had.
             let ok = value.is_finite() && *value >= 0.0;
             if !ok {
-                tracing::warn!(provider = NAME, %resource, %sku, "the SKU's usage adds up to {value}: not exported");
+                tracing::debug!(provider = NAME, %resource, %sku, "the SKU's usage adds up to {value}: not exported");
             }
             ok
         })
@@ -632,13 +662,15 @@ mod tests {
             day: Date::from_calendar_date(2026, time::Month::November, 3).ok(),
             service: service.into(),
             sku: sku.map(str::to_owned),
-            unit: sku.map(|_| "count".to_owned()),
             cost_type,
             currency: Currency::USD,
             cost: d(cost),
             pot_credits: Decimal::ZERO,
             other_credits: Decimal::ZERO,
-            usage: sku.map(|_| 1000.0),
+            usage: sku.map(|s| {
+                let (r, u, f) = resource(service, s, "count").unwrap();
+                (r, u, 1000.0 * f)
+            }),
             export_time: None,
         }
     }
@@ -796,6 +828,90 @@ mod tests {
         // The SKU's usage: its name says neither tokens nor characters, so a plain count.
         assert_eq!(c.usage[0].resource, "usage");
         assert_eq!(c.usage[0].unit, Unit::Count);
+    }
+
+    #[test]
+    fn odd_rows_are_skipped_and_counted_and_bad_values_are_decode_errors() {
+        let columns: Vec<Column> = COLUMNS
+            .iter()
+            .map(|(name, kinds)| Column {
+                name: (*name).to_owned(),
+                kind: kinds[0].to_owned(),
+            })
+            .collect();
+        let reader = Reader::new(&columns).unwrap();
+        // usage_day, service, sku, usage_unit, cost_type, currency, cost, pot, other, usage,
+        // export_time
+        let row = |currency: Option<&'static str>, unit: &'static str, usage: &'static str| {
+            vec![
+                Some("2026-11-03"),
+                Some("Gemini API"),
+                Some("Generate content input token count"),
+                Some(unit),
+                Some("regular"),
+                currency,
+                Some("1.5"),
+                Some("0"),
+                Some("-0.25"),
+                Some(usage),
+                Some("1.7966E9"),
+            ]
+        };
+        let mut skipped = Skipped::default();
+        let line = reader
+            .line(&row(Some("USD"), "count", "2.9409958E7"), &mut skipped)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            line.usage,
+            Some(("tokens".into(), Unit::Tokens, 29_409_958.0))
+        );
+        assert_eq!(line.other_credits, d("-0.25"));
+        assert_eq!(
+            line.export_time.map(|t| t.unix_timestamp()),
+            Some(1_796_600_000)
+        );
+        assert!(skipped.is_empty());
+        assert!(
+            reader
+                .line(&row(None, "count", "1"), &mut skipped)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            reader
+                .line(&row(Some("XYZ"), "count", "1"), &mut skipped)
+                .unwrap()
+                .is_none()
+        );
+        // Spend kept, usage left out.
+        let line = reader
+            .line(&row(Some("USD"), "byte-seconds", "1"), &mut skipped)
+            .unwrap()
+            .unwrap();
+        assert_eq!(line.usage, None);
+        let line = reader
+            .line(&row(Some("USD"), "count", "NaN"), &mut skipped)
+            .unwrap()
+            .unwrap();
+        assert_eq!(line.usage, None);
+        let counts: Vec<(&str, u64)> = skipped.counts().collect();
+        assert_eq!(
+            counts,
+            [
+                ("missing_field", 1),
+                ("non_finite_usage", 1),
+                ("unknown_currency", 1),
+                ("unknown_unit", 1)
+            ]
+        );
+        // What the column's type does not allow fails the provider.
+        let mut bad = row(Some("USD"), "count", "1");
+        bad[6] = Some("1,5");
+        assert_eq!(
+            reader.line(&bad, &mut skipped).unwrap_err().reason,
+            Reason::Decode
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::{EnvVar, Section, SectionSchema, StringList, read_secret_file};
-use crate::cost::{Collection, Unit, UsageLimit};
+use crate::cost::{Collection, Skipped, Unit, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, TaxBasis};
 use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
@@ -441,6 +441,8 @@ struct Month {
     lines: Vec<Line>,
     /// The latest `export_time` read.
     exported: Option<time::OffsetDateTime>,
+    /// Rows (or their usage) left out of the figures.
+    skipped: Skipped,
 }
 
 /// Megabytes, for messages.
@@ -499,21 +501,27 @@ impl Google {
         let mut reader: Option<Reader> = None;
         let mut lines = Vec::new();
         let mut exported: Option<time::OffsetDateTime> = None;
+        let mut skipped = Skipped::default();
         client
             .run(cx, &request, &self.table, |columns, row| {
                 let r = match &reader {
                     Some(r) => r,
                     None => reader.insert(Reader::new(columns)?),
                 };
-                let line = r.line(row)?;
-                if line.export_time > exported {
-                    exported = line.export_time;
+                if let Some(line) = r.line(row, &mut skipped)? {
+                    if line.export_time > exported {
+                        exported = line.export_time;
+                    }
+                    lines.push(line);
                 }
-                lines.push(line);
                 Ok(())
             })
             .await?;
-        Ok(Month { lines, exported })
+        Ok(Month {
+            lines,
+            exported,
+            skipped,
+        })
     }
 }
 
@@ -533,7 +541,9 @@ impl Collector for Google {
         let lines: Vec<&Line> = month.lines.iter().collect();
         // How far the export reaches: the latest export time read, never past the run.
         let data_as_of = month.exported.map(|t| SystemTime::from(t).min(cx.now));
-        export::collection(&lines, &self.shape(), data_as_of)
+        let mut c = export::collection(&lines, &self.shape(), data_as_of)?;
+        c.skipped = month.skipped;
+        Ok(c)
     }
 
     /// Each day's month to date from the same table: the invoice month's rows by usage day

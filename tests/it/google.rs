@@ -101,6 +101,15 @@ impl Dates {
             ("{{LM_DAY_B_END}}", rfc(lm_day_b + hour)),
             ("{{LM_EXPORT_B}}", rfc(at(1, 8))),
             ("{{LM_LATE}}", rfc(lm(last_day, 22))),
+            // Last month's last hours in US Pacific time: this month's 1st in UTC.
+            (
+                "{{LM_PACIFIC}}",
+                rfc(start + (span / 16i32).min(hour * 3i32)),
+            ),
+            (
+                "{{LM_PACIFIC_END}}",
+                rfc(start + (span / 16i32).min(hour * 3i32) + hour),
+            ),
             ("{{LM_LATE_END}}", rfc(lm(last_day, 23))),
             ("{{LAST_MONTH}}", invoice_month(last_first)),
             ("{{MONTH}}", invoice_month(start.date())),
@@ -2175,12 +2184,14 @@ async fn backfill_reads_past_invoice_months_from_the_same_table() {
         *spend.entry(ts).or_default() += v;
     }
     // Last month: 20.00 USD of Compute Engine from the 10th, 7.77 USD of Gemini on the last
-    // day (exported into this month's first partition, still last month's invoice).
+    // day (exported into this month's first partition, still last month's invoice), and 2.23
+    // USD used in this month's first hours UTC but on last month's invoice (its last hours in
+    // US Pacific time), counted on the last day too.
     let mut day = dates.last_first;
     while day.month() == dates.last_first.month() {
         let ts = (day.midnight().assume_utc() + time::Duration::DAY).unix_timestamp() - 1;
         let want = if day >= dates.lm_day_b.date() {
-            27.77
+            30.0
         } else if day >= dates.lm_day_a.date() {
             20.0
         } else {

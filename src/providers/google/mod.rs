@@ -547,15 +547,20 @@ impl Collector for Google {
     }
 
     /// Each day's month to date from the same table: the invoice month's rows by usage day
-    /// (a row used before the 1st counts on the 1st, one after the last day on the last).
+    /// (a row used before the 1st counts on the 1st, one after the month's last day, in its
+    /// last hours US Pacific time, on the last).
     async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
         let month = self.month(cx, days.first).await?;
+        let last = days
+            .first
+            .replace_day(days.first.month().length(days.first.year()))
+            .unwrap_or(days.last);
         let mut out = Vec::new();
         for day in days.iter() {
             let lines: Vec<&Line> = month
                 .lines
                 .iter()
-                .filter(|l| l.day.unwrap_or(days.first).max(days.first) <= day)
+                .filter(|l| l.day.unwrap_or(days.first).clamp(days.first, last) <= day)
                 .collect();
             out.push((
                 day,

@@ -432,7 +432,9 @@ pub(crate) fn provider_group(
                     f.add(def, &ls, money(*amount));
                 }
             }
-            f.add(&METERED_SPEND, &[("currency", &cur)], money(r.metered));
+            if let Some(metered) = r.metered {
+                f.add(&METERED_SPEND, &[("currency", &cur)], money(metered));
+            }
             if let Some(source) = r.source {
                 f.add(&SOURCE, &[("source", source)], 1.0);
             }

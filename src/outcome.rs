@@ -50,8 +50,9 @@ pub(crate) struct Report {
     pub limits: Vec<UsageLimit>,
     /// Spend in the reporting currency, with breakdown labels.
     pub spend: Vec<(Decimal, Labels)>,
-    /// The metered part of the spend (what grows with usage), in the reporting currency.
-    pub metered: Decimal,
+    /// The metered part of the spend (what grows with usage), in the reporting currency;
+    /// `None` when no source reported money at all (a usage-only API): unknown, not 0.
+    pub metered: Option<Decimal>,
     /// Effective (amortized) spend in the reporting currency, where reported apart.
     pub effective_spend: Vec<(Decimal, Labels)>,
     /// Which source answered.
@@ -213,8 +214,8 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
     Ok(Report {
         usage: c.usage,
         limits: c.limits,
+        metered: (!spend.is_empty()).then_some(metered),
         spend,
-        metered,
         effective_spend,
         source: c.source,
         forecast,

@@ -39,6 +39,8 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool, all: boo
         .unwrap_or(0.0);
     let mut code = exit::OK;
     for (provider, pushed) in &stale {
+        // A name from the Pushgateway, printed with its control characters escaped.
+        let shown = provider.escape_debug().to_string();
         let age = pushed.map_or_else(
             || "push time unknown".to_owned(),
             |t| {
@@ -48,7 +50,7 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool, all: boo
         );
         if delete {
             match pg.delete_provider(provider).await {
-                Ok(()) => out.push_str(&format!("deleted   provider={provider}  ({age})\n")),
+                Ok(()) => out.push_str(&format!("deleted   provider={shown}  ({age})\n")),
                 Err(e) => {
                     tracing::error!("{e}");
                     code = exit::PUSH_FAILED;
@@ -56,7 +58,7 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool, all: boo
             }
         } else {
             let word = if all { "group     " } else { "stale     " };
-            out.push_str(&format!("{word}provider={provider}  ({age})\n"));
+            out.push_str(&format!("{word}provider={shown}  ({age})\n"));
         }
     }
     if all {

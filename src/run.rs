@@ -8,6 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -52,15 +53,28 @@ pub async fn execute(
     };
     let fx_http = http.clone();
     let cx = Arc::new(Context { http, now });
+    // Both phases below stop on the first signal: the collectors are cancelled, and an
+    // exchange-rate fetch still waiting gives way to the configured rates.
+    let shutdown = shutdown.boxed_local().shared();
     // The exchange rates are fetched (when a source is configured) while collecting.
     let (results, fx) = tokio::join!(
-        collect_all(&plan.collectors, cx, settings.run.timeout, shutdown),
-        fx::for_run(
-            &settings.fx,
-            settings.fx_source.as_ref(),
-            &fx_http,
-            settings.run.timeout
-        ),
+        collect_all(&plan.collectors, cx, settings.run.timeout, shutdown.clone()),
+        async {
+            tokio::select! {
+                fx = fx::for_run(
+                    &settings.fx,
+                    settings.fx_source.as_ref(),
+                    &fx_http,
+                    settings.run.timeout,
+                ) => fx,
+                signal = shutdown.clone() => {
+                    if settings.fx_source.is_some() {
+                        tracing::warn!("{signal} received while fetching exchange rates: the configured [fx] rates are used");
+                    }
+                    settings.fx.clone()
+                }
+            }
+        },
     );
     let took = started.elapsed();
     let outcomes = outcome::assess(results, &plan.unconfigured, |p| plan.budget(p), &fx, now);

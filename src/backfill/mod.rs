@@ -60,6 +60,15 @@ impl Request {
                 .ok_or_else(|| format!("{flag} {text:?} is not a month such as 2026-03"))
         };
         let from = month("--from", from)?;
+        // Samples are stamped in milliseconds since 1970: a day before it has no timestamp.
+        let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1)
+            .map_err(|e| e.to_string())?;
+        if from < epoch {
+            return Err(format!(
+                "--from {} is before 1970-01: backfill writes samples stamped since the Unix epoch, and no billing history reaches that far",
+                format_args!("{:04}-{:02}", from.year(), u8::from(from.month()))
+            ));
+        }
         let to = match to {
             None => yesterday,
             Some(t) => {
@@ -86,7 +95,10 @@ impl Request {
                     )
                 })?;
                 if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(format!("--remote-write {u:?} is not an http(s) URL"));
+                    return Err(format!(
+                        "--remote-write {:?} is not an http(s) URL",
+                        crate::config::redact_url(u)
+                    ));
                 }
                 if !url.username().is_empty() || url.password().is_some() {
                     return Err("--remote-write: the URL holds credentials".into());

@@ -18,6 +18,8 @@ use url::Url;
 
 /// Series per request (one sample each).
 const BATCH: usize = 2000;
+/// Largest part of a receiver's error body read (the rest is never read).
+const ERROR_BODY_LIMIT: usize = 2048;
 
 /// One series with one sample.
 struct Series {
@@ -106,15 +108,18 @@ impl RemoteWrite {
                 .await;
             let retry = match resp {
                 Ok(r) if r.status().is_success() => break,
-                Ok(r) => {
+                Ok(mut r) => {
                     let status = r.status();
-                    let text: String = r
-                        .text()
-                        .await
-                        .unwrap_or_default()
-                        .chars()
-                        .take(300)
-                        .collect();
+                    // The start of the explanation only: a receiver's body is never read whole.
+                    let mut body = Vec::new();
+                    while body.len() < ERROR_BODY_LIMIT {
+                        match r.chunk().await {
+                            Ok(Some(c)) => body.extend_from_slice(&c),
+                            _ => break,
+                        }
+                    }
+                    body.truncate(ERROR_BODY_LIMIT);
+                    let text: String = String::from_utf8_lossy(&body).chars().take(300).collect();
                     let msg = format!(
                         "remote write to {} answered {status}: {}",
                         crate::http::describe(&self.url),

@@ -439,6 +439,12 @@ async fn bad_ranges_are_configuration_errors_before_any_request() {
             vec!["--from", "2026-01", "--remote-write", "ftp://x"],
             "--remote-write",
         ),
+        // Before the Unix epoch: every such day was stamped 0.
+        (vec!["--from", "1969-12"], "before 1970-01"),
+        (
+            vec!["--from", "0001-01", "--to", "1969-12"],
+            "before 1970-01",
+        ),
     ] {
         let mut all = vec!["backfill"];
         all.extend(args);
@@ -447,6 +453,71 @@ async fn bad_ranges_are_configuration_errors_before_any_request() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.contains(why), "{stderr}");
     }
+    // Credentials in a URL the job refuses are never printed back.
+    let out = support::run(
+        &[
+            "backfill",
+            "--from",
+            "2026-01",
+            "--remote-write",
+            "ftp://user:s3cret-rw-pass@host/x",
+        ],
+        &[],
+    );
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--remote-write"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret-rw-pass") && !stdout.contains("s3cret-rw-pass"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_s_endless_error_body_is_never_read_whole() {
+    // A remote-write receiver that answers 400 with a body that never ends: the job reads the
+    // start of it, says what it refused, and exits 1 (it read gigabytes before).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n",
+                );
+                let chunk = format!("{:x}\r\n{}\r\n", 65536, "e".repeat(65536));
+                loop {
+                    if s.write_all(chunk.as_bytes()).is_err() {
+                        break;
+                    }
+                    let n = counter.fetch_add(65536, std::sync::atomic::Ordering::SeqCst);
+                    if n > 1 << 30 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let mock = MockServer::start().await;
+    mount(&mock).await;
+    let pg = Pushgateway::start();
+    let cfg = config(&pg.url, &mock.uri());
+    let (code, _, stderr) = backfill(
+        cfg.path(),
+        &["--only".into(), "acme".into(), "--remote-write".into(), url],
+        ENV,
+    )
+    .await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("answered 400"), "{stderr}");
+    let read = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(read < 64 << 20, "{read} bytes were sent to the job");
 }
 
 /// Samples of one metric in an OpenMetrics text: timestamp → Σ values of the series whose

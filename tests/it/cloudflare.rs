@@ -1,7 +1,10 @@
-//! The Cloudflare collector end to end against a loopback mock: GraphQL answers in the
+//! The Cloudflare collector end to end against a loopback mock: every request checked against
+//! the description pinned in `tests/fixtures/cloudflare/openapi.json` (derived from the
+//! generated SDK's types) and every REST answer validated by it; GraphQL answers in the
 //! documented shapes (an `errors` array with HTTP 200, a 429 with `retry-after`), REST answers in
-//! the v4 envelope with pagination, the bearer token checked; the real binary, a real
-//! Pushgateway, and a real Prometheus with the shipped rules for the daily Workers allowance.
+//! the v4 envelope paged as `V4PagePaginationArray` promises (`page` and `per_page` only, no
+//! `total_pages`), the bearer token checked; the real binary, a real Pushgateway, and a real
+//! Prometheus with the shipped rules for the daily Workers allowance.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+use crate::contract::{Spec, assert_requests_follow};
 use crate::ovh::Dates;
 use crate::support::{self, Prometheus, Pushgateway};
 
@@ -28,9 +32,25 @@ pub enum GraphQl {
     RateLimitedOnce,
 }
 
+/// Whether `/accounts/{id}/billing/history` exists for the token.
+#[derive(Clone, Copy, PartialEq)]
+pub enum AccountHistory {
+    Available,
+    /// Cloudflare's answer for a route it does not have: 404, code 7003.
+    Absent,
+}
+
+/// Payments that settle nothing this month, served before the fixture's items so that the
+/// items that count are past the first page.
+const FILLER_PAYMENTS: usize = 60;
+/// Deployments of `site` this month beyond the fixture's, so that its listing takes pages.
+const EXTRA_BUILDS: usize = 30;
+
 pub struct CloudflareApi {
     dates: Dates,
+    spec: Arc<Spec>,
     pub graphql: Arc<Mutex<GraphQl>>,
+    pub history: Arc<Mutex<AccountHistory>>,
     /// Every day of the month so far, with the Workers requests of that day.
     days: Vec<(time::Date, u64)>,
 }
@@ -81,11 +101,30 @@ const OPERATIONS: [(&str, &str, u64); 6] = [
     ("logs", "PutObject", 1_000),
 ];
 
-fn envelope(result: Value, page: u64, total_pages: u64) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "success": true, "errors": [], "messages": [], "result": result,
-        "result_info": {"page": page, "per_page": 2, "count": 2, "total_count": total_pages * 2, "total_pages": total_pages}
+/// The description the mock holds requests and answers to.
+pub fn spec() -> Spec {
+    Spec::load("cloudflare/openapi.json").with_prefix("/client/v4")
+}
+
+/// The v4 error envelope.
+fn refusal(status: u16, code: u64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null
     }))
+}
+
+/// Page `page` of `items`, `per_page` to a page, in the v4 envelope with only what
+/// `V4PagePaginationArray` promises in `result_info`.
+fn paged(items: &[Value], page: u64, per_page: u64) -> Value {
+    let chunk: Vec<Value> = items
+        .chunks(per_page as usize)
+        .nth(page as usize - 1)
+        .map(<[Value]>::to_vec)
+        .unwrap_or_default();
+    json!({
+        "success": true, "errors": [], "messages": [], "result": chunk,
+        "result_info": {"page": page, "per_page": per_page}
+    })
 }
 
 impl CloudflareApi {
@@ -155,8 +194,10 @@ impl CloudflareApi {
         }
         let mut mode = self.graphql.lock().unwrap();
         match *mode {
-            GraphQl::Ok => ResponseTemplate::new(200).set_body_json(self.graphql_answer()),
-            GraphQl::Errors => ResponseTemplate::new(200).set_body_json(json!({
+            GraphQl::Ok => self
+                .spec
+                .answer("post", "/graphql", 200, self.graphql_answer()),
+            GraphQl::Errors => self.spec.answer("post", "/graphql", 200, json!({
                 "data": null,
                 "errors": [{"message": "quota exceeded for dataset r2StorageAdaptiveGroups", "path": ["viewer"], "extensions": {"code": "budget"}}]
             })),
@@ -170,6 +211,41 @@ impl CloudflareApi {
     }
 }
 
+impl CloudflareApi {
+    /// The account's billing history: filler payments, then the fixture's items.
+    fn history_items(&self) -> Vec<Value> {
+        let mut items: Vec<Value> = (0..FILLER_PAYMENTS)
+            .map(|i| {
+                json!({
+                    "id": format!("p{i}"), "action": "subscription", "amount": 0.5, "currency": "USD",
+                    "description": "Card payment", "occurred_at": rfc(self.dates.day1),
+                    "status": "paid", "type": "payment"
+                })
+            })
+            .collect();
+        items.extend(
+            serde_json::from_str::<Vec<Value>>(&filled("billing-history.json", &self.dates))
+                .unwrap(),
+        );
+        items
+    }
+
+    /// Deployments of `project`, newest first: `site` has [`EXTRA_BUILDS`] more this month.
+    fn deployments(&self, pages: &Value, project: &str) -> Option<Vec<Value>> {
+        let mut all = pages["deployments"][project].as_array()?.clone();
+        if project == "site" {
+            let template = all[0].clone();
+            for i in 0..EXTRA_BUILDS {
+                let mut d = template.clone();
+                d["id"] = json!(format!("extra-{i}"));
+                d["short_id"] = json!(format!("extra{i:03}"));
+                all.insert(0, d);
+            }
+        }
+        Some(all)
+    }
+}
+
 impl Respond for CloudflareApi {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let auth = req
@@ -178,64 +254,93 @@ impl Respond for CloudflareApi {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if auth != format!("Bearer {TOKEN}") {
-            return ResponseTemplate::new(403).set_body_json(json!({
-                "success": false, "errors": [{"code": 10000, "message": "Authentication error"}], "messages": [], "result": null
-            }));
+            return refusal(403, 10000, "Authentication error");
+        }
+        // What the description does not allow, Cloudflare refuses (and the test fails on it).
+        let violations = self.spec.request_violations(req);
+        if !violations.is_empty() {
+            return refusal(400, 8000024, &violations.join("; "));
         }
         let path = req.url.path().trim_start_matches("/client/v4");
         if path == "/graphql" {
-            return if req.method == wiremock::http::Method::POST {
-                self.graphql(req)
-            } else {
-                ResponseTemplate::new(405)
-            };
-        }
-        if req.method != wiremock::http::Method::GET {
-            return ResponseTemplate::new(405);
+            return self.graphql(req);
         }
         let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
         let page: u64 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let Some(rest) = path.strip_prefix(&format!("/accounts/{ACCOUNT}")) else {
-            return ResponseTemplate::new(404);
-        };
+        let per_page: u64 = q.get("per_page").and_then(|p| p.parse().ok()).unwrap_or(20);
         let d = &self.dates;
+        let answer = |template: &str, body: Value| self.spec.answer("get", template, 200, body);
+        if path == "/user/billing/history" {
+            // The deprecated user endpoint: every field required, and a zone.
+            let mut items: Vec<Value> = self
+                .history_items()
+                .into_iter()
+                .filter(|i| i.get("amount").is_some())
+                .map(|mut i| {
+                    i["zone"] = json!({"name": "example.org"});
+                    i
+                })
+                .collect();
+            // A type that echoes the token: named in a warning, but never the token itself.
+            items.push(json!({
+                "id": "b8", "action": "subscription", "amount": 1.0, "currency": "USD",
+                "description": "echo", "occurred_at": rfc(self.dates.day2), "type": TOKEN,
+                "zone": {"name": "example.org"}
+            }));
+            return answer("/user/billing/history", paged(&items, page, per_page));
+        }
+        let Some(rest) = path.strip_prefix(&format!("/accounts/{ACCOUNT}")) else {
+            return refusal(
+                404,
+                7003,
+                "Could not route to the path, perhaps your object identifier is invalid?",
+            );
+        };
         match rest {
-            "/subscriptions" => ResponseTemplate::new(200)
-                .set_body_raw(filled("subscriptions.json", d), "application/json"),
+            "/subscriptions" => answer(
+                "/accounts/{account_id}/subscriptions",
+                serde_json::from_str(&filled("subscriptions.json", d)).unwrap(),
+            ),
             "/billing/history" => {
-                let items: Vec<Value> =
-                    serde_json::from_str(&filled("billing-history.json", d)).unwrap();
-                let pages = items.len().div_ceil(2) as u64;
-                let chunk: Vec<Value> = items
-                    .chunks(2)
-                    .nth(page as usize - 1)
-                    .map(<[Value]>::to_vec)
-                    .unwrap_or_default();
-                envelope(json!(chunk), page, pages)
+                if *self.history.lock().unwrap() == AccountHistory::Absent {
+                    return refusal(
+                        404,
+                        7003,
+                        "Could not route to /accounts/billing/history, perhaps your object identifier is invalid?",
+                    );
+                }
+                answer(
+                    "/accounts/{account_id}/billing/history",
+                    paged(&self.history_items(), page, per_page),
+                )
             }
-            "/tokens/verify" => envelope(json!({"id": "t", "status": "active"}), 1, 1),
+            "/tokens/verify" => answer(
+                "/accounts/{account_id}/tokens/verify",
+                json!({"success": true, "errors": [], "messages": [], "result": {"id": "t", "status": "active"}}),
+            ),
             "/pages/projects" => {
                 let p: Value = serde_json::from_str(&filled("pages.json", d)).unwrap();
-                envelope(p["projects"].clone(), 1, 1)
+                let projects = p["projects"].as_array().unwrap().clone();
+                answer(
+                    "/accounts/{account_id}/pages/projects",
+                    paged(&projects, page, per_page),
+                )
             }
             other => {
                 let Some(project) = other
                     .strip_prefix("/pages/projects/")
                     .and_then(|r| r.strip_suffix("/deployments"))
                 else {
-                    return ResponseTemplate::new(404);
+                    return refusal(404, 7003, "Could not route to the path");
                 };
                 let p: Value = serde_json::from_str(&filled("pages.json", d)).unwrap();
-                let Some(all) = p["deployments"][project].as_array() else {
-                    return ResponseTemplate::new(404);
+                let Some(all) = self.deployments(&p, project) else {
+                    return refusal(404, 8000007, "Project not found.");
                 };
-                let pages = all.len().div_ceil(2) as u64;
-                let chunk: Vec<Value> = all
-                    .chunks(2)
-                    .nth(page as usize - 1)
-                    .map(<[Value]>::to_vec)
-                    .unwrap_or_default();
-                envelope(json!(chunk), page, pages)
+                answer(
+                    "/accounts/{account_id}/pages/projects/{project_name}/deployments",
+                    paged(&all, page, per_page),
+                )
             }
         }
     }
@@ -243,16 +348,27 @@ impl Respond for CloudflareApi {
 
 /// Mounts the API under `/client/v4`; returns the GraphQL switch.
 pub async fn mount(server: &MockServer) -> Arc<Mutex<GraphQl>> {
+    mount_with(server, AccountHistory::Available).await.0
+}
+
+/// Mounts the API with the account billing history available or not.
+pub async fn mount_with(
+    server: &MockServer,
+    history: AccountHistory,
+) -> (Arc<Mutex<GraphQl>>, Arc<Mutex<AccountHistory>>) {
     let graphql = Arc::new(Mutex::new(GraphQl::Ok));
+    let history = Arc::new(Mutex::new(history));
     Mock::given(wiremock::matchers::any())
         .respond_with(CloudflareApi {
             dates: Dates::now(),
+            spec: Arc::new(spec()),
             graphql: Arc::clone(&graphql),
+            history: Arc::clone(&history),
             days: days(),
         })
         .mount(server)
         .await;
-    graphql
+    (graphql, history)
 }
 
 pub fn section(server: &MockServer) -> String {
@@ -325,14 +441,35 @@ async fn free_tier_usage_is_reported_against_the_allowances_and_fires_the_daily_
         usage(&pg, "r2_class_b_operations", &[("bucket", "logs")]),
         Some(2_000_000.0)
     );
-    // Pages: the deployments created this month.
-    assert_eq!(usage(&pg, "pages_builds", &[]), Some(4.0));
+    // Pages: the deployments created this month, over pages of 25 (the most the API takes).
+    assert_eq!(
+        usage(&pg, "pages_builds", &[]),
+        Some(4.0 + EXTRA_BUILDS as f64)
+    );
 
     // Money: this month's charge less its refund; the R2 overage estimate at list prices
     // (Class A 1,101,000 → 1 million billed, Class B 11 million → 1 million billed, storage
     // beyond 10 GB-month in whole GB-months); the Pro plan renewing later this month.
     let spend = |labels: &[(&str, &str)]| pg.value(Some("cloudflare"), "cost_spend", labels);
+    // The items that count are past the first page: the listing reads on without total_pages.
     assert_eq!(spend(&[("service", "billing")]), Some(4.0));
+    // An item of a type the job does not know, and a charge without an amount: skipped, named,
+    // counted; never read as 0 and never failing the provider.
+    let skipped = |reason: &str| {
+        pg.value(
+            Some("cloudflare"),
+            "cost_collector_records_skipped",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(skipped("unknown_type"), Some(1.0));
+    assert_eq!(skipped("missing_field"), Some(1.0));
+    assert!(
+        stderr.contains("\"invoice_adjustment\"")
+            && stderr.contains("b7")
+            && stderr.contains("no amount"),
+        "{stderr}"
+    );
     let storage_over = (15.0 * n / 30.0 - 10.0).max(0.0).ceil();
     let overage = storage_over * 0.015 + 4.50 + 0.36;
     let estimate = spend(&[("service", "r2"), ("basis", "estimated")]).unwrap();
@@ -382,6 +519,114 @@ async fn free_tier_usage_is_reported_against_the_allowances_and_fires_the_daily_
     assert_eq!(posts.len(), 2, "one query, retried once after the 429");
     assert!(posts.iter().all(|r| r.url.path() == "/client/v4/graphql"));
     assert!(!stderr.contains(TOKEN) && !pg.dump().contains(TOKEN));
+    assert_requests_follow(&spec(), &api).await;
+}
+
+#[tokio::test]
+async fn billing_history_falls_back_to_the_user_endpoint_where_the_account_one_is_absent() {
+    let api = MockServer::start().await;
+    mount_with(&api, AccountHistory::Absent).await;
+    let pg = Pushgateway::start();
+    let cfg = support::toml(&format!(
+        "[pushgateway]\nurl = \"{}\"\n[http]\nretries = 0\n{}",
+        pg.url,
+        section(&api)
+    ));
+    let (code, stderr) = support::push(cfg.path(), ENV).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        pg.value(Some("cloudflare"), "cost_spend", &[("service", "billing")]),
+        Some(4.0)
+    );
+    let requests = api.received_requests().await.unwrap();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert!(
+        paths.contains(&"/client/v4/user/billing/history"),
+        "{paths:?}"
+    );
+    assert!(stderr.contains("/user/billing/history"), "{stderr}");
+    assert_eq!(
+        pg.value(
+            Some("cloudflare"),
+            "cost_collector_records_skipped",
+            &[("reason", "unknown_type")]
+        ),
+        Some(2.0)
+    );
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert_requests_follow(&spec(), &api).await;
+}
+
+/// The control: the description catches what Cloudflare would refuse, and what it never sends.
+#[tokio::test]
+async fn the_pinned_description_catches_an_off_description_request_and_answer() {
+    let api = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&api)
+        .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let base = format!("{}/client/v4/accounts/{ACCOUNT}", api.uri());
+    for url in [
+        // 50 deployments a page: Cloudflare answers error 8000024.
+        format!("{base}/pages/projects/site/deployments?page=1&per_page=50"),
+        // An account id in capitals.
+        format!(
+            "{}/client/v4/accounts/{}/subscriptions",
+            api.uri(),
+            ACCOUNT.to_uppercase()
+        ),
+    ] {
+        client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    }
+    // No token at all.
+    client
+        .get(format!("{base}/subscriptions"))
+        .send()
+        .await
+        .unwrap();
+    let spec = spec();
+    let requests = api.received_requests().await.unwrap();
+    for r in &requests {
+        assert!(!spec.request_violations(r).is_empty(), "{} passed", r.url);
+    }
+    // Well-formed: no violation.
+    client
+        .get(format!("{base}/pages/projects?page=2&per_page=25"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let last = api.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(spec.request_violations(&last), Vec::<String>::new());
+    // An amount as a string, and a deployment without created_on, are not what it answers.
+    let history = json!({"success": true, "errors": [], "messages": [], "result": [{"amount": "5.00", "type": "charge"}], "result_info": {"page": 1, "per_page": 25}});
+    assert!(
+        !spec
+            .answer_violations(
+                "get",
+                "/accounts/{account_id}/billing/history",
+                200,
+                &history
+            )
+            .is_empty()
+    );
+    let pages: Value = serde_json::from_str(&filled("pages.json", &Dates::now())).unwrap();
+    let mut deployment = pages["deployments"]["site"][0].clone();
+    let good = json!({"success": true, "errors": [], "messages": [], "result": [deployment.clone()], "result_info": {"page": 1, "per_page": 25}});
+    let template = "/accounts/{account_id}/pages/projects/{project_name}/deployments";
+    assert_eq!(
+        spec.answer_violations("get", template, 200, &good),
+        Vec::<String>::new()
+    );
+    deployment.as_object_mut().unwrap().remove("created_on");
+    let bad = json!({"success": true, "errors": [], "messages": [], "result": [deployment], "result_info": {"page": 1, "per_page": 25}});
+    assert!(
+        !spec
+            .answer_violations("get", template, 200, &bad)
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -444,7 +689,19 @@ async fn a_token_without_an_account_id_is_reported_not_silently_skipped() {
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("CLOUDFLARE_ACCOUNT_ID") && stderr.contains("32 hexadecimal"),
+        stderr.contains("CLOUDFLARE_ACCOUNT_ID") && stderr.contains("32 lowercase hexadecimal"),
         "{stderr}"
     );
+    // The documented shape is lowercase: an id in capitals is refused by check, before any
+    // request, not sent to fail at run time.
+    let out = support::run(
+        &["check"],
+        &[
+            ("CLOUDFLARE_API_TOKEN", TOKEN),
+            ("CLOUDFLARE_ACCOUNT_ID", &ACCOUNT.to_uppercase()),
+        ],
+    );
+    let (_, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CLOUDFLARE_ACCOUNT_ID"), "{stderr}");
 }

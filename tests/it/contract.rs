@@ -178,9 +178,16 @@ impl Spec {
                 .push(v.into_owned());
         }
         for (k, values) in &query {
+            // `name[]` is an array parameter `name` as the providers' own SDKs send arrays
+            // (Stainless clients: `Querystring(array_format="brackets")`).
+            let bracketed = |p: &&Value| {
+                k.strip_suffix("[]").is_some_and(|bare| {
+                    p["name"] == bare && self.resolve(&p["schema"])["type"] == "array"
+                })
+            };
             let Some(p) = params
                 .iter()
-                .find(|p| p["in"] == "query" && p["name"] == k.as_str())
+                .find(|p| p["in"] == "query" && (p["name"] == k.as_str() || bracketed(p)))
             else {
                 out.push(format!(
                     "{at}: query parameter {k:?} is not in the description"
@@ -208,7 +215,11 @@ impl Spec {
             let name = p["name"].as_str().unwrap_or_default();
             let required = p["required"] == true;
             match p["in"].as_str() {
-                Some("query") if required && !query.contains_key(name) => {
+                Some("query")
+                    if required
+                        && !query.contains_key(name)
+                        && !query.contains_key(&format!("{name}[]")) =>
+                {
                     out.push(format!("{at}: required query parameter {name:?} missing"));
                 }
                 Some("header") => match req.headers.get(name) {
@@ -888,6 +899,30 @@ mod tests {
         }
         let v = s.answer_violations("get", t, 404, &json!({}));
         assert!(v[0].contains("not a documented answer"), "{v:?}");
+    }
+
+    /// `name[]` stands for an array parameter `name` (the SDKs' bracket form), never for
+    /// a scalar one.
+    #[test]
+    fn bracketed_arrays_are_their_parameter() {
+        let mut s = spec();
+        s.doc["paths"]["/v1/things/{id}"]["get"]["parameters"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"in": "query", "name": "group_by", "schema": {"type": "array", "items": {"type": "string", "enum": ["model"]}}}));
+        let base = "http://x/v1/things/abcdefghijklmnopqrst?from=2026-12-01T00:00:00Z";
+        let ok = format!("{base}&group_by[]=model&group_by=model");
+        assert_eq!(
+            s.request_violations(&request(&ok, true)),
+            Vec::<String>::new()
+        );
+        for (q, expect) in [
+            ("group_by[]=project", "is not one of"),
+            ("kind[]=a", "not in the description"),
+        ] {
+            let v = s.request_violations(&request(&format!("{base}&{q}"), true));
+            assert!(v.iter().any(|m| m.contains(expect)), "{q}: {v:?}");
+        }
     }
 
     #[test]

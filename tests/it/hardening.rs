@@ -684,3 +684,38 @@ fn a_signal_ends_an_exchange_rate_fetch_that_hangs() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(pg.value(Some("p"), "cost_spend", &[]), Some(0.9));
 }
+
+#[test]
+fn a_price_table_beyond_its_cap_is_refused_by_name() {
+    // 17 MiB of valid entries: it was read whole (up to 64 MiB from a URL, without a limit
+    // from a file) and parsed at ten times its size.
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("prices.json");
+    let mut text = String::from("{");
+    let mut n = 0;
+    while text.len() < 17 << 20 {
+        if n > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            "\"model-{n:08}\":{{\"input_cost_per_token\":3e-06,\"output_cost_per_token\":1.5e-05,\"mode\":\"chat\",\"litellm_provider\":\"anthropic\"}}"
+        ));
+        n += 1;
+    }
+    text.push('}');
+    std::fs::write(&table, text).unwrap();
+    let cfg = support::toml(&format!(
+        "[providers.anthropic]\nprice_table = \"{}\"\n",
+        table.display()
+    ));
+    let out = support::run(
+        &["check", "--config", cfg.path().to_str().unwrap()],
+        &[("ANTHROPIC_ADMIN_KEY", "sk-ant-admin01-test")],
+    );
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("providers.anthropic.price_table") && stderr.contains("larger than 16 MiB"),
+        "{stderr}"
+    );
+}

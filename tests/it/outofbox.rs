@@ -381,3 +381,41 @@ fn a_directory_of_credential_files_is_read_like_the_environment() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn prune_deletes_exactly_the_stale_group_whatever_its_name() {
+    use base64::Engine;
+    let pg = Pushgateway::start();
+    let cfg = fixed(&pg.url, &["ionos"]);
+    let (code, stderr) = support::push(cfg.path(), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    // Stale groups named like the configured provider but for a line break, a carriage
+    // return or a tab, and groups named `.` and `..` (pushed as @base64, as any client may).
+    let stale = ["ionos\n", "ionos\r", "ion\tos", ".", ".."];
+    for name in stale {
+        let enc = base64::engine::general_purpose::URL_SAFE.encode(name);
+        let (status, body) = pg.send(
+            "PUT",
+            &format!("/metrics/job/cost-exporter/provider@base64/{enc}"),
+            "# TYPE cost_spend gauge\ncost_spend{currency=\"EUR\"} 1\n",
+        );
+        assert_eq!(status, 200, "{name:?}: {body}");
+    }
+    let path = cfg.path().display().to_string();
+    let out = support::run(&["prune", "--delete", "--config", &path], &[]);
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let left: Vec<String> = pg
+        .groups()
+        .iter()
+        .filter_map(|g| g["labels"]["provider"].as_str().map(str::to_owned))
+        .collect();
+    // Names are printed with their control characters escaped.
+    assert!(
+        stdout.contains("deleted   provider=ionos\\n  ("),
+        "{stdout}"
+    );
+    // Every stale group is gone; the configured provider's group was never touched.
+    assert_eq!(left, vec!["ionos".to_owned()], "{stdout}");
+    assert_eq!(pg.value(Some("ionos"), "cost_spend", &[]), Some(10.0));
+}

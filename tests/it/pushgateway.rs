@@ -565,3 +565,52 @@ async fn consecutive_failures_are_read_back_and_counted_until_a_success() {
     assert_eq!(push(&s, vec![ok("acme", good())]).await, exit::OK);
     assert_eq!(in_a_row(), Some(0.0));
 }
+
+#[tokio::test]
+async fn counters_are_read_back_past_megabytes_of_other_jobs_metrics() {
+    // Other jobs on a shared Pushgateway: `/api/v1/metrics` answers with every group, here
+    // about 40 MiB of JSON, beyond the 32 MiB the read-back once held in memory whole (and
+    // parsed at about 18 times its size). It is streamed now: this job's counters still
+    // continue from the last run.
+    let pg = Pushgateway::start();
+    let filler = "x".repeat(1000);
+    for job in 0..8 {
+        let mut body = String::from("# TYPE other_metric gauge\n");
+        for i in 0..4_500 {
+            body.push_str(&format!(
+                "other_metric{{series=\"{i}\",note=\"{filler}\"}} {i}\n"
+            ));
+        }
+        let (status, text) = pg.send("PUT", &format!("/metrics/job/other-{job}"), &body);
+        assert_eq!(status, 200, "{text}");
+    }
+    let (status, api) = pg.get("/api/v1/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(api.len() > 33 << 20, "only {} bytes", api.len());
+    let cfg = support::toml(&format!(
+        "[pushgateway]\nurl = \"{}\"\n[http]\nretries = 0\n\
+         [providers.vercel]\nbase_url = \"http://127.0.0.1:9\"\n",
+        pg.url
+    ));
+    for _ in 0..2 {
+        let (code, stderr) =
+            support::push(cfg.path(), &[("VERCEL_API_TOKEN", "tok-vercel-1")]).await;
+        assert_eq!(code, Some(3), "{stderr}");
+        assert!(
+            !stderr.contains("cannot read the previous error counters"),
+            "{stderr}"
+        );
+    }
+    // The second run continued the first one's count (read back from the big answer).
+    for job in 0..8 {
+        pg.send("DELETE", &format!("/metrics/job/other-{job}"), "");
+    }
+    assert_eq!(
+        pg.value(
+            Some("vercel"),
+            "cost_collector_errors_total",
+            &[("reason", "transport")]
+        ),
+        Some(2.0)
+    );
+}

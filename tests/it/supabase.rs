@@ -1,6 +1,8 @@
-//! The Supabase collector end to end against a loopback Management API mock whose requests are
-//! checked against the OpenAPI spec, with the documented payloads (numbers as strings
-//! included), the real binary and a real Pushgateway.
+//! The Supabase collector end to end against a loopback Management API mock, with the real
+//! binary and a real Pushgateway. Every request is held against the pinned description
+//! (`tests/fixtures/supabase/openapi.json`, supabase/cli @af50b99, through `contract`), every
+//! answer is one its schema allows, and the logs endpoints refuse a window over 24 hours as the
+//! description says they do.
 
 use std::collections::BTreeMap;
 
@@ -8,109 +10,120 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::contract::{self, Spec};
 use crate::support::{self, Pushgateway};
 
 pub const TOKEN: &str = "sbp_test_token_4242";
 pub const REF: &str = "abcdefghijklmnopqrst";
 const SERVICE_KEY: &str = "sb_secret_test_9999";
 
-/// Every way a request can disagree with the spec, as messages.
-fn spec_violations(requests: &[Request]) -> Vec<String> {
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(support::fixture("supabase/openapi.json")).unwrap())
-            .unwrap();
-    let mut out = Vec::new();
-    for req in requests {
-        let path = req.url.path();
-        let m = req.method.as_str().to_ascii_lowercase();
-        let found = spec["paths"]
-            .as_object()
-            .unwrap()
-            .iter()
-            .find(|(template, item)| {
-                let re = format!("^{}$", regex_template(template));
-                matches(&re, path) && item.get(&m).is_some()
-            });
-        let Some((template, item)) = found else {
-            out.push(format!("{m} {path}: no such operation in the spec"));
-            continue;
-        };
-        let op = &item[&m];
-        let params = op["parameters"].as_array().cloned().unwrap_or_default();
-        let query: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
-        for k in query.keys() {
-            if !params
-                .iter()
-                .any(|p| p["in"] == "query" && p["name"] == k.as_str())
-            {
-                out.push(format!(
-                    "{m} {template}: query parameter {k} is not in the spec"
-                ));
-            }
-        }
-        for p in &params {
-            if p["in"] == "query"
-                && p["required"] == true
-                && !query.contains_key(p["name"].as_str().unwrap())
-            {
-                out.push(format!("{m} {template}: required {} missing", p["name"]));
-            }
-            if p["in"] == "path" && p["name"] == "ref" && !path.contains(REF) {
-                out.push(format!("{m} {template}: wrong ref"));
-            }
-        }
-        if let Some(body) = op.get("requestBody") {
-            let schema_ref = body["content"]["application/json"]["schema"]["$ref"]
-                .as_str()
-                .unwrap();
-            let name = schema_ref.rsplit('/').next().unwrap();
-            let schema = &spec["components"]["schemas"][name];
-            let sent: Value = match serde_json::from_slice(&req.body) {
-                Ok(v) => v,
-                Err(e) => {
-                    out.push(format!("{m} {template}: body is not JSON ({e})"));
-                    continue;
-                }
-            };
-            for k in sent
-                .as_object()
-                .map(|o| o.keys().cloned().collect::<Vec<_>>())
-                .unwrap_or_default()
-            {
-                if schema["properties"].get(&k).is_none() {
-                    out.push(format!("{m} {template}: body field {k} is not in {name}"));
-                }
-            }
-            for r in schema["required"].as_array().cloned().unwrap_or_default() {
-                if sent.get(r.as_str().unwrap()).is_none() {
-                    out.push(format!("{m} {template}: body lacks required {r}"));
-                }
-            }
-        }
-    }
-    out
+/// The current logs endpoint (ClickHouse SQL over the unified stream).
+const LOGS: &str = "/v1/projects/{ref}/analytics/endpoints/logs";
+/// The deprecated one (BigQuery SQL over `function_edge_logs`).
+const LOGS_ALL: &str = "/v1/projects/{ref}/analytics/endpoints/logs.all";
+
+fn spec() -> Spec {
+    Spec::load("supabase/openapi.json")
 }
 
-fn regex_template(t: &str) -> String {
-    let mut s = String::new();
-    let mut in_var = false;
-    for c in t.chars() {
-        match c {
-            '{' => in_var = true,
-            '}' => {
-                in_var = false;
-                s.push_str("[^/]+");
-            }
-            _ if in_var => {}
-            '.' => s.push_str("\\."),
-            c => s.push(c),
-        }
-    }
-    s
+/// A 200 answer to `GET <template>`, checked against the description first.
+fn answer(template: &str, body: Value) -> ResponseTemplate {
+    spec().answer("get", template, 200, body)
 }
 
-fn matches(re: &str, text: &str) -> bool {
-    regex::Regex::new(re).unwrap().is_match(text)
+/// `template` with the test project's ref.
+fn at(template: &str) -> String {
+    template.replace("{ref}", REF)
+}
+
+/// How the logs mock answers: a validation error (400) for a window the description refuses
+/// (either timestamp missing or not RFC 3339, or more than 24 hours once rounded to the
+/// minute), a query error in the body for SQL of the other endpoint's dialect, else `rows`.
+fn logs_answer(req: &Request, current: bool, rows: &Value) -> ResponseTemplate {
+    let (status, body) = logs_reply(req, current, rows);
+    if status == 200 {
+        let template = if current { LOGS } else { LOGS_ALL };
+        spec().answer("get", template, 200, body)
+    } else {
+        ResponseTemplate::new(status).set_body_json(body)
+    }
+}
+
+/// The status and body `logs_answer` sends.
+fn logs_reply(req: &Request, current: bool, rows: &Value) -> (u16, Value) {
+    let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
+    let time = |k: &str| {
+        q.get(k).and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    let (Some(start), Some(end)) = (time("iso_timestamp_start"), time("iso_timestamp_end")) else {
+        return (
+            400,
+            json!({"message": "iso_timestamp_start and iso_timestamp_end must be RFC 3339 timestamps"}),
+        );
+    };
+    let minutes = ((end - start).whole_seconds() as f64 / 60.0).round();
+    if !(0.0..=24.0 * 60.0).contains(&minutes) {
+        return (
+            400,
+            json!({"message": "The timestamp range must be no more than 24 hours"}),
+        );
+    }
+    let sql = q.get("sql").map(String::as_str).unwrap_or_default();
+    // The unified stream is ClickHouse (`from logs where source = …`, attributes in a map);
+    // the deprecated endpoint is BigQuery (`function_edge_logs`, `unnest(metadata)`).
+    let dialect_ok = if current {
+        sql.contains("from logs") && sql.contains("log_attributes['function_id']")
+    } else {
+        sql.contains("from function_edge_logs") && sql.contains("unnest(metadata)")
+    };
+    if dialect_ok {
+        (200, json!({"result": rows}))
+    } else {
+        (
+            200,
+            json!({"result": [], "error": {"code": 400, "errors": [], "message": "syntax error", "status": "INVALID_ARGUMENT"}}),
+        )
+    }
+}
+
+/// The per-window answer of the logs mocks: 100 invocations of `fn-1`, 5 of `fn-2` (a count
+/// as a string, as ClickHouse writes 64-bit integers).
+fn window_rows() -> Value {
+    json!([{"function_id": "fn-1", "count": 100}, {"function_id": "fn-2", "count": "5"}])
+}
+
+/// The current logs endpoint, answering every window with `window_rows`.
+async fn mount_logs(mock: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(at(LOGS)))
+        .respond_with(|req: &Request| logs_answer(req, true, &window_rows()))
+        .mount(mock)
+        .await;
+}
+
+/// The windows the logs requests asked for, in order, with the path they went to.
+async fn log_windows(
+    mock: &MockServer,
+) -> Vec<(String, time::OffsetDateTime, time::OffsetDateTime)> {
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    mock.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path().contains("/analytics/endpoints/"))
+        .map(|r| {
+            let q: BTreeMap<String, String> = r.url.query_pairs().into_owned().collect();
+            (
+                r.url.path().to_owned(),
+                parse(&q["iso_timestamp_start"]),
+                parse(&q["iso_timestamp_end"]),
+            )
+        })
+        .collect()
 }
 
 fn summary_rows() -> Value {
@@ -126,109 +139,26 @@ fn table_rows() -> Value {
     ])
 }
 
-/// Where `v` disagrees with `schema` (a subset of OpenAPI 3: `$ref`, `oneOf`, `enum`, `type`,
-/// `required`, `properties`, `items`, `minimum`), as messages naming the path.
-fn schema_violations(spec: &Value, schema: &Value, v: &Value, at: &str) -> Vec<String> {
-    if let Some(r) = schema["$ref"].as_str() {
-        let name = r.rsplit('/').next().unwrap();
-        return schema_violations(spec, &spec["components"]["schemas"][name], v, at);
-    }
-    if let Some(options) = schema["oneOf"].as_array() {
-        let fits = options
-            .iter()
-            .filter(|o| schema_violations(spec, o, v, at).is_empty())
-            .count();
-        return if fits == 1 {
-            vec![]
-        } else {
-            vec![format!(
-                "{at}: fits {fits} of the oneOf options, not exactly one"
-            )]
-        };
-    }
-    let mut out = Vec::new();
-    if let Some(e) = schema["enum"].as_array()
-        && !e.contains(v)
-    {
-        out.push(format!("{at}: {v} is not one of {e:?}"));
-    }
-    let ok = match schema["type"].as_str() {
-        Some("object") => v.is_object(),
-        Some("array") => v.is_array(),
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        _ => true,
-    };
-    if !ok {
-        out.push(format!("{at}: {v} is not of type {}", schema["type"]));
-        return out;
-    }
-    if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), v.as_f64())
-        && (n < min || (schema["exclusiveMinimum"] == true && n == min))
-    {
-        out.push(format!("{at}: {n} is below the minimum {min}"));
-    }
-    for r in schema["required"].as_array().into_iter().flatten() {
-        if v.get(r.as_str().unwrap()).is_none() {
-            out.push(format!("{at}: lacks required {r}"));
-        }
-    }
-    if let Some(props) = schema["properties"].as_object() {
-        for (k, sub) in props {
-            if let Some(field) = v.get(k) {
-                out.extend(schema_violations(spec, sub, field, &format!("{at}.{k}")));
-            }
-        }
-    }
-    if let (Some(items), Some(list)) = (schema.get("items"), v.as_array()) {
-        for (i, item) in list.iter().enumerate() {
-            out.extend(schema_violations(spec, items, item, &format!("{at}[{i}]")));
-        }
-    }
-    out
-}
-
-/// A mock answer for `GET <template>`, checked against the spec's 200 schema first.
-fn spec_answer(template: &str, body: Value) -> ResponseTemplate {
-    let spec: Value =
-        serde_json::from_slice(&std::fs::read(support::fixture("supabase/openapi.json")).unwrap())
-            .unwrap();
-    let schema = &spec["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
-        ["schema"];
-    assert!(
-        !schema.is_null(),
-        "{template} has no 200 schema in the spec"
-    );
-    let violations = schema_violations(&spec, schema, &body, template);
-    assert!(
-        violations.is_empty(),
-        "the mock disagrees with the spec: {violations:#?}"
-    );
-    ResponseTemplate::new(200).set_body_json(body)
-}
-
 /// A gp3 disk answer.
 fn gp3(size_gb: u64, iops: u64, throughput: u64) -> Value {
     json!({"attributes": {"type": "gp3", "size_gb": size_gb, "iops": iops, "throughput_mibps": throughput}, "last_modified_at": "2026-11-02T10:00:00Z"})
 }
 
-/// A selected add-on: (type, variant id, name, interval, amount).
-fn addon(kind: &str, id: &str, name: &str, interval: &str, amount: f64) -> Value {
-    json!({"type": kind, "variant": {"id": id, "name": name, "price": {"description": format!("${amount} {interval}"), "type": "usage", "interval": interval, "amount": amount}}})
+/// A selected add-on: (type, variant id, name, price type, interval, amount).
+fn addon(kind: &str, id: &str, name: &str, price: &str, interval: &str, amount: f64) -> Value {
+    json!({"type": kind, "variant": {"id": id, "name": name, "price": {"description": format!("${amount} {interval}"), "type": price, "interval": interval, "amount": amount}}})
 }
 
 /// The project's disk and add-ons endpoints.
 async fn mount_billing(mock: &MockServer, disk: Value, addons: Vec<Value>) {
     Mock::given(method("GET"))
         .and(path(format!("/v1/projects/{REF}/config/disk")))
-        .respond_with(spec_answer("/v1/projects/{ref}/config/disk", disk))
+        .respond_with(answer("/v1/projects/{ref}/config/disk", disk))
         .mount(mock)
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/v1/projects/{REF}/billing/addons")))
-        .respond_with(spec_answer(
+        .respond_with(answer(
             "/v1/projects/{ref}/billing/addons",
             json!({"selected_addons": addons, "available_addons": []}),
         ))
@@ -247,6 +177,7 @@ pub async fn mount_api(mock: &MockServer) {
             "compute_instance",
             "ci_micro",
             "Micro",
+            "usage",
             "hourly",
             0.01344,
         )],
@@ -254,8 +185,30 @@ pub async fn mount_api(mock: &MockServer) {
     .await;
 }
 
-/// The project's figures, without its billing endpoints.
+/// The project's figures, without its billing endpoints; edge function invocations from the
+/// current logs endpoint.
 async fn mount_project(mock: &MockServer) {
+    mount_project_without_logs(mock).await;
+    mount_logs(mock).await;
+}
+
+/// Makes `mock` refuse (400) a Management API request the description does not allow, as the
+/// API would, and fail the test when one comes (`expect(0)`).
+async fn refuse_off_spec(mock: &MockServer) {
+    let spec = std::sync::Arc::new(spec());
+    Mock::given(move |r: &Request| {
+        r.url.path().starts_with("/v1/") && !spec.request_violations(r).is_empty()
+    })
+    .respond_with(ResponseTemplate::new(400).set_body_json(json!({"message": "invalid request"})))
+    .with_priority(1)
+    .expect(0)
+    .mount(mock)
+    .await;
+}
+
+/// The project's figures without any logs endpoint (a Management API that has neither: 404).
+async fn mount_project_without_logs(mock: &MockServer) {
+    refuse_off_spec(mock).await;
     Mock::given(method("POST"))
         .and(path(format!("/v1/projects/{REF}/database/query/read-only")))
         .respond_with(|req: &Request| {
@@ -274,7 +227,7 @@ async fn mount_project(mock: &MockServer) {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/v1/projects/{REF}/config/disk/util")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        .respond_with(answer("/v1/projects/{ref}/config/disk/util", json!({
             "timestamp": "2026-11-24T06:00:00Z",
             "metrics": {"fs_size_bytes": 8589934592u64, "fs_avail_bytes": 7516192768u64, "fs_used_bytes": 1073741824u64}
         })))
@@ -282,19 +235,11 @@ async fn mount_project(mock: &MockServer) {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/v1/projects/{REF}/functions")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+        .respond_with(answer("/v1/projects/{ref}/functions", json!([
             {"id": "fn-1", "slug": "send-email", "name": "send-email", "status": "ACTIVE", "version": 3, "created_at": 1, "updated_at": 2},
-            {"id": "fn-2", "slug": "webhook", "name": "webhook", "status": "ACTIVE", "version": 1, "created_at": 1, "updated_at": 2},
+            {"id": "fn-2", "slug": "webhook", "name": "webhook", "status": "ACTIVE", "version": 1, "created_at": 1, "updated_at": 2, "import_map_path": null},
             {"id": "fn-3", "slug": "idle", "name": "idle", "status": "ACTIVE", "version": 1, "created_at": 1, "updated_at": 2}
         ])))
-        .mount(mock)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(format!("/v1/projects/{REF}/analytics/endpoints/logs.all")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "result": [{"function_id": "fn-1", "count": 1500}, {"function_id": "fn-2", "count": "25"}],
-            "error": null
-        })))
         .mount(mock)
         .await;
 }
@@ -346,17 +291,21 @@ async fn sql_figures_are_pushed_exactly_and_every_request_follows_the_spec() {
     );
     assert_eq!(usage(&pg, "disk_used", &[]), Some(1_073_741_824.0));
     assert_eq!(usage(&pg, "disk_size", &[]), Some(8_589_934_592.0));
+    // Invocations: the month read a day at a time, each window's counts added up.
+    let windows = log_windows(&mock).await;
+    assert_windows_cover_the_month(&windows, &at(LOGS));
+    let n = windows.len() as f64;
     assert_eq!(
         usage(
             &pg,
             "edge_function_invocations",
             &[("function", "send-email")]
         ),
-        Some(1500.0)
+        Some(100.0 * n)
     );
     assert_eq!(
         usage(&pg, "edge_function_invocations", &[("function", "webhook")]),
-        Some(25.0)
+        Some(5.0 * n)
     );
     assert_eq!(
         usage(&pg, "edge_function_invocations", &[("function", "idle")]),
@@ -388,9 +337,8 @@ async fn sql_figures_are_pushed_exactly_and_every_request_follows_the_spec() {
         .sum();
     assert_eq!(total, 25.0);
 
+    contract::assert_requests_follow(&spec(), &mock).await;
     let requests = mock.received_requests().await.unwrap();
-    let violations = spec_violations(&requests);
-    assert!(violations.is_empty(), "{violations:#?}");
     for r in &requests {
         let post_ok = r.url.path().ends_with("/database/query/read-only");
         assert!(
@@ -406,8 +354,32 @@ async fn sql_figures_are_pushed_exactly_and_every_request_follows_the_spec() {
     }
     assert_eq!(
         requests.len(),
-        7,
-        "few requests: two queries, disk use, functions, logs, disk, add-ons"
+        6 + windows.len(),
+        "few requests: two queries, disk use, functions, disk, add-ons and a logs query a day"
+    );
+}
+
+/// The logs were read in windows of at most 24 hours (as the description requires), one after
+/// the other from the 1st at 00:00 UTC to the run's time, all at `path`: at most 31.
+fn assert_windows_cover_the_month(
+    windows: &[(String, time::OffsetDateTime, time::OffsetDateTime)],
+    path: &str,
+) {
+    assert!(!windows.is_empty() && windows.len() <= 31, "{windows:?}");
+    let mut from = support::month_start();
+    for (p, start, end) in windows {
+        assert_eq!(p, path);
+        assert_eq!(*start, from, "contiguous windows: {windows:?}");
+        assert!(
+            *end > *start && *end - *start <= time::Duration::hours(24),
+            "{windows:?}"
+        );
+        from = *end;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    assert!(
+        from <= now && now - from < time::Duration::minutes(5),
+        "the last window ends at the run's time: {from} vs {now}"
     );
 }
 
@@ -431,9 +403,16 @@ async fn disk_compute_and_add_ons_are_billed_per_project_as_supabase_bills_them(
         &mock,
         gp3(18, 3600, 200),
         vec![
-            addon("compute_instance", "ci_small", "Small", "hourly", 0.0206),
-            addon("pitr", "pitr_7", "7 days", "monthly", 100.0),
-            addon("ipv4", "ipv4_default", "IPv4", "hourly", 0.0055),
+            addon(
+                "compute_instance",
+                "ci_small",
+                "Small",
+                "usage",
+                "hourly",
+                0.0206,
+            ),
+            addon("pitr", "pitr_7", "7 days", "usage", "monthly", 100.0),
+            addon("ipv4", "ipv4_default", "IPv4", "usage", "hourly", 0.0055),
         ],
     )
     .await;
@@ -546,14 +525,17 @@ async fn overage_above_the_quotas_is_priced_at_the_published_rates() {
     let cfg = config(
         &pg.url,
         &mock.uri(),
-        "[providers.supabase.limits]\nmonthly_active_users = 300\nedge_function_invocations = 1000\n",
+        "[providers.supabase.limits]\nmonthly_active_users = 300\nedge_function_invocations = 100\n",
     );
     let (code, stderr) = push(&cfg, &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let spend = |s: &str| pg.value(Some("supabase"), "cost_spend", &[("service", s)]);
-    // (321 - 300) MAU × $0.00325 and (1525 - 1000) invocations × $2 per million.
+    // (321 - 300) MAU × $0.00325 and (105 a day - 100) invocations × $2 per million.
     assert_eq!(spend("monthly_active_users"), Some(0.06825));
-    assert_eq!(spend("edge_function_invocations"), Some(0.00105));
+    let days = log_windows(&mock).await.len() as f64;
+    let want = (105.0 * days - 100.0) * 2.0 / 1e6;
+    let got = spend("edge_function_invocations").unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     assert_eq!(
         pg.value(
             Some("supabase"),
@@ -714,4 +696,230 @@ async fn api_errors_are_bounded_failures_never_crashes() {
         );
         assert!(!stderr.contains(TOKEN));
     }
+}
+
+#[tokio::test]
+async fn invocations_fall_back_to_the_deprecated_logs_endpoint_with_the_same_figures() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    // A Management API without the unified logs endpoint (404), whose deprecated one refuses
+    // a window over 24 hours.
+    mount_project_without_logs(&mock).await;
+    Mock::given(method("GET"))
+        .and(path(at(LOGS_ALL)))
+        .respond_with(|req: &Request| logs_answer(req, false, &window_rows()))
+        .mount(&mock)
+        .await;
+    mount_billing(&mock, gp3(8, 3000, 125), vec![]).await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let windows = log_windows(&mock).await;
+    // One try of the current endpoint, then the month a day at a time on the deprecated one.
+    assert_eq!(windows[0].0, at(LOGS), "{windows:?}");
+    assert_windows_cover_the_month(&windows[1..], &at(LOGS_ALL));
+    let n = (windows.len() - 1) as f64;
+    assert_eq!(
+        usage(
+            &pg,
+            "edge_function_invocations",
+            &[("function", "send-email")]
+        ),
+        Some(100.0 * n)
+    );
+    assert_eq!(
+        usage(&pg, "edge_function_invocations", &[("function", "webhook")]),
+        Some(5.0 * n)
+    );
+    contract::assert_requests_follow(&spec(), &mock).await;
+}
+
+/// The control: the mocks refuse what the Management API refuses. A logs window over 24 hours
+/// is a validation error; a request off the description (a ref of another shape, an unknown
+/// parameter) and an answer its schema does not allow (a null `error`, an add-on price
+/// without its amount) are caught.
+#[tokio::test]
+async fn the_mocks_refuse_what_the_management_api_refuses() {
+    let request = |url: &str| Request {
+        url: url::Url::parse(url).unwrap(),
+        method: wiremock::http::Method::GET,
+        headers: {
+            let mut h = wiremock::http::HeaderMap::new();
+            h.insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+            h
+        },
+        body: vec![],
+    };
+    let logs = |from: &str, to: &str| {
+        request(&format!(
+            "http://mock{}?sql=select+1+from+logs+log_attributes%5B%27function_id%27%5D&iso_timestamp_start={from}&iso_timestamp_end={to}",
+            at(LOGS)
+        ))
+    };
+    let day = logs("2026-12-01T00:00:00Z", "2026-12-02T00:00:00Z");
+    assert_eq!(logs_reply(&day, true, &window_rows()).0, 200);
+    assert!(spec().request_violations(&day).is_empty());
+    let long = logs("2026-12-01T00:00:00Z", "2026-12-02T00:01:00Z");
+    assert_eq!(logs_reply(&long, true, &window_rows()).0, 400);
+    let v = spec().request_violations(&request(
+        "http://mock/v1/projects/ABC123/analytics/endpoints/logs?from=1",
+    ));
+    assert!(v.iter().any(|m| m.contains("does not match")), "{v:?}");
+    assert!(v.iter().any(|m| m.contains("\"from\"")), "{v:?}");
+    let v = spec().answer_violations("get", LOGS, 200, &json!({"result": [], "error": null}));
+    assert!(!v.is_empty());
+    let mut no_amount = addon("pitr", "pitr_7", "7 days", "usage", "monthly", 100.0);
+    no_amount["variant"]["price"]
+        .as_object_mut()
+        .unwrap()
+        .remove("amount");
+    let v = spec().answer_violations(
+        "get",
+        "/v1/projects/{ref}/billing/addons",
+        200,
+        &json!({"selected_addons": [no_amount], "available_addons": []}),
+    );
+    assert!(v.iter().any(|m| m.contains("amount")), "{v:?}");
+}
+
+#[tokio::test]
+async fn add_ons_are_priced_by_price_type_and_interval() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_project(&mock).await;
+    mount_billing(
+        &mock,
+        gp3(8, 3000, 125),
+        vec![
+            // Usage by the hour: the hours so far.
+            addon("ipv4", "ipv4_default", "IPv4", "usage", "hourly", 0.0055),
+            // Usage priced by the month: the month's price prorated by the hour.
+            addon("pitr", "pitr_7", "7 days", "usage", "monthly", 100.0),
+            // A fixed monthly price: the month's fee, whole, however far the month is.
+            addon(
+                "custom_domain",
+                "cd_default",
+                "Custom domain",
+                "fixed",
+                "monthly",
+                10.0,
+            ),
+            // A fixed hourly price accrues by the hour; the newer etl_pipeline add-on is read.
+            addon(
+                "etl_pipeline",
+                "etl_pipeline_default",
+                "ETL",
+                "fixed",
+                "hourly",
+                0.02,
+            ),
+        ],
+    )
+    .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let (hours, month) = month_hours();
+    let spend = |s: &str| {
+        pg.value(
+            Some("supabase"),
+            "cost_spend",
+            &[("service", s), ("project", REF)],
+        )
+        .unwrap_or_else(|| panic!("no {s} spend"))
+    };
+    let close = |got: f64, want: f64, what: &str| {
+        assert!((got - want).abs() < 1e-3, "{what}: {got} vs {want}");
+    };
+    close(spend("ipv4"), 0.0055 * hours, "ipv4");
+    close(spend("pitr"), 100.0 * hours / month, "pitr");
+    assert_eq!(spend("custom_domain"), 10.0, "a fixed monthly fee is whole");
+    close(spend("etl_pipeline"), 0.02 * hours, "etl_pipeline");
+    assert_eq!(
+        pg.value(Some("supabase"), "cost_collector_records_skipped", &[]),
+        None
+    );
+}
+
+#[tokio::test]
+async fn an_add_on_with_a_price_type_or_interval_this_build_does_not_know_is_skipped() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    mount_project(&mock).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/projects/{REF}/config/disk")))
+        .respond_with(answer("/v1/projects/{ref}/config/disk", gp3(8, 3000, 125)))
+        .mount(&mock)
+        .await;
+    // Values a newer description may add to the enums (as it added etl_pipeline), served
+    // as such: each such add-on is left out and counted, the rest priced.
+    Mock::given(method("GET"))
+        .and(path(format!("/v1/projects/{REF}/billing/addons")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "selected_addons": [
+                addon("ipv4", "ipv4_default", "IPv4", "usage", "hourly", 0.0055),
+                addon("pitr", "pitr_7", "7 days", "tiered", "monthly", 100.0),
+                addon("log_drain", "log_drain_default", "Log drain", "usage", "daily", 2.0)
+            ],
+            "available_addons": []
+        })))
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("tiered") && stderr.contains("daily"),
+        "each skipped add-on is named: {stderr}"
+    );
+    assert_eq!(
+        pg.value(
+            Some("supabase"),
+            "cost_collector_records_skipped",
+            &[("reason", "unknown_enum")]
+        ),
+        Some(2.0)
+    );
+    let services: Vec<String> = pg
+        .series(Some("supabase"), "cost_spend")
+        .iter()
+        .filter_map(|(l, _)| l.get("service").cloned())
+        .collect();
+    assert!(services.contains(&"ipv4".to_owned()), "{services:?}");
+    assert!(
+        !services.contains(&"pitr".to_owned()) && !services.contains(&"log_drain".to_owned()),
+        "{services:?}"
+    );
+}
+
+#[test]
+fn project_refs_of_another_shape_are_refused_by_check() {
+    let file = support::toml("[providers.supabase]\n");
+    let cfg = file.path().to_str().unwrap();
+    for bad in [
+        "abc123",
+        "ABCDEFGHIJKLMNOPQRST",
+        "abcdefghijklmnopqrs",
+        "abcdefghijklmnopqrstu",
+        "abcdefghijklmnopq123",
+    ] {
+        let out = support::run(
+            &["check", "--config", cfg],
+            &[
+                ("SUPABASE_ACCESS_TOKEN", TOKEN),
+                ("SUPABASE_PROJECT_REF", bad),
+            ],
+        );
+        let (_, stderr) = support::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(
+            stderr.contains(bad) && stderr.contains("20 lowercase letters"),
+            "{bad}: {stderr}"
+        );
+    }
+    let out = support::run(
+        &["check", "--config", cfg],
+        &[
+            ("SUPABASE_ACCESS_TOKEN", TOKEN),
+            ("SUPABASE_PROJECT_REF", REF),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out).1);
 }

@@ -1,5 +1,7 @@
 //! The Vercel collector end to end: a loopback mock serving the documented payloads, the real
 //! binary, a real Pushgateway; pushed values compared with sums computed here from the fixtures.
+//! Billing-charges requests and records are held to `tests/fixtures/vercel/openapi.json`
+//! (derived from the generated SDK's models); `/v2/usage` is in no published description.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -8,6 +10,7 @@ use rust_decimal::Decimal;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::contract::Spec;
 use crate::support::{self, Pushgateway};
 
 const TOKEN: &str = "vercel-test-token-0815";
@@ -31,6 +34,47 @@ fn month_start_text() -> String {
         .unwrap()
 }
 
+/// The description billing-charges requests and records are held to.
+fn spec() -> Spec {
+    Spec::load("vercel/openapi.json")
+}
+
+/// What the description says of a charges request, and what it cannot say in OpenAPI: the
+/// range from..to is forward and at most a year.
+fn charges_violations(spec: &Spec, req: &Request) -> Vec<String> {
+    let mut out = spec.request_violations(req);
+    let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
+    let at = |k: &str| {
+        q.get(k).and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    if let (Some(from), Some(to)) = (at("from"), at("to"))
+        && !(from < to && to - from <= time::Duration::days(366))
+    {
+        out.push(format!(
+            "from {from} to {to}: not a forward range of at most a year"
+        ));
+    }
+    out
+}
+
+/// Asserts that every billing-charges request `mock` received follows the description.
+async fn assert_charges_follow(mock: &MockServer) {
+    let spec = spec();
+    let requests = mock.received_requests().await.unwrap();
+    let charges: Vec<&Request> = requests
+        .iter()
+        .filter(|r| r.url.path() == "/v1/billing/charges")
+        .collect();
+    assert!(!charges.is_empty(), "no charges request");
+    let v: Vec<String> = charges
+        .iter()
+        .flat_map(|r| charges_violations(&spec, r))
+        .collect();
+    assert!(v.is_empty(), "{v:#?}");
+}
+
 /// Checks what every request to Vercel must carry: the token, the team, a month window.
 fn well_formed(req: &Request) -> bool {
     let q: BTreeMap<String, String> = req.url.query_pairs().into_owned().collect();
@@ -39,7 +83,10 @@ fn well_formed(req: &Request) -> bool {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         == Some(&format!("Bearer {TOKEN}"));
+    let follows =
+        req.url.path() != "/v1/billing/charges" || charges_violations(&spec(), req).is_empty();
     auth_ok
+        && follows
         && q.get("teamId").map(String::as_str) == Some(TEAM)
         && q.get("from") == Some(&month_start_text())
         && q.get("to")
@@ -281,6 +328,170 @@ async fn gzip_charges_are_summed_exactly_and_pushed() {
     }));
     assert!(!pg.dump().contains(TOKEN));
     assert!(!stderr.contains(TOKEN));
+    assert_charges_follow(&mock).await;
+}
+
+#[test]
+fn every_charges_fixture_record_follows_the_description() {
+    let spec = spec();
+    let text = String::from_utf8(fixture("charges.jsonl")).unwrap();
+    for (i, line) in text.lines().enumerate() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        let v = spec.value_violations("FocusCharge", &record);
+        assert!(v.is_empty(), "line {}: {v:#?}", i + 1);
+    }
+}
+
+/// The control: a request outside the description and records it does not allow are caught.
+#[tokio::test]
+async fn the_pinned_description_catches_an_off_description_request_and_record() {
+    let spec = spec();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mock)
+        .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    for query in [
+        // Dates without a time, and no token.
+        "from=2026-11-01&to=2026-11-30",
+        // Thirteen months.
+        "from=2025-10-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+        // `to` missing, an unknown parameter.
+        "from=2026-11-01T00:00:00Z&limit=100",
+    ] {
+        let mut r = client.get(format!("{}/v1/billing/charges?{query}", mock.uri()));
+        if !query.contains("2026-11-30") {
+            r = r.bearer_auth(TOKEN);
+        }
+        r.send().await.unwrap();
+    }
+    for r in mock.received_requests().await.unwrap() {
+        assert!(
+            !charges_violations(&spec, &r).is_empty(),
+            "{} passed",
+            r.url
+        );
+    }
+    let good: serde_json::Value = serde_json::from_slice(
+        fixture("charges.jsonl")
+            .split(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        spec.value_violations("FocusCharge", &good),
+        Vec::<String>::new()
+    );
+    for (key, value) in [
+        ("BilledCost", serde_json::json!("0.6")),
+        ("ChargeCategory", serde_json::json!("Refund")),
+        ("ChargePeriodStart", serde_json::json!("yesterday")),
+    ] {
+        let mut bad = good.clone();
+        bad[key] = value;
+        assert!(
+            !spec.value_violations("FocusCharge", &bad).is_empty(),
+            "{key}"
+        );
+    }
+    let mut bad = good.clone();
+    bad.as_object_mut().unwrap().remove("ServiceName");
+    assert!(!spec.value_violations("FocusCharge", &bad).is_empty());
+}
+
+/// One odd record never sinks Vercel: a ChargeCategory or currency a later description may
+/// add is skipped with a warning naming it (and counted), a negative ConsumedQuantity (a number
+/// the description allows) leaves its usage out; everything else is as without them.
+#[tokio::test]
+async fn records_the_job_cannot_place_are_skipped_and_the_rest_pushed() {
+    let pg = Pushgateway::start();
+    let mock = MockServer::start().await;
+    let good: serde_json::Value = serde_json::from_slice(
+        fixture("charges.jsonl")
+            .split(|b| *b == b'\n')
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let with = |key: &str, value: serde_json::Value| {
+        let mut r = good.clone();
+        r[key] = value;
+        r
+    };
+    // Allowed by the description: a negative quantity, a zero cost.
+    let mut negative = with("ConsumedQuantity", serde_json::json!(-5));
+    negative["BilledCost"] = serde_json::json!(0);
+    negative["EffectiveCost"] = serde_json::json!(0);
+    assert!(spec().value_violations("FocusCharge", &negative).is_empty());
+    let mut body = fixture("charges.jsonl");
+    for r in [
+        with("ChargeCategory", serde_json::json!("Commitment")),
+        with("BillingCurrency", serde_json::json!("XBT")),
+        // A category that echoes the token: named in a warning, never the token itself.
+        with("ChargeCategory", serde_json::json!(TOKEN)),
+        negative,
+    ] {
+        body.extend_from_slice(r.to_string().as_bytes());
+        body.push(b'\n');
+    }
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .and(well_formed)
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let (code, stderr) = push(&config(&pg.url, &mock.uri(), ""), &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let skipped = |reason: &str| {
+        pg.value(
+            Some("vercel"),
+            "cost_collector_records_skipped",
+            &[("reason", reason)],
+        )
+    };
+    assert_eq!(skipped("unknown_enum"), Some(2.0));
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert_eq!(skipped("unknown_currency"), Some(1.0));
+    assert_eq!(skipped("negative_quantity"), Some(1.0));
+    assert!(
+        stderr.contains("\"Commitment\"") && stderr.contains("\"XBT\""),
+        "{stderr}"
+    );
+    // The figures are the fixture's alone.
+    let want = expected();
+    for ((project, category), amount) in &want.billed {
+        assert_eq!(
+            pg.value(
+                Some("vercel"),
+                "cost_spend",
+                &[("project", project), ("category", category)]
+            ),
+            Some(money(*amount)),
+            "{project} {category}"
+        );
+    }
+    let invocations = |p: &str| {
+        pg.value(
+            Some("vercel"),
+            "cost_usage",
+            &[("resource", "function_invocations"), ("project", p)],
+        )
+    };
+    assert_eq!(
+        invocations("web"),
+        want.usage
+            .get(&(
+                "function_invocations".into(),
+                "requests".into(),
+                "web".into()
+            ))
+            .copied()
+    );
+    assert_charges_follow(&mock).await;
 }
 
 #[tokio::test]
@@ -446,6 +657,13 @@ async fn a_404_from_billing_falls_back_to_v2_usage() {
         pg.series(Some("vercel"), "cost_spend").is_empty(),
         "/v2/usage has no money"
     );
+    // ... so its metered spend is unknown: absent, never 0.
+    assert!(
+        pg.series(Some("vercel"), "cost_metered_spend").is_empty(),
+        "{:?}",
+        pg.series(Some("vercel"), "cost_metered_spend")
+    );
+    assert_charges_follow(&mock).await;
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Wasabi end to end: a real S3 server that verifies SigV4 (`s3s-fs`) holding what the test
-//! wrote, across several listing pages and prefixes; the Stats API against a loopback mock with
-//! the documented records; the real binary and a real Pushgateway.
+//! wrote, across several listing pages and prefixes; an in-memory S3 whose every request is held
+//! to botocore's ListObjectsV2 (`tests/fixtures/wasabi/s3-openapi.json`, from the pinned
+//! `s3-listobjectsv2.botocore.json`); the Stats API against a loopback mock held to a
+//! description written from Wasabi's docs (`tests/fixtures/wasabi/stats-openapi.json`); the real
+//! binary and a real Pushgateway.
 
 use std::path::Path;
 
@@ -8,7 +11,49 @@ use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::contract::{Spec, assert_requests_follow};
 use crate::support::{self, Pushgateway, S3Server};
+
+/// botocore's ListObjectsV2, the request side.
+fn s3_spec() -> Spec {
+    Spec::load("wasabi/s3-openapi.json")
+}
+
+/// The Stats API as Wasabi's docs describe it.
+fn stats_spec() -> Spec {
+    Spec::load("wasabi/stats-openapi.json")
+}
+
+/// What the Stats description says of a request, and what it cannot say in OpenAPI: from..to
+/// is at most 60 days.
+fn stats_violations(spec: &Spec, req: &wiremock::Request) -> Vec<String> {
+    let mut out = spec.request_violations(req);
+    let q: std::collections::BTreeMap<String, String> =
+        req.url.query_pairs().into_owned().collect();
+    let day = |k: &str| {
+        q.get(k).and_then(|t| {
+            let mut parts = t.splitn(3, '-').map(|p| p.parse::<u16>().ok());
+            let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+            time::Date::from_calendar_date(
+                i32::from(y),
+                time::Month::try_from(u8::try_from(m).ok()?).ok()?,
+                u8::try_from(d).ok()?,
+            )
+            .ok()
+        })
+    };
+    if let (Some(from), Some(to)) = (day("from"), day("to"))
+        && !(from <= to && to - from <= time::Duration::days(60))
+    {
+        out.push(format!("from {from} to {to}: more than 60 days"));
+    }
+    out
+}
+
+/// A matcher: the request follows the Stats description.
+fn follows_stats(req: &wiremock::Request) -> bool {
+    stats_violations(&stats_spec(), req).is_empty()
+}
 
 /// The key pair the S3 server accepts.
 const S3_KEY: &[(&str, &str)] = &[
@@ -237,25 +282,39 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
     let stats = MockServer::start().await;
     let auth = "AKBILLING:sk-billing-secret-4242";
     // Per bucket: the {PageInfo, Records} envelope over two pages (PageCount only on page 0).
+    let spec = stats_spec();
+    let bucket_path = "/v1/standalone/utilizations/bucket";
     Mock::given(method("GET"))
-        .and(path("/v1/standalone/utilizations/bucket"))
+        .and(path(bucket_path))
         .and(query_param("pageNum", "0"))
         .and(header("authorization", auth))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        .and(follows_stats)
+        .respond_with(spec.answer("get", bucket_path, 200, json!({
             "PageInfo": {"RecordCount": 3, "PageCount": 2, "PageSize": 100, "PageNum": 0},
             "Records": [record(Some("ecotrans-backups"), 1, 10485760, 20971520, 0), record(Some("ecotrans-backups"), 2, 11534336, 0, 0)]
         })))
         .expect(1)
         .mount(&stats)
         .await;
+    // The docs promise no field: a record without one the job needs is skipped and counted,
+    // never read as 0, never the whole provider failed.
+    let mut no_padded = record(Some("ecotrans-monitoring"), 3, 999_999, 0, 0);
+    no_padded
+        .as_object_mut()
+        .unwrap()
+        .remove("PaddedStorageSizeBytes");
+    // A record whose bucket name echoes the billing secret: its warning never shows it.
+    let mut echo = record(Some("sk-billing-secret-4242"), 3, 1, 0, 0);
+    echo.as_object_mut().unwrap().remove("DownloadBytes");
     Mock::given(method("GET"))
-        .and(path("/v1/standalone/utilizations/bucket"))
+        .and(path(bucket_path))
         .and(query_param("pageNum", "1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+        .and(follows_stats)
+        .respond_with(spec.answer("get", bucket_path, 200, json!({
             "PageInfo": {"RecordCount": 0, "PageCount": 0, "PageSize": 100, "PageNum": 1},
-            // A record without `Bucket` (the field is in no official text): skipped and
-            // counted, never the whole provider failed; the account records hold its bytes.
-            "Records": [record(Some("ecotrans-monitoring"), 2, 4096, 0, 0), record(None, 2, 777, 0, 0)]
+            // A record without `Bucket` (the field is in no official text): skipped; the
+            // account records hold its bytes.
+            "Records": [record(Some("ecotrans-monitoring"), 2, 4096, 0, 0), record(None, 2, 777, 0, 0), no_padded, echo]
         })))
         .expect(1)
         .mount(&stats)
@@ -263,12 +322,21 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
     // Account: the bare-array envelope; Wasabi's own daily minimum-charge top-up is reported
     // (and not used: the minimum is per billing cycle).
     let tb: u64 = 1 << 40;
+    let mut no_day = record(None, 3, tb, 0, 0);
+    no_day.as_object_mut().unwrap().remove("StartTime");
     Mock::given(method("GET"))
         .and(path("/v1/standalone/utilizations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            record(None, 1, 10485760, 20971520, tb - 10485760 - 20971520 - 48),
-            record(None, 2, tb / 2, 0, tb / 2 - 48)
-        ])))
+        .and(follows_stats)
+        .respond_with(spec.answer(
+            "get",
+            "/v1/standalone/utilizations",
+            200,
+            json!([
+                record(None, 1, 10485760, 20971520, tb - 10485760 - 20971520 - 48),
+                record(None, 2, tb / 2, 0, tb / 2 - 48),
+                no_day
+            ]),
+        ))
         .expect(1)
         .mount(&stats)
         .await;
@@ -359,13 +427,190 @@ async fn the_stats_api_gives_billable_bytes_and_the_cost_with_the_minimum() {
             "cost_collector_records_skipped",
             &[("reason", "missing_field")]
         ),
-        Some(1.0)
+        Some(4.0)
     );
     assert!(
         stderr.contains("skipped a record: a Stats bucket record of 2026-11-02 has no Bucket"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("\"ecotrans-monitoring\" on 2026-11-03 has no PaddedStorageSizeBytes")
+            && stderr.contains("a Stats account record has no StartTime"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("sk-billing-secret-4242"), "{stderr}");
+    assert_requests_follow(&spec, &stats).await;
+}
+
+/// The controls: requests and answers outside the descriptions are caught.
+#[tokio::test]
+async fn the_pinned_descriptions_catch_off_description_requests_and_answers() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mock)
+        .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let sigv4 = [
+        (
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=AK/20261107/eu-central-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ),
+        ("x-amz-date", "20261107T101010Z"),
+        ("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+    ];
+    let get = |path: &str, headers: &[(&'static str, &'static str)]| {
+        let mut r = client.get(format!("{}{path}", mock.uri()));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        r.send()
+    };
+    get(
+        "/archive?list-type=2&max-keys=1000&prefix=a%2F&delimiter=%2F",
+        &sigv4,
+    )
+    .await
+    .unwrap();
+    let s3 = s3_spec();
+    assert_requests_follow(&s3, &mock).await;
+    mock.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mock)
+        .await;
+    // More than S3 returns a page, ListObjects (v1), an unsigned request, a bad bucket name.
+    get("/archive?list-type=2&max-keys=5000", &sigv4)
+        .await
+        .unwrap();
+    get("/archive?max-keys=1000", &sigv4).await.unwrap();
+    get("/archive?list-type=2", &[]).await.unwrap();
+    get("/Archive_1?list-type=2", &sigv4).await.unwrap();
+    for r in mock.received_requests().await.unwrap() {
+        assert!(!s3.request_violations(&r).is_empty(), "{} passed", r.url);
+    }
+    mock.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mock)
+        .await;
+    // Stats: pages of 500, date-times instead of dates, 90 days, no key pair.
+    let pair = [("authorization", "AK:SK")];
+    let stats = stats_spec();
+    get(
+        "/v1/standalone/utilizations/bucket?pageNum=0&pageSize=100&from=2026-11-01&to=2026-11-07",
+        &pair,
+    )
+    .await
+    .unwrap();
+    let ok = mock.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(stats_violations(&stats, &ok), Vec::<String>::new());
+    mock.reset().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&mock)
+        .await;
+    get("/v1/standalone/utilizations/bucket?pageSize=500", &pair)
+        .await
+        .unwrap();
+    get(
+        "/v1/standalone/utilizations?from=2026-11-01T00:00:00Z&to=2026-11-07",
+        &pair,
+    )
+    .await
+    .unwrap();
+    get(
+        "/v1/standalone/utilizations?from=2026-08-01&to=2026-11-01",
+        &pair,
+    )
+    .await
+    .unwrap();
+    get("/v1/standalone/utilizations", &[]).await.unwrap();
+    for r in mock.received_requests().await.unwrap() {
+        assert!(!stats_violations(&stats, &r).is_empty(), "{} passed", r.url);
+    }
+    let template = "/v1/standalone/utilizations";
+    assert!(
+        stats
+            .answer_violations("get", template, 200, &json!([record(None, 1, 1, 0, 0)]))
+            .is_empty()
+    );
+    assert!(
+        !stats
+            .answer_violations("get", template, 200, &json!({"Records": {"a": 1}}))
+            .is_empty()
+    );
+    let mut negative = record(None, 1, 1, 0, 0);
+    negative["NumAPICalls"] = json!(-1);
+    assert!(
+        !stats
+            .answer_violations("get", template, 200, &json!([negative]))
+            .is_empty()
+    );
+}
+
+/// botocore's ListObjectsV2 output shapes, by member: what a listing answer may hold.
+fn botocore_members() -> std::collections::BTreeSet<String> {
+    let text =
+        std::fs::read_to_string(support::fixture("wasabi/s3-listobjectsv2.botocore.json")).unwrap();
+    let d: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut out = std::collections::BTreeSet::new();
+    for shape in [
+        "ListObjectsV2Output",
+        "Object",
+        "CommonPrefix",
+        "Owner",
+        "RestoreStatus",
+    ] {
+        for (name, m) in d["shapes"][shape]["members"].as_object().unwrap() {
+            out.insert(m["locationName"].as_str().unwrap_or(name).to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_in_memory_s3_answers_only_elements_botocore_describes() {
+    let members = botocore_members();
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(S3Model::new(
+            single_prefix_bucket(3, 2),
+            std::time::Duration::ZERO,
+        ))
+        .mount(&mock)
+        .await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Headers of SigV4's shape (the model checks the shape, not the signature).
+    let body = reqwest::Client::new()
+        .get(format!("{}/archive?list-type=2&delimiter=%2F&max-keys=2", mock.uri()))
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=AK/20261107/eu-central-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature={}", "0".repeat(64)),
+        )
+        .header("x-amz-date", "20261107T101010Z")
+        .header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let names: Vec<&str> = body
+        .split('<')
+        .skip(1)
+        .filter(|t| !t.starts_with('/') && !t.starts_with('?'))
+        .map(|t| t.split(['>', ' ']).next().unwrap())
+        .collect();
+    assert!(names.len() > 3, "{body}");
+    assert_eq!(names[0], "ListBucketResult");
+    for n in &names[1..] {
+        assert!(
+            members.contains(*n),
+            "<{n}> is not in botocore's ListObjectsV2Output"
+        );
+    }
 }
 
 /// An in-memory S3 that answers ListObjectsV2 as S3 does (prefix, `/` delimiter, max-keys,
@@ -399,6 +644,14 @@ impl wiremock::Respond for S3Model {
     fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // What botocore's ListObjectsV2 does not describe, S3 refuses.
+        let violations = s3_spec().request_violations(req);
+        if !violations.is_empty() {
+            return ResponseTemplate::new(400).set_body_string(format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InvalidArgument</Code><Message>{}</Message></Error>",
+                xml_escape(&violations.join("; "))
+            ));
+        }
         let q: std::collections::BTreeMap<String, String> =
             req.url.query_pairs().into_owned().collect();
         let prefix = q.get("prefix").cloned().unwrap_or_default();
@@ -524,6 +777,7 @@ async fn a_single_top_prefix_bucket_is_fanned_out_and_counted_exactly() {
     // delimiter, then the 40 date prefixes (each one page).
     let n = requests.load(std::sync::atomic::Ordering::SeqCst);
     assert!(n <= 1 + 2 + 40, "{n} requests");
+    assert_requests_follow(&s3_spec(), &mock).await;
 }
 
 #[tokio::test]
@@ -562,4 +816,19 @@ async fn ranges_hold_across_pages_with_tiny_pages_and_deep_levels() {
         )),
         "{stdout}"
     );
+    assert_requests_follow(&s3_spec(), &mock).await;
+}
+
+/// Bucket names have the shape S3's naming rules give them (the pattern the pinned description
+/// holds requests to): one that S3 would refuse is a configuration error, before any request.
+#[test]
+fn a_bucket_name_s3_would_refuse_is_a_configuration_error() {
+    for bucket in ["-backups", "backups-", "back..ups", ".backups"] {
+        let cfg = support::toml(&format!("[providers.wasabi]\nbuckets = [\"{bucket}\"]\n"));
+        let path = cfg.path().display().to_string();
+        let out = support::run(&["check", "--config", &path], S3_KEY);
+        let (_, stderr) = support::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{bucket}: {stderr}");
+        assert!(stderr.contains("not a bucket name"), "{stderr}");
+    }
 }

@@ -1,9 +1,11 @@
 //! The AI providers, one module each ([`anthropic`], [`openai`]), and what they share: the
-//! `has_more`/`next_page` pagination with a page cap and repeated-cursor detection, the model
+//! `next_page` pagination (bounded by `has_more` where a page has it) with a page cap and
+//! repeated-cursor detection, the model
 //! price table (`prices`: pinned, a file, or a URL fetched each run with the pinned table as
 //! the fallback), the end of the daily buckets a report returned (how far its data reaches),
 //! and turning tokens and reported costs into a collection, estimating from the price table,
-//! tier by tier, what the provider reports without a cost.
+//! tier by tier, the tokens a day's cost rows do not cover (by model or by project: the
+//! [`Coverage`] each cost report's description supports).
 
 pub(super) mod anthropic;
 pub(super) mod openai;
@@ -12,6 +14,7 @@ mod prices;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::Value;
 use url::Url;
 
@@ -19,7 +22,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use crate::config::Section;
-use crate::cost::{Collection, Spend, SpendKind, Unit, Usage};
+use crate::cost::{Collection, Skipped, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{Currency, Money};
@@ -31,8 +34,6 @@ pub(super) use prices::{PriceTable, Service, Tier};
 pub(super) const MAX_PAGES: usize = 50;
 /// Largest page body read.
 const PAGE_LIMIT: usize = 16 << 20;
-/// Largest price table read from a URL (LiteLLM's full file is about 3.5 MB).
-const TABLE_LIMIT: usize = 64 << 20;
 /// Distinct models kept before the rest are `other`.
 const MAX_MODELS: usize = 50;
 
@@ -141,7 +142,7 @@ async fn fetch_table(cx: &Context, url: &Url) -> Result<PriceTable, String> {
         .get("last-modified")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| httpdate::parse_http_date(v).ok());
-    let body = crate::http::read_capped(resp, &what, TABLE_LIMIT)
+    let body = crate::http::read_capped(resp, &what, prices::MAX_BYTES)
         .await
         .map_err(|e| e.to_string())?;
     let text = std::str::from_utf8(&body).map_err(|_| format!("{what}: not UTF-8"))?;
@@ -188,8 +189,9 @@ fn bucket_end(page: &Value, latest: &mut Option<SystemTime>) -> Result<(), Colle
     Ok(())
 }
 
-/// Follows `has_more`/`next_page` from the first page, sending the cursor as `page`. Calls
-/// `each` with every page's JSON.
+/// Follows `next_page` from the first page, sending the cursor as `page`, while `has_more`
+/// says there is more; a page without `has_more` (a cursor page, as Anthropic's analytics
+/// reports answer) has more while its `next_page` is set. Calls `each` with every page's JSON.
 async fn paginate(
     cx: &Context,
     first: Url,
@@ -212,11 +214,11 @@ async fn paginate(
             ));
         }
         each(&json).map_err(|e| e.context(&what))?;
-        let more = json
-            .get("has_more")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
         let next = json.get("next_page").and_then(Value::as_str);
+        let more = match json.get("has_more") {
+            Some(v) => v.as_bool().unwrap_or(false),
+            None => next.is_some_and(|n| !n.is_empty()),
+        };
         match (more, next) {
             (false, _) => return Ok(()),
             (true, None) | (true, Some("")) => {
@@ -320,20 +322,46 @@ pub(super) struct Report {
     pub(super) add_row: fn(&mut AiTotals, &Value) -> Result<(), CollectError>,
 }
 
+/// How a day's tokens are known to be in that day's reported cost: from what the provider's
+/// cost report promises, never from the text of a line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) enum Coverage {
+    /// The cost rows name their model (Anthropic): a model's tokens are covered on a day the
+    /// report has a cost of that model, except in the service tiers it leaves out.
+    #[default]
+    Model,
+    /// The cost rows name their project but not their model (OpenAI: a `line_item` has no
+    /// documented format): a project's tokens are covered on a day the report has a cost of
+    /// that project; a cost of no project could be any project's, and covers the whole day.
+    Group,
+}
+
+/// What a provider's cost report leaves out, for [`Daily::new`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Scope {
+    /// Service tiers the cost report leaves out (Anthropic's priority tier): their tokens are
+    /// estimated even on a covered day.
+    pub(super) unreported: &'static [Service],
+    /// How coverage is decided.
+    pub(super) coverage: Coverage,
+}
+
+/// The group of a row without one (OpenAI's null `project_id`).
+pub(super) const NO_GROUP: &str = "none";
+
 /// Reads the usage and the cost report over `days` at the same time (they are independent),
-/// each daily bucket's rows added to its day's totals. `unreported`: the services whose cost
-/// the cost report leaves out (see [`Daily::new`]).
+/// each daily bucket's rows added to its day's totals.
 pub(super) async fn read_reports(
     cx: &Context,
     days: Days,
-    unreported: &'static [Service],
+    scope: Scope,
     auth: Auth<'_>,
     headers: &[(&'static str, &str)],
     usage: Report,
     cost: Report,
 ) -> Result<Daily, CollectError> {
-    let mut usage_daily = Daily::new(days, unreported);
-    let mut cost_daily = Daily::new(days, unreported);
+    let mut usage_daily = Daily::new(days, scope);
+    let mut cost_daily = Daily::new(days, scope);
     let usage_read = paginate(cx, usage.url, auth, headers, |page| {
         bucket_end(page, &mut usage_daily.usage_end)?;
         usage_daily.add_buckets(page, usage.add_row)
@@ -350,6 +378,8 @@ pub(super) async fn read_reports(
 }
 
 /// A month's tokens and costs, day by day: what `collect` sums and `history` accumulates.
+/// Which tokens the cost report already covers is decided day by day, before the days are
+/// added up.
 pub(super) struct Daily {
     days: Days,
     per_day: Vec<AiTotals>,
@@ -361,12 +391,12 @@ pub(super) struct Daily {
 
 impl Daily {
     /// Empty totals for each day of `days`.
-    pub(super) fn new(days: Days, unreported: &'static [Service]) -> Daily {
+    pub(super) fn new(days: Days, scope: Scope) -> Daily {
         Daily {
             per_day: days
                 .iter()
                 .map(|_| AiTotals {
-                    unreported,
+                    scope,
                     ..AiTotals::default()
                 })
                 .collect(),
@@ -411,8 +441,21 @@ impl Daily {
         self.cost_end = self.cost_end.max(other.cost_end);
     }
 
-    /// Everything, with the reports' ends.
-    pub(super) fn total(self) -> AiTotals {
+    /// Estimates each day's uncovered tokens from `prices`.
+    fn settle(&mut self, provider: &str, prices: &PriceTable) -> Result<(), CollectError> {
+        for t in &mut self.per_day {
+            t.settle(provider, prices)?;
+        }
+        Ok(())
+    }
+
+    /// Everything, with the reports' ends, each day's uncovered tokens estimated.
+    pub(super) fn total(
+        mut self,
+        provider: &str,
+        prices: &PriceTable,
+    ) -> Result<AiTotals, CollectError> {
+        self.settle(provider, prices)?;
         let mut it = self.per_day.into_iter();
         let mut total = it.next().unwrap_or_default();
         for t in it {
@@ -420,17 +463,17 @@ impl Daily {
         }
         total.usage_end = self.usage_end;
         total.cost_end = self.cost_end;
-        total
+        Ok(total)
     }
 
     /// The month-to-date collection at the end of each day.
     pub(super) fn history(
-        self,
+        mut self,
         provider: &str,
         prices: &PriceTable,
-        group_label: &'static str,
-        top_groups: usize,
+        labels: SpendLabels,
     ) -> Result<History, CollectError> {
+        self.settle(provider, prices)?;
         let mut running: Option<AiTotals> = None;
         let mut out = Vec::with_capacity(self.per_day.len());
         for (day, t) in self.days.iter().zip(self.per_day) {
@@ -443,29 +486,46 @@ impl Daily {
             };
             out.push((
                 day,
-                r.clone().into_collection(
-                    provider,
-                    prices,
-                    group_label,
-                    top_groups,
-                    Days::end_of(day),
-                )?,
+                r.clone()
+                    .into_collection(provider, prices, labels, Days::end_of(day))?,
             ));
         }
         Ok(out)
     }
 }
 
+/// The labels of a provider's spend: what names a reported cost line (`model` for
+/// Anthropic, `line_item` for OpenAI), its group (`workspace`, `project`) and how many groups
+/// keep their own label.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SpendLabels {
+    pub(super) item: &'static str,
+    pub(super) group: &'static str,
+    pub(super) top_groups: usize,
+}
+
 /// Month-to-date tokens and reported costs of one provider.
 #[derive(Debug, Default, Clone)]
 pub(super) struct AiTotals {
-    tokens: BTreeMap<(String, TokenType, Tier), f64>,
+    /// Tokens by (model, kind, tier, group); the group is empty where the usage report has
+    /// none.
+    tokens: BTreeMap<(String, TokenType, Tier, String), f64>,
+    /// Reported USD by (item, group): the item is the model or the line item; an empty group
+    /// is none known.
     cost: BTreeMap<(String, String), Decimal>,
-    /// Service tiers the cost report leaves out (Anthropic's priority tier): their tokens are
-    /// estimated even for a model with a reported cost.
-    pub(super) unreported: &'static [Service],
+    /// What this day's cost rows cover: normalised model names or groups, by the coverage.
+    covers: BTreeSet<String>,
+    scope: Scope,
+    /// Estimated USD by model, once settled.
+    estimated: BTreeMap<String, Decimal>,
+    /// Tokens neither covered nor priced, by model, once settled.
+    unpriced: BTreeMap<String, f64>,
+    /// Whether the estimates are made (each day's before the days are added up).
+    settled: bool,
     /// A reported cost that no decimal could hold was added.
     overflow: bool,
+    /// Rows left out of these figures.
+    pub(super) skipped: Skipped,
     /// The latest end of the usage report's buckets.
     usage_end: Option<SystemTime>,
     /// The latest end of the cost report's buckets.
@@ -473,31 +533,66 @@ pub(super) struct AiTotals {
 }
 
 impl AiTotals {
-    /// Adds tokens of a model, billed in `tier`.
+    /// Adds tokens of a model, billed in `tier`, in no group.
     pub(super) fn add_tokens(&mut self, model: &str, kind: TokenType, tier: Tier, n: f64) {
+        self.add_group_tokens(model, "", kind, tier, n);
+    }
+
+    /// Adds tokens of a model in a group (OpenAI's project), billed in `tier`.
+    pub(super) fn add_group_tokens(
+        &mut self,
+        model: &str,
+        group: &str,
+        kind: TokenType,
+        tier: Tier,
+        n: f64,
+    ) {
         *self
             .tokens
-            .entry((model.to_owned(), kind, tier))
+            .entry((model.to_owned(), kind, tier, group.to_owned()))
             .or_default() += n;
     }
 
-    /// Adds another day's tokens and costs.
+    /// Adds another day's tokens, costs and estimates.
     pub(super) fn merge(&mut self, o: &AiTotals) {
         for (k, n) in &o.tokens {
             *self.tokens.entry(k.clone()).or_default() += n;
         }
-        for ((m, g), c) in &o.cost {
-            self.add_cost(m, g, *c);
+        for ((item, g), c) in &o.cost {
+            self.add_amount(item, g, *c);
         }
+        self.covers.extend(o.covers.iter().cloned());
+        for (m, c) in &o.estimated {
+            let e = self.estimated.entry(m.clone()).or_default();
+            match e.checked_add(*c) {
+                Some(v) => *e = v,
+                None => self.overflow = true,
+            }
+        }
+        for (m, n) in &o.unpriced {
+            *self.unpriced.entry(m.clone()).or_default() += n;
+        }
+        self.settled = self.settled || o.settled;
         self.overflow |= o.overflow;
+        self.skipped.merge(o.skipped.clone());
     }
 
-    /// Adds a reported cost in USD for a model and group (workspace or project).
-    /// A sum no decimal can hold is remembered: `into_collection` fails with `decode`.
-    pub(super) fn add_cost(&mut self, model: &str, group: &str, usd: Decimal) {
+    /// Adds a reported cost in USD of `item` (a model, or a line item) in `group` (workspace
+    /// or project; empty when the report has none). A sum no decimal can hold is remembered:
+    /// `into_collection` fails with `decode`.
+    pub(super) fn add_cost(&mut self, item: &str, group: &str, usd: Decimal) {
+        let key = match self.scope.coverage {
+            Coverage::Model => normalise(item),
+            Coverage::Group => group.to_owned(),
+        };
+        self.covers.insert(key);
+        self.add_amount(item, group, usd);
+    }
+
+    fn add_amount(&mut self, item: &str, group: &str, usd: Decimal) {
         let e = self
             .cost
-            .entry((model.to_owned(), group.to_owned()))
+            .entry((item.to_owned(), group.to_owned()))
             .or_default();
         match e.checked_add(usd) {
             Some(v) => *e = v,
@@ -505,19 +600,61 @@ impl AiTotals {
         }
     }
 
-    /// The collection: tokens by model and type; reported spend by model and group (the
-    /// top `top_groups` groups by spend, the rest `other`); estimated spend for the models with
-    /// tokens but no reported cost, each tier at its price; and `unpriced_tokens` for those
-    /// the table cannot price. The data reaches the end of the latest bucket of both reports
-    /// (the earlier of the two), never past `now`.
+    /// Whether this day's cost rows already hold what `model`'s tokens in `tier` and `group`
+    /// cost.
+    fn covered(&self, model: &str, tier: Tier, group: &str) -> bool {
+        if self.scope.unreported.contains(&tier.service) {
+            return false;
+        }
+        match self.scope.coverage {
+            Coverage::Model => self.covers.contains(&normalise(model)),
+            Coverage::Group => {
+                self.covers.contains(NO_GROUP)
+                    || self.covers.contains(group)
+                    || (group == NO_GROUP && !self.covers.is_empty())
+            }
+        }
+    }
+
+    /// Estimates, from `prices`, the tokens the cost rows do not cover, tier by tier; counts
+    /// those it cannot price. Once.
+    fn settle(&mut self, provider: &str, prices: &PriceTable) -> Result<(), CollectError> {
+        if self.settled {
+            return Ok(());
+        }
+        for ((m, kind, tier, group), n) in &self.tokens {
+            if *n == 0.0 || self.covered(m, *tier, group) {
+                continue;
+            }
+            match prices.price(provider, m, *kind, *tier) {
+                Some(rate) => {
+                    let tokens = wire::decimal(*n, "a token count")?.round();
+                    wire::add(
+                        self.estimated.entry(m.clone()).or_default(),
+                        wire::mul(tokens, rate, "estimated cost")?,
+                        "estimated cost",
+                    )?;
+                }
+                None => *self.unpriced.entry(m.clone()).or_default() += n,
+            }
+        }
+        self.settled = true;
+        Ok(())
+    }
+
+    /// The collection: tokens by model and type; reported spend by item and group (the top
+    /// groups by spend keep their label, the rest are `other`; an empty group has no label);
+    /// estimated spend for the tokens no cost row covers, each tier at its price; and
+    /// `unpriced_tokens` for those the table cannot price. The data reaches the end of the
+    /// latest bucket of both reports (the earlier of the two), never past `now`.
     pub(super) fn into_collection(
-        self,
+        mut self,
         provider: &str,
         prices: &PriceTable,
-        group_label: &'static str,
-        top_groups: usize,
+        labels: SpendLabels,
         now: SystemTime,
     ) -> Result<Collection, CollectError> {
+        self.settle(provider, prices)?;
         if self.overflow {
             return Err(CollectError::new(
                 Reason::Decode,
@@ -530,20 +667,20 @@ impl AiTotals {
             .min()
             .map_or(now, |t| t.min(now));
         // Bound the model labels: the most-used models keep their names.
+        let items_are_models = labels.item == "model";
         let mut by_use: BTreeMap<String, f64> = BTreeMap::new();
-        for ((m, _, _), n) in &self.tokens {
+        for ((m, _, _, _), n) in &self.tokens {
             *by_use.entry(m.clone()).or_default() += n;
         }
-        for (m, _) in self.cost.keys() {
+        for m in self.estimated.keys().chain(self.unpriced.keys()) {
             by_use.entry(m.clone()).or_default();
         }
-        let mut ranked: Vec<(&String, &f64)> = by_use.iter().collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(a.1).then(a.0.cmp(b.0)));
-        let kept_models: BTreeSet<String> = ranked
-            .iter()
-            .take(MAX_MODELS)
-            .map(|(m, _)| (*m).clone())
-            .collect();
+        if items_are_models {
+            for (m, _) in self.cost.keys() {
+                by_use.entry(m.clone()).or_default();
+            }
+        }
+        let kept_models = top(by_use.iter().map(|(m, n)| (m, *n)), MAX_MODELS);
         let model_label = |m: &String| {
             if kept_models.contains(m) {
                 m.clone()
@@ -551,9 +688,24 @@ impl AiTotals {
                 "other".to_owned()
             }
         };
+        // Bound the line item labels (where items are not models) by spend.
+        let mut by_spend: BTreeMap<String, f64> = BTreeMap::new();
+        for ((item, _), c) in &self.cost {
+            *by_spend.entry(item.clone()).or_default() += c.to_f64().unwrap_or(f64::MAX);
+        }
+        let kept_items = top(by_spend.iter().map(|(m, n)| (m, *n)), MAX_MODELS);
+        let item_label = |item: &String| {
+            if items_are_models {
+                model_label(item)
+            } else if kept_items.contains(item) {
+                item.clone()
+            } else {
+                "other".to_owned()
+            }
+        };
 
         let mut usage_map: BTreeMap<(String, &'static str), f64> = BTreeMap::new();
-        for ((m, kind, _), n) in &self.tokens {
+        for ((m, kind, _, _), n) in &self.tokens {
             *usage_map.entry((model_label(m), kind.label())).or_default() += n;
         }
         let mut usage: Vec<Usage> = usage_map
@@ -577,48 +729,45 @@ impl AiTotals {
         }
         let mut groups: Vec<(&String, &Decimal)> = group_spend.iter().collect();
         groups.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let kept_groups: BTreeSet<&String> =
-            groups.iter().take(top_groups).map(|(g, _)| *g).collect();
-        let mut spend_map: BTreeMap<(String, String, &'static str), Decimal> = BTreeMap::new();
-        for ((m, g), c) in &self.cost {
-            let g = if kept_groups.contains(g) {
+        let kept_groups: BTreeSet<&String> = groups
+            .iter()
+            .take(labels.top_groups)
+            .map(|(g, _)| *g)
+            .collect();
+        // (item label name, item, group, basis) → USD.
+        let mut spend_map: BTreeMap<(&'static str, String, String, &'static str), Decimal> =
+            BTreeMap::new();
+        for ((item, g), c) in &self.cost {
+            let g = if g.is_empty() || kept_groups.contains(g) {
                 g.clone()
             } else {
                 "other".to_owned()
             };
             wire::add(
                 spend_map
-                    .entry((model_label(m), g, "reported"))
+                    .entry((labels.item, item_label(item), g, "reported"))
                     .or_default(),
                 *c,
                 "reported cost",
             )?;
         }
-
-        // Models with tokens but no reported cost: estimate, or count as unpriced.
-        let reported: HashSet<String> = self.cost.keys().map(|(m, _)| normalise(m)).collect();
+        for (m, c) in &self.estimated {
+            wire::add(
+                spend_map
+                    .entry((
+                        "model",
+                        model_label(m),
+                        "unattributed".to_owned(),
+                        "estimated",
+                    ))
+                    .or_default(),
+                *c,
+                "estimated cost",
+            )?;
+        }
         let mut unpriced: BTreeMap<String, f64> = BTreeMap::new();
-        let mut estimated_any = false;
-        for ((m, kind, tier), n) in &self.tokens {
-            let covered =
-                reported.contains(&normalise(m)) && !self.unreported.contains(&tier.service);
-            if covered || *n == 0.0 {
-                continue;
-            }
-            match prices.price(provider, m, *kind, *tier) {
-                Some(rate) => {
-                    let tokens = wire::decimal(*n, "a token count")?.round();
-                    wire::add(
-                        spend_map
-                            .entry((model_label(m), "unattributed".to_owned(), "estimated"))
-                            .or_default(),
-                        wire::mul(tokens, rate, "estimated cost")?,
-                        "estimated cost",
-                    )?;
-                    estimated_any = true;
-                }
-                None => *unpriced.entry(model_label(m)).or_default() += n,
-            }
+        for (m, n) in &self.unpriced {
+            *unpriced.entry(model_label(m)).or_default() += n;
         }
         for (model, n) in unpriced {
             tracing::warn!(provider, %model, "{n} tokens have no price: no reported cost and not in the price table");
@@ -629,7 +778,7 @@ impl AiTotals {
                 labels: vec![("model", model)],
             });
         }
-        if estimated_any {
+        if !self.estimated.is_empty() {
             tracing::info!(
                 provider,
                 "part of the spend is estimated from the price table (basis=\"estimated\")"
@@ -637,17 +786,20 @@ impl AiTotals {
         }
         let mut spend: Vec<Spend> = spend_map
             .into_iter()
-            .map(|((model, group, basis), amount)| Spend {
-                money: Money {
-                    amount: amount.round_dp(10),
-                    currency: Currency::USD,
-                },
-                kind: SpendKind::Metered,
-                labels: vec![
-                    ("model", model),
-                    (group_label, group),
-                    ("basis", basis.to_owned()),
-                ],
+            .map(|((item_name, item, group, basis), amount)| {
+                let mut l = vec![(item_name, item)];
+                if !group.is_empty() {
+                    l.push((labels.group, group));
+                }
+                l.push(("basis", basis.to_owned()));
+                Spend {
+                    money: Money {
+                        amount: amount.round_dp(10),
+                        currency: Currency::USD,
+                    },
+                    kind: SpendKind::Metered,
+                    labels: l,
+                }
             })
             .collect();
         if spend.is_empty() {
@@ -666,9 +818,17 @@ impl AiTotals {
             spend,
             data_as_of: Some(data_as_of),
             price_table: Some((origin.source, origin.as_of)),
+            skipped: self.skipped,
             ..Collection::default()
         })
     }
+}
+
+/// The `n` largest keys by value (ties by name).
+fn top<'a>(values: impl Iterator<Item = (&'a String, f64)>, n: usize) -> BTreeSet<String> {
+    let mut ranked: Vec<(&String, f64)> = values.collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    ranked.into_iter().take(n).map(|(m, _)| m.clone()).collect()
 }
 
 /// Model names compared without a trailing date, as the price table looks them up.
@@ -679,6 +839,12 @@ fn normalise(m: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WORKSPACES: SpendLabels = SpendLabels {
+        item: "model",
+        group: "workspace",
+        top_groups: 10,
+    };
 
     #[test]
     fn dated_model_names_match_undated_ones() {
@@ -700,8 +866,7 @@ mod tests {
             .into_collection(
                 "anthropic",
                 &PriceTable::pinned().unwrap(),
-                "workspace",
-                10,
+                WORKSPACES,
                 std::time::SystemTime::now(),
             )
             .unwrap();
@@ -733,7 +898,10 @@ mod tests {
             long_context: false,
         };
         let mut t = AiTotals {
-            unreported: &[Service::Priority],
+            scope: Scope {
+                unreported: &[Service::Priority],
+                coverage: Coverage::Model,
+            },
             ..AiTotals::default()
         };
         // Haiku 4.5: $1/M input, $0.50/M in batch.
@@ -760,13 +928,7 @@ mod tests {
         );
         let now = std::time::SystemTime::now();
         let c = t
-            .into_collection(
-                "anthropic",
-                &PriceTable::pinned().unwrap(),
-                "workspace",
-                10,
-                now,
-            )
+            .into_collection("anthropic", &PriceTable::pinned().unwrap(), WORKSPACES, now)
             .unwrap();
         let est = |m: &str| {
             c.spend
@@ -789,5 +951,67 @@ mod tests {
             .sum();
         assert_eq!(input, 2_000_000.0);
         assert_eq!(c.price_table.map(|p| p.0), Some("pinned"));
+    }
+
+    /// OpenAI: a day's tokens of a project are covered when that day's cost report has a cost
+    /// of the project (whatever its line item says), or a cost of no project; else estimated.
+    #[test]
+    fn a_project_covered_by_the_cost_report_is_not_estimated_again() {
+        let std = Tier::default();
+        let scope = Scope {
+            unreported: &[],
+            coverage: Coverage::Group,
+        };
+        let labels = SpendLabels {
+            item: "line_item",
+            group: "project",
+            top_groups: 10,
+        };
+        let prices = PriceTable::pinned().unwrap();
+        let estimated = |t: AiTotals| {
+            let c = t
+                .into_collection("openai", &prices, labels, SystemTime::now())
+                .unwrap();
+            c.spend
+                .iter()
+                .filter(|s| s.labels.contains(&("basis", "estimated".into())))
+                .map(|s| s.money.amount)
+                .sum::<Decimal>()
+        };
+        let day = |costs: &[(&str, &str)]| {
+            let mut t = AiTotals {
+                scope,
+                ..AiTotals::default()
+            };
+            // A million gpt-4o-mini input tokens ($0.15) in each of proj_a, proj_b and none.
+            for g in ["proj_a", "proj_b", NO_GROUP] {
+                t.add_group_tokens("gpt-4o-mini", g, TokenType::Input, std, 1e6);
+            }
+            for (item, g) in costs {
+                t.add_cost(item, g, Decimal::ONE);
+            }
+            t
+        };
+        let p = |s: &str| s.parse::<Decimal>().unwrap();
+        let dec = |d: u8| time::Date::from_calendar_date(2026, time::Month::December, d).unwrap();
+        assert_eq!(estimated(day(&[])), p("0.45"));
+        // proj_a's cost covers proj_a, and the tokens of no project (they could be its).
+        assert_eq!(estimated(day(&[("input_tokens", "proj_a")])), p("0.15"));
+        // A cost of no project could be any project's: nothing is estimated that day.
+        assert_eq!(estimated(day(&[("Fine-tuning", NO_GROUP)])), Decimal::ZERO);
+        // Days are settled apart: a project covered on one day is estimated on another.
+        let mut daily = Daily::new(Days::month_of(dec(1), dec(2)), scope);
+        daily.day(Some(dec(1))).merge(&day(&[("x", "proj_a")]));
+        daily.day(Some(dec(2))).add_group_tokens(
+            "gpt-4o-mini",
+            "proj_a",
+            TokenType::Input,
+            std,
+            1e6,
+        );
+        assert_eq!(
+            estimated(daily.total("openai", &prices).unwrap()),
+            p("0.30")
+        );
     }
 }

@@ -1,7 +1,12 @@
-//! OpenAI: month-to-date completion tokens by model (`/v1/organization/usage/completions`) and
-//! cost by project and line item (`/v1/organization/costs`, amounts in dollars) with an admin key.
+//! OpenAI: month-to-date completion tokens by model and project
+//! (`/v1/organization/usage/completions`) and cost by project and line item
+//! (`/v1/organization/costs`, amounts in dollars) with an admin key.
+//!
+//! A line item has no documented format (the description's own example is `input_tokens`), so
+//! nothing is read from its text: a day's tokens of a project are left to the cost report when
+//! it has a cost of that project that day (or a cost of no project), and estimated from the
+//! price table otherwise ([`ai::Coverage::Group`]). Reported and estimated spend never overlap.
 
-use rust_decimal::Decimal;
 use serde_json::Value;
 use url::Url;
 
@@ -14,7 +19,9 @@ use crate::cost::Collection;
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, join};
 use crate::money::{ConfigDecimal, Currency};
-use crate::providers::ai::{self, AiTotals, Daily, PriceSource, Service, Tier, TokenType};
+use crate::providers::ai::{
+    self, AiTotals, Coverage, Daily, PriceSource, Scope, Service, SpendLabels, Tier, TokenType,
+};
 use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
 
@@ -77,6 +84,15 @@ struct OpenAi {
 }
 
 impl OpenAi {
+    /// Reported spend by line item (as OpenAI writes it) and project.
+    fn labels(&self) -> SpendLabels {
+        SpendLabels {
+            item: "line_item",
+            group: "project",
+            top_groups: self.top_projects,
+        }
+    }
+
     fn url(&self, path: &str, window: (i64, i64), group_by: &[&str]) -> Url {
         let mut url = join(&self.base, path);
         {
@@ -100,7 +116,7 @@ impl OpenAi {
             url: self.url(
                 "/v1/organization/usage/completions",
                 window,
-                &["model", "batch", "service_tier"],
+                &["model", "batch", "service_tier", "project_id"],
             ),
             add_row: add_usage_row,
         };
@@ -113,15 +129,20 @@ impl OpenAi {
             add_row: add_cost_row,
         };
         let auth = Auth::Bearer(&self.key);
-        ai::read_reports(cx, days, &[], auth, &[], usage, cost)
+        let scope = Scope {
+            unreported: &[],
+            coverage: Coverage::Group,
+        };
+        ai::read_reports(cx, days, scope, auth, &[], usage, cost)
             .await
             .map_err(admin_hint)
     }
 }
 
-/// A completions usage row: tokens by model, kind and tier.
+/// A completions usage row: tokens by model, kind, tier and project.
 fn add_usage_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
     let model = ai::dimension(r.get("model"), "unknown");
+    let project = ai::dimension(r.get("project_id"), ai::NO_GROUP);
     // OpenAI's usage has no context-length dimension: its long-context prices cannot be told
     // apart and the plain ones apply.
     let tier = Tier {
@@ -140,42 +161,54 @@ fn add_usage_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
         // input_tokens includes cached and cache-write tokens.
         _ => (input - cached - written).max(0.0),
     };
-    totals.add_tokens(&model, TokenType::Input, tier, uncached);
-    totals.add_tokens(&model, TokenType::CacheRead, tier, cached);
-    totals.add_tokens(&model, TokenType::CacheWrite, tier, written);
-    totals.add_tokens(
-        &model,
-        TokenType::Output,
-        tier,
-        ai::tokens(r.get("output_tokens"))?,
-    );
+    let output = ai::tokens(r.get("output_tokens"))?;
+    for (kind, n) in [
+        (TokenType::Input, uncached),
+        (TokenType::CacheRead, cached),
+        (TokenType::CacheWrite, written),
+        (TokenType::Output, output),
+    ] {
+        totals.add_group_tokens(&model, &project, kind, tier, n);
+    }
     Ok(())
 }
 
-/// A costs row: dollars by line item's model and project.
+/// A costs row: dollars by line item and project. A row without an amount (the description
+/// makes it optional) is skipped (`missing_field`), one in another currency than USD
+/// (`unknown_currency`): neither covers its project's tokens.
 fn add_cost_row(totals: &mut AiTotals, r: &Value) -> Result<(), CollectError> {
+    let item = ai::dimension(r.get("line_item"), "none");
+    let project = ai::dimension(r.get("project_id"), ai::NO_GROUP);
     let amount = r.get("amount");
-    let currency = amount
-        .and_then(|a| a.get("currency"))
-        .and_then(Value::as_str)
-        .unwrap_or("usd");
-    if !currency.eq_ignore_ascii_case("usd") {
-        return Err(CollectError::new(
-            Reason::Decode,
-            format!("cost in {currency}, expected usd"),
-        ));
-    }
-    let value: Decimal = match amount.and_then(|a| a.get("value")) {
-        None | Some(Value::Null) => Decimal::ZERO,
+    let value = match amount.and_then(|a| a.get("value")) {
+        None | Some(Value::Null) => {
+            totals.skipped.record(
+                "missing_field",
+                format!("an OpenAI cost of {item:?} in {project} without an amount"),
+            );
+            return Ok(());
+        }
         Some(v) => {
             serde_json::from_value::<ConfigDecimal>(v.clone())
                 .map_err(|e| CollectError::new(Reason::Decode, format!("amount.value: {e}")))?
                 .0
         }
     };
-    let item = ai::dimension(r.get("line_item"), "none");
-    let project = ai::dimension(r.get("project_id"), "none");
-    totals.add_cost(line_item_model(&item), &project, value);
+    let currency = amount
+        .and_then(|a| a.get("currency"))
+        .and_then(Value::as_str)
+        .unwrap_or("usd");
+    if !currency.eq_ignore_ascii_case("usd") {
+        totals.skipped.record(
+            "unknown_currency",
+            format!(
+                "an OpenAI cost of {item:?} in {project} in {:?}, not usd",
+                currency.chars().take(16).collect::<String>()
+            ),
+        );
+        return Ok(());
+    }
+    totals.add_cost(&item, &project, value);
     Ok(())
 }
 
@@ -184,11 +217,6 @@ fn admin_hint(e: CollectError) -> CollectError {
         &[401, 403],
         "an OpenAI admin key, sk-admin-…, is required; a project key cannot read organization usage and costs",
     )
-}
-
-/// The model a cost line item is for: `"gpt-4o-2024-08-06, input"` → `gpt-4o-2024-08-06`.
-fn line_item_model(line_item: &str) -> &str {
-    line_item.split(',').next().unwrap_or(line_item).trim()
 }
 
 #[async_trait::async_trait]
@@ -207,16 +235,14 @@ impl Collector for OpenAi {
         let days = Days::month_of(cx.month_start().date(), now.date());
         let daily = self.read(cx, days, now.unix_timestamp()).await?;
         daily
-            .total()
-            .into_collection(NAME, &prices, "project", self.top_projects, cx.now)
+            .total(NAME, &prices)?
+            .into_collection(NAME, &prices, self.labels(), cx.now)
     }
 
     async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
         let prices = self.prices.table(cx, NAME).await;
         let daily = self.read(cx, days, days.end().unix_timestamp()).await?;
-        daily
-            .history(NAME, &prices, "project", self.top_projects)
-            .map(Some)
+        daily.history(NAME, &prices, self.labels()).map(Some)
     }
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
@@ -230,19 +256,5 @@ impl Collector for OpenAi {
             .await
             .map_err(|e| admin_hint(e.into()))?;
         Ok("the admin key reads organization costs".into())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn line_items_name_their_model() {
-        assert_eq!(
-            line_item_model("gpt-4o-2024-08-06, input"),
-            "gpt-4o-2024-08-06"
-        );
-        assert_eq!(line_item_model("o3"), "o3");
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use rust_decimal::Decimal;
-use serde_json::Value;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 
 use super::TokenType;
 use crate::money::ConfigDecimal;
@@ -23,6 +23,9 @@ const PINNED: &str = include_str!("../../../data/model_prices.json");
 pub(crate) const PINNED_FROM: &str = "LiteLLM 1.110.2";
 /// The day the pinned table was taken, as Unix seconds (2026-11-29T00:00:00Z).
 const PINNED_ON: u64 = 1_795_910_400;
+
+/// The largest table read, from a file or a URL (LiteLLM's whole table is about 3.5 MB).
+pub(crate) const MAX_BYTES: usize = 16 << 20;
 
 /// The keys of a table entry that hold per-token prices: these prefixes, tier suffixes after.
 const PRICE_KEYS: &[&str] = &[
@@ -126,8 +129,18 @@ impl PriceTable {
 
     /// Reads a table in LiteLLM's format from a file.
     pub(crate) fn from_file(path: &Path) -> Result<PriceTable, String> {
-        let text = std::fs::read_to_string(path)
+        use std::io::Read;
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_BYTES as u64 + 1).read_to_string(&mut text))
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if text.len() > MAX_BYTES {
+            return Err(format!(
+                "{} is larger than {} MiB, the most a price table may be",
+                path.display(),
+                MAX_BYTES >> 20
+            ));
+        }
         let as_of = std::fs::metadata(path)
             .and_then(|m| m.modified())
             .unwrap_or_else(|_| SystemTime::now());
@@ -144,35 +157,13 @@ impl PriceTable {
     /// Parses the JSON. Entries without both an input and an output price (images, audio,
     /// `sample_spec`) are skipped; a price that is not a non-negative number is an error that
     /// names the entry and the key.
+    ///
+    /// The document is read in one pass without building it as a tree: only the price keys of
+    /// each entry are kept, everything else is skipped as it is read, so memory is the text
+    /// plus the prices (a 16 MiB table, the cap, stays far below the CronJob's memory limit).
     pub(crate) fn parse(text: &str, origin: Origin) -> Result<PriceTable, String> {
-        let raw: HashMap<String, Value> = serde_json::from_str(text)
+        let Table(models) = serde_json::from_str(text)
             .map_err(|e| format!("not a LiteLLM model price table ({e})"))?;
-        let mut models = HashMap::new();
-        for (name, value) in raw {
-            let Value::Object(entry) = value else {
-                continue;
-            };
-            if name == "sample_spec" {
-                continue;
-            }
-            let mut prices = Prices::new();
-            for (key, v) in entry {
-                if !PRICE_KEYS.iter().any(|p| key.starts_with(p)) {
-                    continue;
-                }
-                let d: ConfigDecimal =
-                    serde_json::from_value(v).map_err(|e| format!("entry {name:?}, {key}: {e}"))?;
-                if d.0.is_sign_negative() && !d.0.is_zero() {
-                    return Err(format!("entry {name:?}, {key}: {} is negative", d.0));
-                }
-                prices.insert(key, d.0);
-            }
-            if prices.contains_key("input_cost_per_token")
-                && prices.contains_key("output_cost_per_token")
-            {
-                models.insert(name, prices);
-            }
-        }
         if models.is_empty() {
             return Err("no model has an input and an output price".into());
         }
@@ -231,6 +222,103 @@ impl PriceTable {
             .iter()
             .filter(|c| !self.ambiguous.contains(c.as_str()))
             .find_map(|c| self.models.get(c))
+    }
+}
+
+/// A whole table read entry by entry: model name → prices (entries without both an input
+/// and an output price left out).
+struct Table(HashMap<String, Prices>);
+
+impl<'de> serde::Deserialize<'de> for Table {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Table, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Table;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of model entries")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Table, A::Error> {
+                let mut models = HashMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let entry: Entry = map.next_value_seed(EntrySeed(&name))?;
+                    if name == "sample_spec" {
+                        continue;
+                    }
+                    if let Entry(Some(prices)) = entry
+                        && prices.contains_key("input_cost_per_token")
+                        && prices.contains_key("output_cost_per_token")
+                    {
+                        models.insert(name, prices);
+                    }
+                }
+                Ok(Table(models))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One entry's prices; `None` for an entry that is not an object (skipped).
+struct Entry(Option<Prices>);
+
+/// Reads the entry named `.0`, for errors that name it.
+struct EntrySeed<'a>(&'a str);
+
+impl<'de> de::DeserializeSeed<'de> for EntrySeed<'_> {
+    type Value = Entry;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Entry, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EntrySeed<'_> {
+    type Value = Entry;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a model entry")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entry, A::Error> {
+        let name = self.0;
+        let mut prices = Prices::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !PRICE_KEYS.iter().any(|p| key.starts_with(p)) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let d: ConfigDecimal = map
+                .next_value()
+                .map_err(|e| de::Error::custom(format!("entry {name:?}, {key}: {e}")))?;
+            if d.0.is_sign_negative() && !d.0.is_zero() {
+                return Err(de::Error::custom(format!(
+                    "entry {name:?}, {key}: {} is negative",
+                    d.0
+                )));
+            }
+            prices.insert(key, d.0);
+        }
+        Ok(Entry(Some(prices)))
+    }
+    // Anything else (a string, a number, a list) is not an entry: skipped.
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entry, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Entry(None))
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Entry, E> {
+        Ok(Entry(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Entry, E> {
+        Ok(Entry(None))
     }
 }
 

@@ -1,5 +1,7 @@
-//! The REST side: the v4 envelope (`success`, `errors`, `result`, `result_info`), this month's
-//! billing history, the account's subscriptions, and Pages deployments.
+//! The REST side: the v4 envelope (`success`, `errors`, `result`, `result_info`) and its
+//! pagination as the SDK's `V4PagePaginationArray` promises it, this month's billing history
+//! (the account endpoint, or the deprecated user one where that is absent), the account's
+//! subscriptions, and Pages deployments. Items that cannot be placed are skipped by reason.
 
 use std::collections::BTreeMap;
 
@@ -139,6 +141,11 @@ fn history_absent(e: &CollectError) -> bool {
 }
 
 impl Cloudflare {
+    /// Counts a skipped item, its warning scrubbed of the token (an answer may echo it).
+    fn skip(&self, skipped: &mut Skipped, reason: &'static str, what: String) {
+        skipped.record(reason, scrub(&what, Some(&self.token)));
+    }
+
     /// One GET, its envelope checked: the `result` and the paging information.
     async fn get_page<T: DeserializeOwned>(
         &self,
@@ -276,14 +283,16 @@ impl Cloudflare {
                 .map(shown)
                 .unwrap_or_else(|| "without an id".into());
             let Some(occurred) = item.occurred_at.as_deref() else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "missing_field",
                     format!("billing history item {id} has no occurred_at"),
                 );
                 continue;
             };
             let Some(at) = wire::date_time(occurred) else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "bad_date",
                     format!(
                         "billing history item {id}: occurred_at {} is not a date-time",
@@ -301,7 +310,7 @@ impl Cloudflare {
                 // Payments settle charges: counting them too would count twice.
                 Some("payment") => continue,
                 Some(_) => {
-                    skipped.record(
+                    self.skip(skipped,
                         "unknown_type",
                         format!(
                             "billing history item {id} has type {}, not a charge, refund, credit or payment",
@@ -311,7 +320,8 @@ impl Cloudflare {
                     continue;
                 }
                 None => {
-                    skipped.record(
+                    self.skip(
+                        skipped,
                         "missing_field",
                         format!("billing history item {id} has no type"),
                     );
@@ -319,21 +329,24 @@ impl Cloudflare {
                 }
             };
             let Some(amount) = item.amount else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "missing_field",
                     format!("billing history item {id} has no amount"),
                 );
                 continue;
             };
             let Some(code) = item.currency.as_deref() else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "missing_field",
                     format!("billing history item {id} has no currency"),
                 );
                 continue;
             };
             let Ok(cur) = code.trim().parse::<Currency>() else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "unknown_currency",
                     format!(
                         "billing history item {id} is in {}, not a known currency",
@@ -376,7 +389,8 @@ impl Cloudflare {
                 None | Some("Trial" | "Provisioned" | "Paid" | "AwaitingPayment") => {}
                 Some("Cancelled" | "Failed" | "Expired") => continue,
                 Some(other) => {
-                    skipped.record(
+                    self.skip(
+                        skipped,
                         "unknown_enum",
                         format!(
                             "subscription {id} is in state {}, which the description does not list",
@@ -387,21 +401,27 @@ impl Cloudflare {
                 }
             }
             let Some(price) = s.price else {
-                skipped.record("missing_field", format!("subscription {id} has no price"));
+                self.skip(
+                    skipped,
+                    "missing_field",
+                    format!("subscription {id} has no price"),
+                );
                 continue;
             };
             if price.0.is_zero() {
                 continue;
             }
             let Some(end) = s.current_period_end.as_deref() else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "missing_field",
                     format!("subscription {id} has no current_period_end"),
                 );
                 continue;
             };
             let Some(at) = wire::date_time(end) else {
-                skipped.record(
+                self.skip(
+                    skipped,
                     "bad_date",
                     format!(
                         "subscription {id}: current_period_end {} is not a date-time",
@@ -416,7 +436,8 @@ impl Cloudflare {
                 Some(code) => match code.trim().parse::<Currency>() {
                     Ok(c) => c,
                     Err(_) => {
-                        skipped.record(
+                        self.skip(
+                            skipped,
                             "unknown_currency",
                             format!(
                                 "subscription {id} is in {}, not a known currency",

@@ -11,11 +11,15 @@
 //! throughput beyond 125 MB/s at $0.00013 per MB/s-hour ($0.095 per month); io2 from the first
 //! GB at $0.000267 per GB-hour ($0.195 per month) and from the first IOPS at $0.000163 per
 //! IOPS-hour ($0.119 per month), throughput free. The compute instance and the add-ons cost
-//! what the add-ons endpoint lists for them.
+//! what the add-ons endpoint lists for them, by the price's `type` and `interval`: a `fixed`
+//! monthly price is the month's fee, whole; any other price accrues with the hours the add-on
+//! is selected (an hourly amount per hour, a monthly one prorated by the hour). A price of a
+//! type or interval this build does not know is left out of the figures and counted.
 
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+use crate::cost::{Skipped, SpendKind};
 use crate::money::ConfigDecimal;
 
 /// gp3: GB included per project.
@@ -119,7 +123,26 @@ const ADDONS: &[(&str, &str)] = &[
     ("log_drain", "log_drain"),
     ("auth_mfa_phone", "auth_mfa_phone"),
     ("auth_mfa_web_authn", "auth_mfa_web_authn"),
+    ("etl_pipeline", "etl_pipeline"),
 ];
+
+/// `price.type`: a flat fee for the interval, or a price that accrues with use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PriceType {
+    /// `fixed`.
+    Fixed,
+    /// `usage`.
+    Usage,
+}
+
+/// `price.interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Interval {
+    /// `hourly`: the amount is per hour.
+    Hourly,
+    /// `monthly`: the amount is per month.
+    Monthly,
+}
 
 /// A selected add-on and its listed price.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,26 +154,38 @@ pub(super) struct Addon {
     pub variant: String,
     /// The listed amount, USD.
     pub amount: Decimal,
-    /// Whether the amount is per hour (else per month).
-    pub hourly: bool,
+    /// A flat fee or a price that accrues with use.
+    pub price: PriceType,
+    /// Per hour or per month.
+    pub interval: Interval,
 }
 
 impl Addon {
-    /// What `hours` of it cost in a month of `month_hours` hours: the hourly amount × hours,
-    /// or the monthly amount prorated by the hour. `None` when no decimal can hold it.
-    pub(super) fn charge(&self, hours: Decimal, month_hours: Decimal) -> Option<Decimal> {
-        let total = self.amount.checked_mul(hours)?;
-        if self.hourly {
-            Some(total)
-        } else {
-            total.checked_div(month_hours)
+    /// What it costs so far, `hours` into a month of `month_hours` hours, and how that grows:
+    /// a fixed monthly fee is the month's, whole ([`SpendKind::Fixed`]); an hourly amount
+    /// accrues by the hour, a usage-priced monthly amount is prorated by the hour
+    /// ([`SpendKind::Metered`]). `None` when no decimal can hold it.
+    pub(super) fn charge(
+        &self,
+        hours: Decimal,
+        month_hours: Decimal,
+    ) -> Option<(Decimal, SpendKind)> {
+        match (self.price, self.interval) {
+            (PriceType::Fixed, Interval::Monthly) => Some((self.amount, SpendKind::Fixed)),
+            (_, Interval::Hourly) => Some((self.amount.checked_mul(hours)?, SpendKind::Metered)),
+            (PriceType::Usage, Interval::Monthly) => Some((
+                self.amount.checked_mul(hours)?.checked_div(month_hours)?,
+                SpendKind::Metered,
+            )),
         }
     }
 }
 
 /// `ListProjectAddonsResponse.selected_addons`: `[{type, variant: {id, name, price:
-/// {description, type, interval: "monthly"|"hourly", amount}}}]`.
-pub(super) fn parse_addons(v: &Value) -> Result<Vec<Addon>, String> {
+/// {description, type: "fixed"|"usage", interval: "monthly"|"hourly", amount}}}]`. An add-on
+/// whose price type or interval is another value (the enums grow, as the add-on types did) is
+/// skipped with reason `unknown_enum`; a missing required field is an error.
+pub(super) fn parse_addons(v: &Value, skipped: &mut Skipped) -> Result<Vec<Addon>, String> {
     let list = v
         .get("selected_addons")
         .and_then(Value::as_array)
@@ -185,26 +220,47 @@ pub(super) fn parse_addons(v: &Value) -> Result<Vec<Addon>, String> {
         if amount.0.is_sign_negative() && !amount.0.is_zero() {
             return Err(at(&format!("price.amount {} is negative", amount.0)));
         }
-        let hourly = match price.get("interval").and_then(Value::as_str) {
-            Some("hourly") => true,
-            Some("monthly") => false,
-            other => {
-                return Err(at(&format!(
-                    "price.interval is {other:?}, not hourly or monthly"
-                )));
-            }
+        let text = |k: &str| {
+            price
+                .get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| at(&format!("no price.{k} (a string)")))
+        };
+        let (price_type, interval) = (text("type")?, text("interval")?);
+        let variant_id: String = variant
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .chars()
+            .take(64)
+            .collect();
+        let price_type = match price_type {
+            "fixed" => Some(PriceType::Fixed),
+            "usage" => Some(PriceType::Usage),
+            _ => None,
+        };
+        let interval = match interval {
+            "hourly" => Some(Interval::Hourly),
+            "monthly" => Some(Interval::Monthly),
+            _ => None,
+        };
+        let (Some(price_type), Some(interval)) = (price_type, interval) else {
+            skipped.record(
+                "unknown_enum",
+                format!(
+                    "add-on {kind} ({variant_id}): a price of type {:?} per {:?}, which this build cannot price",
+                    text("type")?.chars().take(32).collect::<String>(),
+                    text("interval")?.chars().take(32).collect::<String>()
+                ),
+            );
+            continue;
         };
         out.push(Addon {
             service,
-            variant: variant
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .chars()
-                .take(64)
-                .collect(),
+            variant: variant_id,
             amount: amount.0,
-            hourly,
+            price: price_type,
+            interval,
         });
     }
     Ok(out)
@@ -277,29 +333,55 @@ mod tests {
     }
 
     #[test]
-    fn addons_are_priced_as_listed_hourly_or_prorated_monthly() {
+    fn addons_are_priced_by_type_and_interval() {
         let v = json!({"selected_addons": [
             {"type": "compute_instance", "variant": {"id": "ci_small", "name": "Small", "price": {"description": "$0.0206/hour", "type": "usage", "interval": "hourly", "amount": 0.0206}}},
-            {"type": "pitr", "variant": {"id": "pitr_7", "name": "7 days", "price": {"description": "$100/month", "type": "usage", "interval": "monthly", "amount": 100}}}
+            {"type": "pitr", "variant": {"id": "pitr_7", "name": "7 days", "price": {"description": "$100/month", "type": "usage", "interval": "monthly", "amount": 100}}},
+            {"type": "custom_domain", "variant": {"id": "cd_default", "name": "Custom domain", "price": {"description": "$10/month", "type": "fixed", "interval": "monthly", "amount": 10}}},
+            {"type": "etl_pipeline", "variant": {"id": "etl_pipeline_default", "name": "ETL", "price": {"description": "", "type": "fixed", "interval": "hourly", "amount": 0.5}}}
         ], "available_addons": []});
-        let a = parse_addons(&v).unwrap();
+        let mut skipped = Skipped::default();
+        let a = parse_addons(&v, &mut skipped).unwrap();
+        assert!(skipped.is_empty());
         assert_eq!(a[0].service, "compute");
         assert_eq!(a[1].service, "pitr");
+        assert_eq!(a[3].service, "etl_pipeline");
         let (hours, month) = (Decimal::from(360), Decimal::from(720));
-        // 360 hours of Small: $7.416; half a month of PITR 7: $50.
-        assert_eq!(a[0].charge(hours, month), Some(d("7.416")));
-        assert_eq!(a[1].charge(hours, month), Some(d("50")));
+        // 360 hours of Small: $7.416; half a month of PITR 7: $50; the custom domain's fixed
+        // monthly $10, whole; the fixed hourly $0.50 × 360.
+        assert_eq!(
+            a[0].charge(hours, month),
+            Some((d("7.416"), SpendKind::Metered))
+        );
+        assert_eq!(
+            a[1].charge(hours, month),
+            Some((d("50"), SpendKind::Metered))
+        );
+        assert_eq!(a[2].charge(hours, month), Some((d("10"), SpendKind::Fixed)));
+        assert_eq!(
+            a[3].charge(hours, month),
+            Some((d("180"), SpendKind::Metered))
+        );
         let huge = Addon {
             amount: Decimal::MAX,
             ..a[0].clone()
         };
         assert_eq!(huge.charge(hours, month), None);
-        let bad = json!({"selected_addons": [{"type": "ipv4", "variant": {"id": "ipv4_default", "name": "IPv4", "price": {"description": "", "type": "fixed", "interval": "daily", "amount": 4}}}]});
-        let e = parse_addons(&bad).unwrap_err();
+        // A price type or interval this build does not know: skipped and counted.
+        let odd = json!({"selected_addons": [
+            {"type": "ipv4", "variant": {"id": "ipv4_default", "name": "IPv4", "price": {"description": "", "type": "fixed", "interval": "daily", "amount": 4}}},
+            {"type": "ipv4", "variant": {"id": "ipv4_default", "name": "IPv4", "price": {"description": "", "type": "tiered", "interval": "hourly", "amount": 4}}}
+        ]});
+        let mut skipped = Skipped::default();
+        assert!(parse_addons(&odd, &mut skipped).unwrap().is_empty());
+        assert_eq!(skipped.counts().collect::<Vec<_>>(), [("unknown_enum", 2)]);
+        // Required fields missing: errors naming the record.
+        let bad = json!({"selected_addons": [{"type": "ipv4", "variant": {"id": "ipv4_default", "name": "IPv4", "price": {"description": "", "type": "fixed", "amount": 4}}}]});
+        let e = parse_addons(&bad, &mut skipped).unwrap_err();
         assert!(
-            e.contains("selected_addons[0]") && e.contains("daily"),
+            e.contains("selected_addons[0]") && e.contains("interval"),
             "{e}"
         );
-        assert!(parse_addons(&json!({"available_addons": []})).is_err());
+        assert!(parse_addons(&json!({"available_addons": []}), &mut skipped).is_err());
     }
 }

@@ -5,9 +5,11 @@
 //! compute instance and the add-ons (paid plans, less the monthly compute credit) + overage
 //! above the organisation's quotas.
 //!
-//! Requests are few (at most seven per project) and paced under the Management API's 60
-//! requests a minute; every request is a GET except the SQL, which goes to the read-only
-//! endpoint.
+//! Requests are paced under the Management API's 60 requests a minute: six per project, and
+//! the edge logs a day at a time (the logs endpoints refuse a window over 24 hours), so at most
+//! 31 more; every request is a GET except the SQL, which goes to the read-only endpoint. The
+//! logs are read from the unified logs endpoint (`analytics/endpoints/logs`, ClickHouse SQL),
+//! or from the deprecated `logs.all` (BigQuery SQL) where the first answers 404.
 //!
 //! Parts: this file (the section, its validation, the collector), `metrics` (the project's
 //! metrics endpoint), `billing` (disk, compute and add-on prices).
@@ -26,7 +28,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{EnvVar, Section, SectionSchema, StringList};
-use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, PostBody, ProviderHttp, describe, join, scrub};
 use crate::money::{ConfigDecimal, Currency, Money};
@@ -141,6 +143,19 @@ const STORAGE_GB_MONTH: Decimal = Decimal::from_parts(21, 0, 0, false, 3);
 const PER_MAU: Decimal = Decimal::from_parts(325, 0, 0, false, 5);
 const PER_MILLION_INVOCATIONS: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
 
+/// The longest window the logs endpoints accept.
+const LOG_WINDOW: time::Duration = time::Duration::DAY;
+/// Logs windows read per project and run at most: a month of days.
+const MAX_LOG_WINDOWS: usize = 31;
+/// Invocations per function, on the unified logs endpoint (ClickHouse SQL over the one `logs`
+/// stream, the function's id among the attributes).
+const LOGS_SQL: &str = "select log_attributes['function_id'] as function_id, count() as count \
+                        from logs where source = 'function_edge_logs' group by function_id";
+/// The same on the deprecated `logs.all` (BigQuery SQL over `function_edge_logs`).
+const LOGS_ALL_SQL: &str = "select m.function_id as function_id, count(*) as count \
+                            from function_edge_logs cross join unnest(metadata) as m \
+                            group by m.function_id";
+
 /// Largest body read from any Supabase endpoint.
 const BODY_LIMIT: usize = 8 << 20;
 /// The metrics endpoint, unless configured.
@@ -177,12 +192,15 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     }
     let mut refs = Vec::new();
     for r in &raw.project_refs.0 {
-        if r.chars().all(|ch| ch.is_ascii_alphanumeric()) && !r.is_empty() && r.len() <= 64 {
+        if is_project_ref(r) {
             refs.push(r.clone());
         } else {
             s.fail(
                 "project_refs",
-                format!("{r:?} is not a Supabase project ref (letters and digits)"),
+                format!(
+                    "{:?} is not a Supabase project ref (exactly {REF_LEN} lowercase letters, the id in the project URL)",
+                    r.chars().take(80).collect::<String>()
+                ),
             );
         }
     }
@@ -212,6 +230,15 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
         }
     };
     Some(Configured { budget, api })
+}
+
+/// Length of a project ref: the Management API's `ref` path parameter is `^[a-z]+$`, 20
+/// characters exactly.
+const REF_LEN: usize = 20;
+
+/// Whether `r` has the shape the Management API's `ref` parameter takes.
+fn is_project_ref(r: &str) -> bool {
+    r.len() == REF_LEN && r.bytes().all(|b| b.is_ascii_lowercase())
 }
 
 /// The Supabase collector.
@@ -392,7 +419,7 @@ impl Supabase {
                 .get_json(cx, &format!("/v1/projects/{r}/billing/addons"), &[])
                 .await
                 .map_err(|e| not_found(e, r))?;
-            p.addons = billing::parse_addons(&addons).map_err(decode)?;
+            p.addons = billing::parse_addons(&addons, &mut p.skipped).map_err(decode)?;
         }
 
         let functions = self
@@ -412,68 +439,54 @@ impl Supabase {
         p.invocations = if names.is_empty() {
             Some(Vec::new())
         } else {
-            Some(self.invocations(cx, r, &names).await?)
+            Some(self.invocations(cx, r, &names, &mut p.skipped).await?)
         };
         Ok(p)
     }
 
-    /// Edge function invocations this month, from the edge logs (bounded by log retention).
+    /// Edge function invocations this month, from the edge logs (bounded by log retention),
+    /// read a day at a time: the unified logs endpoint, or the deprecated `logs.all` from the
+    /// first 404 on.
     async fn invocations(
         &self,
         cx: &Context,
         r: &str,
         names: &HashMap<String, String>,
+        skipped: &mut Skipped,
     ) -> Result<Vec<(String, f64)>, CollectError> {
-        let (start, end) = cx.month_window();
-        let sql = "select m.function_id as function_id, count(*) as count \
-                   from function_edge_logs cross join unnest(metadata) as m \
-                   group by m.function_id";
-        let body = self
-            .get_json(
-                cx,
-                &format!("/v1/projects/{r}/analytics/endpoints/logs.all"),
-                &[
-                    ("sql", sql),
-                    ("iso_timestamp_start", &start),
-                    ("iso_timestamp_end", &end),
-                ],
-            )
-            .await?;
-        let parsed: Analytics = serde_json::from_value(body).map_err(|e| {
-            CollectError::new(
-                Reason::Decode,
-                format!("logs.all: not the documented shape ({e})"),
-            )
-        })?;
-        if let Some(err) = parsed.error.filter(|e| !e.is_null()) {
-            let msg = err
-                .get("message")
-                .and_then(Value::as_str)
-                .map_or_else(|| err.to_string(), str::to_owned);
-            return Err(CollectError::new(
-                Reason::Query,
-                format!(
-                    "logs.all: the logs query failed: {}",
-                    scrub(&msg, Some(&self.token))
-                ),
-            ));
-        }
         let mut counts: BTreeMap<String, f64> = BTreeMap::new();
-        for row in parsed.result.unwrap_or_default() {
-            let id = row.get("function_id").and_then(Value::as_str).unwrap_or("");
-            let n = match row.get("count") {
-                None | Some(Value::Null) => {
-                    return Err(CollectError::new(
-                        Reason::Decode,
-                        "logs.all: a row has no count",
-                    ));
+        let mut current = true;
+        for (start, end) in log_windows(cx.month_start(), OffsetDateTime::from(cx.now)) {
+            let (start, end) = (wire::rfc3339(start), wire::rfc3339(end));
+            let body = loop {
+                let (endpoint, sql) = if current {
+                    ("logs", LOGS_SQL)
+                } else {
+                    ("logs.all", LOGS_ALL_SQL)
+                };
+                let path = format!("/v1/projects/{r}/analytics/endpoints/{endpoint}");
+                let query = [
+                    ("sql", sql),
+                    ("iso_timestamp_start", start.as_str()),
+                    ("iso_timestamp_end", end.as_str()),
+                ];
+                match self.get_json(cx, &path, &query).await {
+                    Err(e) if current && e.status == Some(404) => {
+                        tracing::info!(
+                            project = %r,
+                            "the unified logs endpoint answered 404: reading the deprecated logs.all"
+                        );
+                        current = false;
+                    }
+                    Err(e) => return Err(not_found(e, r)),
+                    Ok(body) => break body,
                 }
-                Some(v) => wire::non_negative(v).map_err(|e| {
-                    CollectError::new(Reason::Decode, format!("logs.all: count: {e}"))
-                })?,
             };
-            let name = names.get(id).cloned().unwrap_or_else(|| "unknown".into());
-            *counts.entry(name).or_default() += n;
+            let what = if current { "logs" } else { "logs.all" };
+            for (id, n) in self.log_rows(body, what, skipped)? {
+                let name = names.get(&id).cloned().unwrap_or_else(|| "unknown".into());
+                *counts.entry(name).or_default() += n;
+            }
         }
         for name in names.values() {
             counts.entry(name.clone()).or_default();
@@ -486,6 +499,55 @@ impl Supabase {
             ranked.push(("other".into(), rest));
         }
         Ok(ranked)
+    }
+
+    /// The (function id, invocations) rows of a logs answer (`AnalyticsResponse`). An error in
+    /// the body is a `query` failure; a row without a count is skipped (`missing_field`).
+    fn log_rows(
+        &self,
+        body: Value,
+        what: &str,
+        skipped: &mut Skipped,
+    ) -> Result<Vec<(String, f64)>, CollectError> {
+        let parsed: Analytics = serde_json::from_value(body).map_err(|e| {
+            CollectError::new(
+                Reason::Decode,
+                format!("{what}: not the documented shape ({e})"),
+            )
+        })?;
+        if let Some(err) = parsed.error.filter(|e| !e.is_null()) {
+            let msg = err
+                .as_str()
+                .or_else(|| err.get("message").and_then(Value::as_str))
+                .map_or_else(|| err.to_string(), str::to_owned);
+            return Err(CollectError::new(
+                Reason::Query,
+                format!(
+                    "{what}: the logs query failed: {}",
+                    scrub(&msg, Some(&self.token))
+                ),
+            ));
+        }
+        let mut out = Vec::new();
+        for row in parsed.result.unwrap_or_default() {
+            let id = row.get("function_id").and_then(Value::as_str).unwrap_or("");
+            match row.get("count") {
+                None | Some(Value::Null) => skipped.record(
+                    "missing_field",
+                    format!(
+                        "{what}: a row without a count (function {:?})",
+                        id.chars().take(64).collect::<String>()
+                    ),
+                ),
+                Some(v) => out.push((
+                    id.to_owned(),
+                    wire::non_negative(v).map_err(|e| {
+                        CollectError::new(Reason::Decode, format!("{what}: count: {e}"))
+                    })?,
+                )),
+            }
+        }
+        Ok(out)
     }
 
     async fn metrics(
@@ -528,6 +590,22 @@ struct Analytics {
     error: Option<Value>,
 }
 
+/// The windows the month's logs are read in: from `start` a day at a time (each at most
+/// [`LOG_WINDOW`]) up to `now`, at most [`MAX_LOG_WINDOWS`].
+fn log_windows(
+    start: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Vec<(OffsetDateTime, OffsetDateTime)> {
+    let mut out = Vec::new();
+    let mut from = start;
+    while from < now && out.len() < MAX_LOG_WINDOWS {
+        let to = (from + LOG_WINDOW).min(now);
+        out.push((from, to));
+        from = to;
+    }
+    out
+}
+
 /// One project's figures; `None` is unknown (absent), never 0.
 #[derive(Debug, Default)]
 struct Project {
@@ -543,6 +621,8 @@ struct Project {
     disk: Option<billing::Disk>,
     /// The selected add-ons, compute included (paid plans).
     addons: Vec<billing::Addon>,
+    /// Records left out of these figures.
+    skipped: Skipped,
 }
 
 fn not_found(e: CollectError, r: &str) -> CollectError {
@@ -577,14 +657,16 @@ impl Collector for Supabase {
         let mut totals: HashMap<&str, f64> = HashMap::new();
         // Per project lines of a paid plan: (service, project, USD); compute apart, for the
         // credit.
-        let mut project_lines: Vec<(&'static str, String, Decimal)> = Vec::new();
+        let mut project_lines: Vec<(&'static str, String, Decimal, SpendKind)> = Vec::new();
+        let mut skipped = Skipped::default();
         let mut compute: Vec<(String, Decimal)> = Vec::new();
         let start = cx.month_start();
         let now = OffsetDateTime::from(cx.now);
         let hours = Decimal::from((now - start).whole_seconds().max(0)) / Decimal::from(3600);
         let month_hours = Decimal::from(u32::from(start.month().length(start.year())) * 24);
         for r in &self.refs {
-            let p = self.project(cx, r).await?;
+            let mut p = self.project(cx, r).await?;
+            skipped.merge(std::mem::take(&mut p.skipped));
             let mut add = |resource: &'static str,
                            unit: Unit,
                            value: Option<f64>,
@@ -649,24 +731,25 @@ impl Collector for Supabase {
                     vec![],
                 );
                 for (service, amount) in billing::disk_charges(d, hours) {
-                    project_lines.push((service, r.clone(), amount));
+                    project_lines.push((service, r.clone(), amount, SpendKind::Metered));
                 }
             }
             if self.plan != Plan::Free && !p.addons.iter().any(|a| a.service == "compute") {
                 tracing::info!(project = %r, "no compute instance among the selected add-ons: no compute line");
             }
             for a in &p.addons {
-                let amount = a.charge(hours, month_hours).ok_or_else(|| {
+                let (amount, kind) = a.charge(hours, month_hours).ok_or_else(|| {
                     CollectError::new(
                         Reason::Decode,
                         format!("add-on {}: its price is too large to count", a.variant),
                     )
                 })?;
                 tracing::debug!(project = %r, variant = %a.variant, %amount, "add-on");
-                if a.service == "compute" {
+                // The compute credit covers compute billed by the hour.
+                if a.service == "compute" && kind == SpendKind::Metered {
                     compute.push((r.clone(), amount));
                 } else {
-                    project_lines.push((a.service, r.clone(), amount));
+                    project_lines.push((a.service, r.clone(), amount, kind));
                 }
             }
         }
@@ -697,7 +780,7 @@ impl Collector for Supabase {
             for (project, amount) in compute {
                 let take = amount.min(left);
                 left -= take;
-                project_lines.push(("compute", project, amount - take));
+                project_lines.push(("compute", project, amount - take, SpendKind::Metered));
             }
             if !covered.is_zero() {
                 let money = |amount| Money {
@@ -710,10 +793,10 @@ impl Collector for Supabase {
                     total: money(billing::COMPUTE_CREDIT),
                 });
             }
-            for (s, project, amount) in project_lines {
+            for (s, project, amount, kind) in project_lines {
                 spend.push(usd(
                     amount,
-                    SpendKind::Metered,
+                    kind,
                     vec![("service", s.to_owned()), ("project", project)],
                 ));
             }
@@ -750,6 +833,7 @@ impl Collector for Supabase {
             limits: self.limits.clone(),
             spend,
             credits,
+            skipped,
             data_as_of: Some(cx.now),
             ..Collection::default()
         })

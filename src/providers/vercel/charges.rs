@@ -12,12 +12,13 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::{RESOURCES, Vercel};
-use crate::cost::{Collection, Credit, Spend, SpendKind, Unit, Usage};
+use crate::cost::{Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire::{self, LineSplitter, Num, net_credits};
 use crate::providers::{Context, Days, History};
+use crate::secret::Secret;
 
 /// The resources a successful charges read reports as 0 when no record names them.
 const CORE: &[&str] = &[
@@ -69,7 +70,7 @@ impl Vercel {
         to: &str,
     ) -> Result<Collection, CollectError> {
         let (resp, what) = self.get_charges(cx, from, to).await?;
-        let totals = read_charges(resp, &what).await?;
+        let totals = read_with(resp, &what, ChargesParser::scrubbing(self.token.clone())).await?;
         tracing::debug!(records = totals.records, "read the billing charges");
         let mut c = totals
             .into_collection(self.top_n, cx.now)
@@ -86,7 +87,7 @@ impl Vercel {
     ) -> Result<History, CollectError> {
         let (from, to) = (wire::rfc3339(days.start()), wire::rfc3339(days.end()));
         let (resp, what) = self.get_charges(cx, &from, &to).await?;
-        let mut parser = DailyChargesParser::new(days);
+        let mut parser = DailyChargesParser::new(days, Some(self.token.clone()));
         crate::http::pipelined(resp, &what, |chunk| {
             parser.feed(chunk).map_err(|e| e.context(&what))
         })
@@ -108,7 +109,15 @@ impl Vercel {
 /// Reads a charges body (inflated by the client as it arrives) and sums it: the body is read
 /// on its own task while this one parses, so inflating and parsing use two cores.
 pub async fn read_charges(resp: reqwest::Response, what: &str) -> Result<Totals, CollectError> {
-    let mut parser = ChargesParser::default();
+    read_with(resp, what, ChargesParser::default()).await
+}
+
+/// [`read_charges`] with a given parser.
+async fn read_with(
+    resp: reqwest::Response,
+    what: &str,
+    mut parser: ChargesParser,
+) -> Result<Totals, CollectError> {
     crate::http::pipelined(resp, what, |chunk| {
         parser.feed(chunk).map_err(|e| e.context(what))
     })
@@ -155,6 +164,13 @@ pub struct ChargesParser {
 }
 
 impl ChargesParser {
+    /// A parser whose warnings are scrubbed of `secret`.
+    pub(crate) fn scrubbing(secret: Secret) -> ChargesParser {
+        let mut p = ChargesParser::default();
+        p.totals.secret = Some(secret);
+        p
+    }
+
     /// Feeds one chunk of the (decompressed) body.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<(), CollectError> {
         let totals = &mut self.totals;
@@ -178,11 +194,17 @@ pub(crate) struct DailyChargesParser {
 }
 
 impl DailyChargesParser {
-    /// A parser for the days of `days`.
-    pub(crate) fn new(days: Days) -> DailyChargesParser {
+    /// A parser for the days of `days`, its warnings scrubbed of `secret`.
+    pub(crate) fn new(days: Days, secret: Option<Secret>) -> DailyChargesParser {
         DailyChargesParser {
             lines: LineSplitter::default(),
-            totals: days.iter().map(|_| Totals::default()).collect(),
+            totals: days
+                .iter()
+                .map(|_| Totals {
+                    secret: secret.clone(),
+                    ..Totals::default()
+                })
+                .collect(),
             days,
         }
     }
@@ -260,6 +282,11 @@ pub struct Totals {
     overflow: bool,
     /// [`MAX_PROJECTS`] was reached (logged once).
     projects_capped: bool,
+    /// Records (or their usage) left out: a category or currency this build does not know, a
+    /// negative quantity.
+    skipped: Skipped,
+    /// The token, scrubbed from the warnings that name a skipped record (an answer may echo it).
+    secret: Option<Secret>,
 }
 
 /// `*acc += v`, remembering in `overflow` a sum no decimal can hold.
@@ -281,6 +308,12 @@ fn parse_line(n: usize, line: &[u8]) -> Result<Charge<'_>, CollectError> {
 }
 
 impl Totals {
+    /// Counts a skipped record, its warning scrubbed of the token.
+    fn skip(&mut self, reason: &'static str, what: String) {
+        self.skipped
+            .record(reason, crate::http::scrub(&what, self.secret.as_ref()));
+    }
+
     fn add_line(&mut self, n: usize, line: &[u8]) -> Result<(), CollectError> {
         let c = parse_line(n, line)?;
         self.add(n, c)
@@ -289,6 +322,35 @@ impl Totals {
     fn add(&mut self, n: usize, c: Charge<'_>) -> Result<(), CollectError> {
         let bad = |msg: String| CollectError::new(Reason::Decode, format!("line {n}: {msg}"));
         self.records += 1;
+        // What the job cannot place is left out with a warning, the rest still counts: a
+        // ChargeCategory or BillingCurrency beyond the description's enums (a later version may
+        // add one).
+        let Some(category) = category(c.charge_category.as_deref()) else {
+            self.skip(
+                "unknown_enum",
+                format!(
+                    "line {n}: ChargeCategory {} is not one the description lists",
+                    shown(c.charge_category.as_deref().unwrap_or_default())
+                ),
+            );
+            return Ok(());
+        };
+        let currency = match c.billing_currency.as_deref() {
+            None | Some("") => Currency::USD,
+            Some(code) => match code.parse::<Currency>() {
+                Ok(c) => c,
+                Err(_) => {
+                    self.skip(
+                        "unknown_currency",
+                        format!(
+                            "line {n}: BillingCurrency {} is not a known currency",
+                            shown(code)
+                        ),
+                    );
+                    return Ok(());
+                }
+            },
+        };
         let project = self.bounded(project_label(
             c.tags
                 .as_ref()
@@ -305,14 +367,17 @@ impl Totals {
             Some((name, expected)) if compatible(expected, unit) => name.to_owned(),
             _ => self.service(normalise(service_name)),
         };
-        let currency = match c.billing_currency.as_deref() {
-            None | Some("") => Currency::USD,
-            Some(code) => code.parse::<Currency>().map_err(bad)?,
-        };
-        if let Some(q) = c.consumed_quantity {
-            if q.0 < 0.0 {
-                return Err(bad(format!("ConsumedQuantity {} is negative", q.0)));
-            }
+        if let Some(q) = c.consumed_quantity.filter(|q| q.0 < 0.0) {
+            // A number the description allows, but no usage: the cost still counts.
+            self.skip(
+                "negative_quantity",
+                format!(
+                    "line {n}: ConsumedQuantity {} of {} is negative; its usage is left out",
+                    q.0,
+                    shown(service_name)
+                ),
+            );
+        } else if let Some(q) = c.consumed_quantity {
             let unit = match known {
                 Some((name, expected)) if name == resource && unit == Unit::Count => expected,
                 _ => unit,
@@ -325,7 +390,6 @@ impl Totals {
         let rank = self.projects.entry(project.clone()).or_default();
         rank.1 += 1;
         if let Some(b) = c.billed_cost {
-            let category = category(c.charge_category.as_deref());
             if category == USAGE {
                 sum(&mut self.overflow, &mut rank.0, b.0);
             }
@@ -403,6 +467,7 @@ impl Totals {
             e.1 += n;
         }
         self.overflow |= o.overflow;
+        self.skipped.merge(o.skipped.clone());
         self.latest_end = self.latest_end.max(o.latest_end);
     }
 
@@ -576,6 +641,7 @@ impl Totals {
             data_as_of: Some(data_as_of),
             source: Some("charges"),
             credits,
+            skipped: self.skipped,
             ..Collection::default()
         })
     }
@@ -586,22 +652,25 @@ const USAGE: &str = "usage";
 
 /// FOCUS `ChargeCategory` → the `category` label: `Usage` (or none, as in records before
 /// FOCUS 1.0) is `usage`; `Purchase` (plan fees, add-ons), `Tax`, `Adjustment` and `Credit`
-/// are billed as they come. A value FOCUS does not define is `other`, billed, not extrapolated.
-fn category(raw: Option<&str>) -> &'static str {
-    match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("usage") => USAGE,
-        Some("purchase") => "purchase",
-        Some("tax") => "tax",
-        Some("adjustment") => "adjustment",
-        Some("credit") => "credit",
-        Some(other) => {
-            tracing::warn!(
-                category = other,
-                "a Vercel charge has a ChargeCategory FOCUS does not define: counted as billed (category=\"other\")"
-            );
-            "other"
-        }
-    }
+/// are billed as they come. A value the description does not list is `None`: the record is
+/// skipped.
+fn category(raw: Option<&str>) -> Option<&'static str> {
+    Some(
+        match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("") | Some("usage") => USAGE,
+            Some("purchase") => "purchase",
+            Some("tax") => "tax",
+            Some("adjustment") => "adjustment",
+            Some("credit") => "credit",
+            Some(_) => return None,
+        },
+    )
+}
+
+/// A provider's free text in a warning: printable, at most 40 characters, quoted.
+fn shown(text: &str) -> String {
+    let t: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    format!("{t:?}")
 }
 
 /// One spend line: (project, category) and its amount.
@@ -822,10 +891,31 @@ mod tests {
         let err = parse("{\"ServiceName\":\"x\"}\n\n{not json}\n").unwrap_err();
         assert_eq!(err.reason, Reason::Decode);
         assert!(err.message.starts_with("line 3:"), "{}", err.message);
-        let err = parse(r#"{"ServiceName":"x","BillingCurrency":"ZZZ"}"#).unwrap_err();
-        assert!(err.message.contains("ZZZ"), "{}", err.message);
-        let err = parse(r#"{"ConsumedQuantity":-1}"#).unwrap_err();
-        assert!(err.message.contains("negative"), "{}", err.message);
+    }
+
+    #[test]
+    fn records_that_cannot_be_placed_are_skipped_not_fatal() {
+        let t = parse(
+            "{\"ServiceName\":\"x\",\"BillingCurrency\":\"ZZZ\",\"BilledCost\":3}\n\
+             {\"ServiceName\":\"x\",\"ChargeCategory\":\"Commitment\",\"BilledCost\":4}\n\
+             {\"ServiceName\":\"Function Invocations\",\"ConsumedQuantity\":-1,\"BilledCost\":2}\n",
+        )
+        .unwrap();
+        let counts: Vec<(&str, u64)> = t.skipped.counts().collect();
+        assert_eq!(
+            counts,
+            vec![
+                ("negative_quantity", 1),
+                ("unknown_currency", 1),
+                ("unknown_enum", 1)
+            ]
+        );
+        let c = t.into_collection(10, SystemTime::now()).unwrap();
+        // The negative quantity's cost counts, its usage does not; the others count not at all.
+        let total: Decimal = c.spend.iter().map(|s| s.money.amount).sum();
+        assert_eq!(total, Decimal::from(2));
+        assert!(c.usage.iter().all(|u| u.value == 0.0));
+        assert_eq!(c.skipped.counts().count(), 3);
     }
 
     #[test]
@@ -915,7 +1005,6 @@ mod tests {
             line("Purchase", "20", None),
             line("Tax", "1.6", None),
             line("Adjustment", "0.4", Some("web")),
-            line("Refund", "2", None),
         ]
         .concat();
         let c = parse(&text)
@@ -938,11 +1027,6 @@ mod tests {
         assert_eq!(
             amount(&c, "web", "adjustment"),
             Some((d("0.4"), SpendKind::Billed))
-        );
-        // A category FOCUS does not define: billed, never extrapolated.
-        assert_eq!(
-            amount(&c, "unattributed", "other"),
-            Some((d("2"), SpendKind::Billed))
         );
         assert!(c.credits.is_empty());
     }

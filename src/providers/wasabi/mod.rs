@@ -126,14 +126,21 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let endpoint = s.url("endpoint", &endpoint);
     let stats_url = s.url("stats_url", raw.stats_url.as_deref().unwrap_or(STATS_URL));
     for b in &raw.buckets.0 {
+        // S3's bucket naming rules, which Wasabi follows: 3 to 63 lowercase letters, digits,
+        // '-' and '.', beginning and ending with a letter or digit, no two dots together.
+        let edge =
+            |ch: Option<char>| ch.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let valid = (3..=63).contains(&b.len())
             && b.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.');
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.')
+            && edge(b.chars().next())
+            && edge(b.chars().next_back())
+            && !b.contains("..");
         if !valid {
             s.fail(
                 "buckets",
                 format!(
-                    "{b:?} is not a bucket name (3 to 63 lowercase letters, digits, '-' or '.')"
+                    "{b:?} is not a bucket name (3 to 63 lowercase letters, digits, '-' or '.', beginning and ending with a letter or digit, no '..')"
                 ),
             );
         }

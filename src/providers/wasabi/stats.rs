@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 use super::{PAGE_LIMIT, StatsKeys, Wasabi};
 use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
-use crate::http::{Auth, describe, join};
+use crate::http::{Auth, describe, join, scrub_all};
 use crate::providers::Context;
 use crate::providers::wire;
+use crate::secret::Secret;
 
 impl Wasabi {
     pub(super) async fn stats(
@@ -100,7 +101,7 @@ impl Wasabi {
                 }
                 for r in &records {
                     stats
-                        .add(r, per_bucket)
+                        .add(r, per_bucket, &[pair, access_key, secret_key])
                         .map_err(|m| CollectError::new(Reason::Decode, format!("{what}: {m}")))?;
                 }
                 page_num += 1;
@@ -124,56 +125,115 @@ pub(super) struct Stats {
     pub(super) account_calls: (f64, f64),
     /// Account-level latest day: (day, stored bytes, deleted bytes).
     pub(super) account_latest: (String, f64, f64),
-    /// Bucket records that cannot be placed (no `Bucket`: the field is in no official text).
-    /// The account records carry their bytes all the same.
+    /// Records that cannot be placed (no `Bucket`, no `StartTime`, a counter missing: the docs
+    /// promise no field). The account records carry a skipped bucket record's bytes all the same.
     pub(super) skipped: Skipped,
 }
 
+/// A provider's free text in a warning: printable, at most 40 characters, quoted.
+fn shown(text: &str) -> String {
+    let t: String = text.chars().filter(|c| !c.is_control()).take(40).collect();
+    format!("{t:?}")
+}
+
 impl Stats {
-    fn add(&mut self, r: &Value, per_bucket: bool) -> Result<(), String> {
-        let n = |k: &str| -> Result<f64, String> {
-            match r.get(k) {
-                None | Some(Value::Null) => Ok(0.0),
-                Some(v) => wire::non_negative(v).map_err(|e| format!("{k}: {e}")),
-            }
+    /// Adds one record. The docs promise no field: a record without one the job needs (its
+    /// day, its bucket, a counter) is skipped with a warning instead of read as 0; a field of
+    /// the wrong type or a negative count is not what the API sends, a `decode` error.
+    /// Warnings are scrubbed of `secrets` (an answer may echo them).
+    fn add(&mut self, r: &Value, per_bucket: bool, secrets: &[&Secret]) -> Result<(), String> {
+        let kind = if per_bucket { "bucket" } else { "account" };
+        let mut skip = |reason: &'static str, what: String| {
+            self.skipped.record(reason, scrub_all(&what, secrets));
         };
-        let day = r
-            .get("StartTime")
-            .and_then(Value::as_str)
-            .map(|s| s.chars().take(10).collect::<String>())
-            .ok_or("a record has no StartTime")?;
-        let stored = n("PaddedStorageSizeBytes")? + n("MetadataStorageSizeBytes")?;
-        let deleted = n("DeletedStorageSizeBytes")?;
-        if per_bucket {
-            let Some(bucket) = r.get("Bucket").and_then(Value::as_str) else {
-                self.skipped.record(
+        let day = match r.get("StartTime") {
+            None | Some(Value::Null) => {
+                skip(
                     "missing_field",
-                    format!("a Stats bucket record of {day} has no Bucket name"),
+                    format!("a Stats {kind} record has no StartTime"),
                 );
                 return Ok(());
-            };
-            let bucket = bucket.to_owned();
-            let entry = self
-                .latest
-                .entry(bucket.clone())
-                .or_insert((String::new(), 0.0, 0.0));
-            if day >= entry.0 {
-                *entry = (day, stored, deleted);
             }
-            let c = self.calls.entry(bucket).or_default();
-            c.0 += n("NumAPICalls")?;
-            c.1 += n("DownloadBytes")?;
+            Some(Value::String(t)) => match t.get(..10).and_then(wire::calendar_date) {
+                Some(d) => format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+                None => {
+                    skip(
+                        "bad_date",
+                        format!(
+                            "a Stats {kind} record's StartTime {} is not a date",
+                            shown(t)
+                        ),
+                    );
+                    return Ok(());
+                }
+            },
+            Some(other) => return Err(format!("StartTime {other} is not text")),
+        };
+        let bucket = if per_bucket {
+            match r.get("Bucket") {
+                Some(Value::String(b)) => Some(b.clone()),
+                None | Some(Value::Null) => {
+                    skip(
+                        "missing_field",
+                        format!("a Stats bucket record of {day} has no Bucket name"),
+                    );
+                    return Ok(());
+                }
+                Some(other) => return Err(format!("Bucket {other} is not text")),
+            }
         } else {
-            let d = self.account_days.entry(day.clone()).or_default();
-            d.0 += stored;
-            d.1 += deleted;
-            self.account_calls.0 += n("NumAPICalls")?;
-            self.account_calls.1 += n("DownloadBytes")?;
-            if day > self.account_latest.0 {
-                self.account_latest = (day, stored, deleted);
-            } else if day == self.account_latest.0 {
-                self.account_latest.1 += stored;
-                self.account_latest.2 += deleted;
+            None
+        };
+        let mut figures = [0.0; 5];
+        for (slot, k) in figures.iter_mut().zip([
+            "PaddedStorageSizeBytes",
+            "MetadataStorageSizeBytes",
+            "DeletedStorageSizeBytes",
+            "NumAPICalls",
+            "DownloadBytes",
+        ]) {
+            match r.get(k) {
+                None | Some(Value::Null) => {
+                    let whose = bucket.as_deref().map_or_else(
+                        || "the account".to_owned(),
+                        |b| format!("bucket {}", shown(b)),
+                    );
+                    skip(
+                        "missing_field",
+                        format!("a Stats record of {whose} on {day} has no {k}"),
+                    );
+                    return Ok(());
+                }
+                Some(v) => *slot = wire::non_negative(v).map_err(|e| format!("{k}: {e}"))?,
+            }
+        }
+        let [padded, metadata, deleted, calls, download] = figures;
+        let stored = padded + metadata;
+        match bucket {
+            Some(bucket) => {
+                let entry = self
+                    .latest
+                    .entry(bucket.clone())
+                    .or_insert((String::new(), 0.0, 0.0));
+                if day >= entry.0 {
+                    *entry = (day, stored, deleted);
+                }
+                let c = self.calls.entry(bucket).or_default();
+                c.0 += calls;
+                c.1 += download;
+            }
+            None => {
+                let d = self.account_days.entry(day.clone()).or_default();
+                d.0 += stored;
+                d.1 += deleted;
+                self.account_calls.0 += calls;
+                self.account_calls.1 += download;
+                if day > self.account_latest.0 {
+                    self.account_latest = (day, stored, deleted);
+                } else if day == self.account_latest.0 {
+                    self.account_latest.1 += stored;
+                    self.account_latest.2 += deleted;
+                }
             }
         }
         Ok(())

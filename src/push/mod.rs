@@ -7,6 +7,8 @@
 //! explains the inconsistency, is logged); 5xx and transport errors are retried with backoff.
 //! Credentials go in a sensitive basic-auth header, never in the URL.
 
+mod api;
+
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -188,58 +190,46 @@ impl Pushgateway {
         })
     }
 
-    /// Reads the error counters and consecutive failures of every `provider` group of this job
-    /// through `/api/v1/metrics`, so that they continue from where the last run left them.
-    pub(crate) async fn read_counters(&self) -> Result<PreviousErrors, PushError> {
+    /// This job's groups in `/api/v1/metrics`, read in one streaming pass (other jobs'
+    /// groups are skipped as they are read: memory does not grow with them).
+    async fn job_groups(&self) -> Result<Vec<api::JobGroup>, PushError> {
         let url = join(&self.base, "/api/v1/metrics");
         let what = format!("GET {}", url.path());
         let attempt = || async {
             let result = self.request(reqwest::Method::GET, url.clone()).send().await;
             let resp = self.judge(&what, result).await?;
-            let body = read_limited(resp, METRICS_LIMIT, false)
+            api::read(resp)
                 .await
-                .map_err(|message| PushError::Failed {
+                .map_err(|(message, retryable)| PushError::Failed {
                     what: what.clone(),
                     message,
-                    retryable: true,
-                })?;
-            String::from_utf8(body).map_err(|_| PushError::Failed {
-                what: what.clone(),
-                message: "the answer is not UTF-8".into(),
-                retryable: false,
-            })
+                    retryable,
+                })
         };
-        let text = attempt
+        attempt
             .retry(self.backoff())
             .when(PushError::retryable)
             .notify(notify_retry)
-            .await?;
-        parse_counters(&text).map_err(|message| PushError::Failed {
-            what,
-            message,
-            retryable: false,
-        })
+            .await
+    }
+
+    /// Reads the error counters and consecutive failures of every `provider` group of this job
+    /// through `/api/v1/metrics`, so that they continue from where the last run left them.
+    pub(crate) async fn read_counters(&self) -> Result<PreviousErrors, PushError> {
+        Ok(counters(self.job_groups().await?))
     }
 
     /// The `provider` of every group of this job (`/api/v1/metrics`), with the Unix time it
     /// was last pushed (`push_time_seconds`), where known.
     pub(crate) async fn provider_groups(&self) -> Result<Vec<(String, Option<f64>)>, PushError> {
-        let url = join(&self.base, "/api/v1/metrics");
-        let what = format!("GET {}", url.path());
-        let result = self.request(reqwest::Method::GET, url).send().await;
-        let resp = self.judge(&what, result).await?;
-        let body = read_limited(resp, METRICS_LIMIT, false)
-            .await
-            .map_err(|message| PushError::Failed {
-                what: what.clone(),
-                message,
-                retryable: false,
-            })?;
-        parse_groups(&body).map_err(|message| PushError::Failed {
-            what,
-            message,
-            retryable: false,
-        })
+        let mut out: Vec<(String, Option<f64>)> = self
+            .job_groups()
+            .await?
+            .into_iter()
+            .filter_map(|g| Some((provider_of(&g)?.to_owned(), g.push_time)))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// Deletes the run-level group (`/metrics/job/cost-exporter`).
@@ -285,9 +275,6 @@ impl Pushgateway {
 
 /// Largest error body read from the Pushgateway (the rest is not read).
 const ERROR_BODY_LIMIT: usize = 2048;
-/// Largest `/api/v1/metrics` answer read: every group with every sample, a few MB for a few
-/// dozen providers.
-const METRICS_LIMIT: usize = 32 << 20;
 /// Largest `/api/v1/status` answer read.
 const STATUS_LIMIT: usize = 64 << 10;
 
@@ -338,13 +325,27 @@ fn notify_retry(e: &PushError, wait: Duration) {
     );
 }
 
+/// Whether a grouping-label value can go in a URL path segment as it is: a nonempty run of
+/// letters, digits, `_`, `-` and `.` that is not `.` or `..` (which a URL resolves away). Any
+/// other value travels as `@base64`, so that what reaches the Pushgateway is exactly the
+/// value: the URL parser drops tabs and line breaks from a segment, so `vercel\n` sent as is
+/// would name the group `vercel`.
+fn plain_segment(value: &str) -> bool {
+    !value.is_empty()
+        && value != "."
+        && value != ".."
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 /// Builds a grouping-key URL under `base` (which may have a path prefix).
 pub(crate) fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
     let mut url = base.clone();
     if let Ok(mut segs) = url.path_segments_mut() {
         segs.pop_if_empty().extend(["metrics", "job", JOB]);
         for (name, value) in labels {
-            if value.is_empty() || value.contains('/') {
+            if !plain_segment(value) {
                 segs.push(&format!("{name}@base64"));
                 let enc = base64::engine::general_purpose::URL_SAFE.encode(value.as_bytes());
                 segs.push(if enc.is_empty() { "=" } else { &enc });
@@ -357,105 +358,41 @@ pub(crate) fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
     url
 }
 
-#[derive(Deserialize)]
-struct ApiMetrics {
-    data: Vec<ApiGroup>,
+/// The provider of a provider group of this job (labels `job` and `provider` only).
+fn provider_of(g: &api::JobGroup) -> Option<&str> {
+    if g.labels.len() != 2 {
+        return None;
+    }
+    g.labels.get("provider").map(String::as_str)
 }
 
-#[derive(Deserialize)]
-struct ApiFamily {
-    #[serde(default)]
-    metrics: Vec<ApiSample>,
-}
-
-#[derive(Deserialize)]
-struct ApiSample {
-    #[serde(default)]
-    labels: std::collections::BTreeMap<String, String>,
-    value: Option<String>,
-}
-
-/// A group of `/api/v1/metrics`: its labels and families by name.
-type ApiGroup = serde_json::Map<String, serde_json::Value>;
-
-/// This job's provider groups in an `/api/v1/metrics` body: (provider, the group).
-fn job_provider_groups(body: &[u8]) -> Result<Vec<(String, ApiGroup)>, String> {
-    let api: ApiMetrics = serde_json::from_slice(body)
-        .map_err(|e| format!("the Pushgateway's /api/v1/metrics is not the expected JSON ({e})"))?;
-    Ok(api
-        .data
-        .into_iter()
-        .filter_map(|group| {
-            let labels: std::collections::BTreeMap<String, String> = group
-                .get("labels")
-                .and_then(|v| serde_json::from_value(v.clone()).ok())
-                .unwrap_or_default();
-            if labels.get("job").map(String::as_str) != Some(JOB) || labels.len() != 2 {
-                return None;
-            }
-            Some((labels.get("provider")?.clone(), group))
-        })
-        .collect())
-}
-
-/// A family of a group, if present and readable.
-fn family(group: &ApiGroup, name: &str) -> Option<ApiFamily> {
-    group
-        .get(name)
-        .and_then(|v| serde_json::from_value::<ApiFamily>(v.clone()).ok())
-}
-
-/// The value of a family's first sample, as a number.
-fn first_value(group: &ApiGroup, name: &str) -> Option<f64> {
-    family(group, name)?
-        .metrics
-        .into_iter()
-        .next()?
-        .value?
-        .parse::<f64>()
-        .ok()
-}
-
-/// The provider groups of this job in `/api/v1/metrics`: (provider, last push time).
-fn parse_groups(body: &[u8]) -> Result<Vec<(String, Option<f64>)>, String> {
-    let mut out: Vec<(String, Option<f64>)> = job_provider_groups(body)?
-        .into_iter()
-        .map(|(provider, group)| {
-            let pushed = first_value(&group, "push_time_seconds");
-            (provider, pushed)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-/// Parses `/api/v1/metrics` into the error counters and consecutive failures, keeping only
-/// this job's provider groups and finite, non-negative values.
-pub(crate) fn parse_counters(text: &str) -> Result<PreviousErrors, String> {
+/// The error counters and consecutive failures of this job's provider groups, keeping only
+/// finite, non-negative values.
+fn counters(groups: Vec<api::JobGroup>) -> PreviousErrors {
     let metric = crate::metrics::ERRORS.name;
     let mut out = PreviousErrors::default();
-    for (provider, group) in job_provider_groups(text.as_bytes())? {
-        if let Some(v) = first_value(&group, crate::metrics::CONSECUTIVE_FAILURES.name)
+    for g in groups {
+        let Some(provider) = provider_of(&g).map(str::to_owned) else {
+            continue;
+        };
+        if let Some(v) = g
+            .consecutive
+            .as_deref()
+            .and_then(|v| v.parse::<f64>().ok())
             .filter(|v| v.is_finite() && *v >= 0.0)
         {
             out.consecutive.insert(provider.clone(), v);
         }
-        let Some(fam) = family(&group, metric) else {
-            continue;
-        };
-        for s in fam.metrics {
-            let (Some(reason), Some(v)) = (s.labels.get("reason"), s.value) else {
-                continue;
-            };
+        for (reason, v) in g.errors {
             match v.parse::<f64>() {
                 Ok(x) if x.is_finite() && x >= 0.0 => {
-                    out.totals.insert((provider.clone(), reason.clone()), x);
+                    out.totals.insert((provider.clone(), reason), x);
                 }
                 _ => tracing::warn!(provider = %provider, "ignoring an unreadable {metric} value"),
             }
         }
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -477,6 +414,21 @@ mod tests {
             group_url(&base, &[("provider", "")]).path(),
             "/prefix/metrics/job/cost-exporter/provider@base64/="
         );
+        // Control characters, which the URL parser would drop, and dot segments, which it
+        // would resolve away: exactly the value, encoded.
+        for (value, encoded) in [
+            ("vercel\n", "dmVyY2VsCg=="),
+            ("vercel\r", "dmVyY2VsDQ=="),
+            ("ver\tcel", "dmVyCWNlbA=="),
+            (".", "Lg=="),
+            ("..", "Li4="),
+        ] {
+            assert_eq!(
+                group_url(&base, &[("provider", value)]).path(),
+                format!("/prefix/metrics/job/cost-exporter/provider@base64/{encoded}"),
+                "{value:?}"
+            );
+        }
     }
 
     #[test]
@@ -489,11 +441,10 @@ mod tests {
            "cost_collector_consecutive_failures":{"type":"GAUGE","metrics":[{"labels":{},"value":"3"}]}},
           {"labels":{"job":"other","provider":"ionos"},
            "cost_collector_errors_total":{"metrics":[{"labels":{"reason":"timeout"},"value":"9"}]}}]}"#;
-        let c = parse_counters(text).unwrap();
+        let c = counters(api::parse(text.as_bytes()).unwrap());
         assert_eq!(c.totals.len(), 1);
         assert_eq!(c.totals[&("ionos".to_owned(), "timeout".to_owned())], 2.0);
         assert_eq!(c.consecutive.len(), 1);
         assert_eq!(c.consecutive["ionos"], 3.0);
-        assert!(parse_counters("<html>").is_err());
     }
 }

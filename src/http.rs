@@ -515,9 +515,10 @@ async fn body_excerpt(mut resp: Response, secrets: &[&Secret]) -> (String, Optio
 }
 
 /// The provider's error code in an error body, in the shapes APIs commonly use: JSON
-/// `error.code`, `errorCode`, `code`, `error.type`, `errors[0].code`, `error` as a string, a
-/// `message` that opens with a snake_case code and a colon (`"missing_permissions: …"`), or
-/// an XML `<Code>` (S3). Only a short token is taken: letters, digits, `_`, `-`, `.`.
+/// `error.errors[0].reason` (where `error.code` is only the HTTP status again), `error.code`,
+/// `errorCode`, `code`, `error.type`, `errors[0].code`, `error` as a string, a `message` that
+/// opens with a snake_case code and a colon (`"missing_permissions: …"`), or an XML `<Code>`
+/// (S3). Only a short token is taken: letters, digits, `_`, `-`, `.`.
 pub(crate) fn error_code(body: &str) -> Option<String> {
     let token = |s: &str| {
         let s = s.trim();
@@ -540,6 +541,7 @@ pub(crate) fn error_code(body: &str) -> Option<String> {
         _ => None,
     };
     let candidates = [
+        &v["error"]["errors"][0]["reason"],
         &v["error"]["code"],
         &v["errorCode"],
         &v["code"],
@@ -973,6 +975,11 @@ mod tests {
             code("<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>m</Message></Error>")
                 .as_deref(),
             Some("NoSuchBucket")
+        );
+        assert_eq!(
+            code(r#"{"error":{"code":403,"message":"Access Denied: Table p:d.t","errors":[{"message":"Access Denied","domain":"global","reason":"accessDenied"}],"status":"PERMISSION_DENIED"}}"#)
+                .as_deref(),
+            Some("accessDenied")
         );
         // Free text is not a code.
         assert_eq!(code(r#"{"message":"Access denied"}"#), None);

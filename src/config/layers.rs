@@ -363,8 +363,9 @@ const SECRET_FILE_LIMIT: u64 = 64 << 10;
 
 /// A `_FILE` variable's file: a regular file (a symlink to one is fine, as Kubernetes mounts
 /// secrets) of at most 64 KiB, read as UTF-8. A FIFO, a device or a directory is refused
-/// without being opened for reading, so nothing blocks or grows.
-fn read_secret_file(path: &str) -> Result<String, String> {
+/// without being opened for reading, so nothing blocks or grows. Also for provider modules
+/// whose credential is a file named by a setting (a key file).
+pub(crate) fn read_secret_file(path: &str) -> Result<String, String> {
     use std::io::Read;
     let meta = std::fs::metadata(path).map_err(|e| format!("which cannot be read: {e}"))?;
     if !meta.is_file() {

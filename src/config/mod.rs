@@ -31,7 +31,7 @@ pub(crate) use global::validate;
 pub use layers::Overrides;
 #[cfg(test)]
 pub(crate) use layers::top_lookups;
-pub(crate) use layers::{Loaded, layer, redact_url};
+pub(crate) use layers::{Loaded, layer, read_secret_file, redact_url};
 pub(crate) use section::Section;
 pub(crate) use values::StringList;
 

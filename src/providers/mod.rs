@@ -15,6 +15,7 @@ mod cloudflare;
 mod collector;
 mod elevenlabs;
 mod fixed;
+mod google;
 mod hostinger;
 mod ovh;
 mod pacer;
@@ -61,6 +62,7 @@ pub static PROVIDERS: &[&Provider] = &[
     &hostinger::PROVIDER,
     &cloudflare::PROVIDER,
     &elevenlabs::PROVIDER,
+    &google::PROVIDER,
 ];
 
 /// The client every collector of a run shares: `[http]`'s settings and retries, and the

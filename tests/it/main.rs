@@ -16,6 +16,7 @@ mod docs;
 mod e2e;
 mod elevenlabs;
 mod fx;
+mod google;
 mod hardening;
 mod hostinger;
 mod monitoring;

@@ -26,6 +26,13 @@ fn a_sentinel_secret_never_leaks() {
     let echo = Counter::start(Some(
         "HTTP/1.1 401 Unauthorized\r\nContent-Length: 42\r\nConnection: close\r\n\r\n{\"error\":\"bad token s3ntinel-7c1e5b9a\"}   ",
     ));
+    // A Google service-account key whose id is the sentinel, with the echoing server as its
+    // token endpoint.
+    let google_key = crate::google::key_file(
+        &format!("{}/token", echo.url),
+        "test-service-account.key.pem",
+        SENTINEL,
+    );
     let every_secret: Vec<(&str, &str)> = vec![
         (
             "COST_EXPORTER_PROVIDERS__VERCEL__BASE_URL",
@@ -68,6 +75,12 @@ fn a_sentinel_secret_never_leaks() {
         ("CLOUDFLARE_API_TOKEN", SENTINEL),
         ("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef"),
         ("ELEVENLABS_API_KEY", SENTINEL),
+        ("GOOGLE_CREDENTIALS", google_key.as_str()),
+        ("GOOGLE_BILLING_EXPORT_TABLE", "p.d.t"),
+        (
+            "COST_EXPORTER_PROVIDERS__GOOGLE__BASE_URL",
+            echo.url.as_str(),
+        ),
         ("VERCEL_API_TOKEN", SENTINEL),
         ("SUPABASE_ACCESS_TOKEN", SENTINEL),
         ("WASABI_ACCESS_KEY", SENTINEL),

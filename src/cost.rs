@@ -216,6 +216,9 @@ pub struct Credit {
 pub struct Renewal {
     /// The service (`name` label): a server, a plan.
     pub name: String,
+    /// The provider's id for it, where it has one: renewals that share a name (two zones on
+    /// "Pro Plan") are told apart by it, each its own series.
+    pub id: Option<String>,
     /// When it renews (is billed) next.
     pub at: SystemTime,
     /// What the renewal will cost, for its period.

@@ -190,7 +190,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
         spend.push((amount, s.labels));
     }
     let mut renewals = Vec::with_capacity(c.renewals.len());
-    for r in c.renewals {
+    for r in distinct_names(c.renewals) {
         let money = |m: crate::money::Money| {
             convert(&Spend {
                 money: m,
@@ -226,6 +226,46 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
         price_table: c.price_table,
         skipped: c.skipped,
     })
+}
+
+/// Renewals with names of their own: each renewal is its own series, keyed by `name`, so
+/// two that share a name (two zones on "Pro Plan", two servers called alike) are told apart
+/// by their id, `name (id)`, or where a provider gives none by their order of date,
+/// `name (#2)`. Never one series for both, whose timestamps and flags would add up.
+fn distinct_names(mut renewals: Vec<crate::cost::Renewal>) -> Vec<crate::cost::Renewal> {
+    renewals.sort_by(|a, b| a.name.cmp(&b.name).then(a.at.cmp(&b.at)));
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &renewals {
+        *count.entry(r.name.clone()).or_default() += 1;
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut taken: BTreeSet<String> = renewals
+        .iter()
+        .filter(|r| count.get(&r.name) == Some(&1))
+        .map(|r| r.name.clone())
+        .collect();
+    for r in &mut renewals {
+        if count.get(&r.name).copied().unwrap_or(0) < 2 {
+            continue;
+        }
+        let n = seen.entry(r.name.clone()).or_default();
+        *n += 1;
+        let by_id =
+            r.id.as_deref()
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(|id| format!("{} ({id})", r.name));
+        let mut name = match by_id {
+            Some(candidate) if !taken.contains(&candidate) => candidate,
+            _ => format!("{} (#{n})", r.name),
+        };
+        while taken.contains(&name) {
+            name.push('\'');
+        }
+        taken.insert(name.clone());
+        r.name = name;
+    }
+    renewals
 }
 
 /// One source's month-end forecast, in the reporting currency: what is known for the month
@@ -516,6 +556,72 @@ mod tests {
             panic!()
         };
         assert_eq!(r.forecast, usd(250));
+    }
+
+    #[test]
+    fn renewals_that_share_a_name_are_each_their_own_series() {
+        let at_day = |d| at(2026, 12, d, 0, 0);
+        let renewal = |name: &str, id: Option<&str>, d| crate::cost::Renewal {
+            name: name.into(),
+            id: id.map(str::to_owned),
+            at: at_day(d),
+            price: Money {
+                amount: Decimal::from(20),
+                currency: Currency::USD,
+            },
+            current_price: None,
+            automatic: Some(true),
+        };
+        let c = Collection {
+            renewals: vec![
+                renewal("Pro Plan", Some("zone-b"), 20),
+                renewal("Pro Plan", Some("zone-a"), 10),
+                renewal("Workers Paid", None, 15),
+                renewal("KVM 1", None, 3),
+                renewal("KVM 1", None, 2),
+            ],
+            ..Collection::default()
+        };
+        let fx = Fx::new(Currency::USD, Default::default());
+        let out = assess(
+            vec![("p".into(), Ok(c), Duration::ZERO)],
+            &BTreeSet::new(),
+            |_| None,
+            &fx,
+            at(2026, 12, 1, 6, 0),
+        );
+        let State::Collected(r) = &out[0].state else {
+            panic!("{:?}", out[0].state)
+        };
+        let mut got: Vec<(String, SystemTime)> =
+            r.renewals.iter().map(|r| (r.name.clone(), r.at)).collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("KVM 1 (#1)".to_owned(), at_day(2)),
+                ("KVM 1 (#2)".to_owned(), at_day(3)),
+                ("Pro Plan (zone-a)".to_owned(), at_day(10)),
+                ("Pro Plan (zone-b)".to_owned(), at_day(20)),
+                ("Workers Paid".to_owned(), at_day(15)),
+            ]
+        );
+        // Rendered, each is its own series: a real date, never two summed.
+        let (fams, _) = crate::metrics::provider_group(
+            &out[0],
+            &fx,
+            &crate::metrics::PreviousErrors::default(),
+            at(2026, 12, 1, 6, 0),
+        );
+        let text = fams.encode();
+        assert!(
+            text.contains("cost_renewal_timestamp_seconds{name=\"Pro Plan (zone-a)\"} 1796860800"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cost_renewal_automatic{name=\"Pro Plan (zone-b)\"} 1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -275,6 +275,7 @@ impl Collector for ElevenLabs {
                 if let Some(at) = at {
                     c.renewals.push(Renewal {
                         name: c.plan.clone().unwrap_or_else(|| "subscription".into()),
+                        id: None,
                         at,
                         price: due,
                         current_price: None,

@@ -323,6 +323,7 @@ impl Collector for Hostinger {
             if let (Some(at), Some(renewal)) = (next, sub.renewal_price) {
                 renewals.push(Renewal {
                     name,
+                    id: sub.id.clone(),
                     at: at.into(),
                     price: Money {
                         amount: cents(renewal),

@@ -334,6 +334,7 @@ impl Collector for Cloudflare {
             }
             renewals.push(Renewal {
                 name: s.name,
+                id: s.id,
                 at: s.at.into(),
                 price: s.price,
                 current_price: None,

@@ -66,6 +66,8 @@ pub(super) fn hint(e: CollectError) -> CollectError {
 /// A subscription's next renewal.
 pub(super) struct Subscription {
     pub(super) name: String,
+    /// The subscription's id, where given.
+    pub(super) id: Option<String>,
     pub(super) at: OffsetDateTime,
     pub(super) price: Money,
 }
@@ -452,10 +454,11 @@ impl Cloudflare {
                 .rate_plan
                 .as_ref()
                 .and_then(|r| r.public_name.clone().or_else(|| r.id.clone()))
-                .or(s.id)
+                .or(s.id.clone())
                 .unwrap_or_else(|| "subscription".into());
             out.push(Subscription {
                 name: name.trim().chars().take(64).collect(),
+                id: s.id.map(|i| i.trim().chars().take(40).collect()),
                 at,
                 price: Money {
                     amount: price.0.max(Decimal::ZERO),

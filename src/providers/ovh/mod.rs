@@ -338,6 +338,7 @@ impl Collector for Ovh {
             }
             renewals.push(Renewal {
                 name: s.name,
+                id: Some(s.id.to_string()),
                 at: at.into(),
                 price,
                 current_price: None,

@@ -20,6 +20,8 @@ const MAX_SERVICES: usize = 1000;
 /// One service's renewal facts; `None` where OVH leaves them out.
 #[derive(Debug)]
 pub(super) struct ServiceInfo {
+    /// The service id (`GET /services/{id}`).
+    pub(super) id: u64,
     /// `resource.name`: the name bill details use as `domain`.
     pub(super) name: String,
     /// The next billing date.
@@ -174,6 +176,7 @@ impl Ovh {
                 },
             };
             out.push(ServiceInfo {
+                id,
                 name,
                 next,
                 price,

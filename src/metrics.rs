@@ -544,6 +544,52 @@ mod tests {
     }
 
     #[test]
+    fn renewals_that_share_a_name_render_as_series_of_their_own() {
+        use crate::cost::{Collection, Renewal};
+        use crate::money::{Currency, Money};
+        let day = |d: u8| -> SystemTime {
+            time::Date::from_calendar_date(2026, time::Month::December, d)
+                .unwrap()
+                .midnight()
+                .assume_utc()
+                .into()
+        };
+        let renewal = |id: &str, d| Renewal {
+            name: "Pro Plan".into(),
+            id: Some(id.into()),
+            at: day(d),
+            price: Money {
+                amount: Decimal::from(20),
+                currency: Currency::USD,
+            },
+            current_price: None,
+            automatic: Some(true),
+        };
+        let c = Collection {
+            renewals: vec![renewal("zone-b", 20), renewal("zone-a", 10)],
+            ..Collection::default()
+        };
+        let fx = Fx::new(Currency::USD, Default::default());
+        let out = crate::outcome::assess(
+            vec![("p".into(), Ok(c), Duration::ZERO)],
+            &Default::default(),
+            |_| None,
+            &fx,
+            day(1),
+        );
+        let (fams, _) = provider_group(&out[0], &fx, &PreviousErrors::default(), day(1));
+        let text = fams.encode();
+        // Each a real date (2026-12-10 and -20), never one series of two summed.
+        for needle in [
+            "cost_renewal_timestamp_seconds{name=\"Pro Plan (zone-a)\"} 1796860800",
+            "cost_renewal_timestamp_seconds{name=\"Pro Plan (zone-b)\"} 1797724800",
+            "cost_renewal_automatic{name=\"Pro Plan (zone-b)\"} 1",
+        ] {
+            assert!(text.contains(needle), "{needle} not in {text}");
+        }
+    }
+
+    #[test]
     fn label_values_are_escaped() {
         let mut f = Families::default();
         f.add(&SPEND, &[("currency", "EUR"), ("name", "a\"b\\c\nd")], 1.0);

@@ -606,22 +606,6 @@ mod tests {
                 ("Workers Paid".to_owned(), at_day(15)),
             ]
         );
-        // Rendered, each is its own series: a real date, never two summed.
-        let (fams, _) = crate::metrics::provider_group(
-            &out[0],
-            &fx,
-            &crate::metrics::PreviousErrors::default(),
-            at(2026, 12, 1, 6, 0),
-        );
-        let text = fams.encode();
-        assert!(
-            text.contains("cost_renewal_timestamp_seconds{name=\"Pro Plan (zone-a)\"} 1796860800"),
-            "{text}"
-        );
-        assert!(
-            text.contains("cost_renewal_automatic{name=\"Pro Plan (zone-b)\"} 1"),
-            "{text}"
-        );
     }
 
     #[test]

@@ -188,13 +188,24 @@ impl Cloudflare {
     }
 }
 
-/// Billable units beyond a free allowance, rounded up to whole units as Cloudflare bills.
-fn billable(used: Decimal, free: Decimal, unit: Decimal) -> Decimal {
-    let over = used - free;
+/// Billable units beyond a free allowance, rounded up to whole units as Cloudflare bills: in
+/// units of `unit`. Checked: an amount no decimal can hold is a `decode` error, never a panic.
+fn billable(
+    used: Decimal,
+    free: Decimal,
+    unit: Decimal,
+    what: &str,
+) -> Result<Decimal, CollectError> {
+    let over = used.checked_sub(free).unwrap_or(Decimal::ZERO);
     if over <= Decimal::ZERO {
-        return Decimal::ZERO;
+        return Ok(Decimal::ZERO);
     }
-    (over / unit).ceil() * unit
+    over.checked_div(unit).map(|u| u.ceil()).ok_or_else(|| {
+        CollectError::new(
+            crate::error::Reason::Decode,
+            format!("{what}: {over} cannot be counted in units of {unit}"),
+        )
+    })
 }
 
 #[async_trait::async_trait]
@@ -289,11 +300,27 @@ impl Collector for Cloudflare {
         let class_a = wire::decimal(total(|b| b.class_a), "R2 Class A operations")?;
         let class_b = wire::decimal(total(|b| b.class_b), "R2 Class B operations")?;
         let million = Decimal::from(1_000_000);
-        let overage = billable(storage, Decimal::from(R2_FREE.0), Decimal::ONE) * R2_GB_MONTH
-            + billable(class_a, Decimal::from(R2_FREE.1), million) / million
-                * R2_CLASS_A_PER_MILLION
-            + billable(class_b, Decimal::from(R2_FREE.2), million) / million
-                * R2_CLASS_B_PER_MILLION;
+        let mut overage = Decimal::ZERO;
+        for (used, free, unit, price, what) in [
+            (storage, R2_FREE.0, Decimal::ONE, R2_GB_MONTH, "R2 storage"),
+            (
+                class_a,
+                R2_FREE.1,
+                million,
+                R2_CLASS_A_PER_MILLION,
+                "R2 Class A operations",
+            ),
+            (
+                class_b,
+                R2_FREE.2,
+                million,
+                R2_CLASS_B_PER_MILLION,
+                "R2 Class B operations",
+            ),
+        ] {
+            let units = billable(used, Decimal::from(free), unit, what)?;
+            wire::add(&mut overage, wire::mul(units, price, what)?, what)?;
+        }
         spend.push(Spend {
             money: Money {
                 amount: overage,
@@ -368,10 +395,15 @@ mod tests {
     #[test]
     fn overage_is_billed_in_whole_units_beyond_the_free_tier() {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
-        assert_eq!(billable(d("9.5"), d("10"), d("1")), Decimal::ZERO);
-        assert_eq!(billable(d("11.1"), d("10"), d("1")), d("2"));
+        let b = |used, free, unit| billable(used, free, unit, "test").unwrap();
+        assert_eq!(b(d("9.5"), d("10"), d("1")), Decimal::ZERO);
+        assert_eq!(b(d("11.1"), d("10"), d("1")), d("2"));
         let m = Decimal::from(1_000_000);
-        assert_eq!(billable(d("1000001"), m, m), m);
-        assert_eq!(billable(d("2000000"), m, m), m);
+        // Units of a million operations.
+        assert_eq!(b(d("1000001"), m, m), Decimal::ONE);
+        assert_eq!(b(d("2000000"), m, m), Decimal::ONE);
+        // The largest count a decimal holds: rounding it up to whole millions no longer
+        // overflows (it panicked, contained as `internal`).
+        assert_eq!(b(Decimal::MAX, m, m), d("79228162514264337593543"));
     }
 }

@@ -1,6 +1,6 @@
-//! The command line: `push`, `collect`, `check`, `backfill`, their flags and help, and the mapping of
-//! outcomes to exit codes. The help's list of environment variables comes from the provider
-//! registry.
+//! The command line: `push`, `collect`, `report`, `check`, `backfill`, their flags and help,
+//! and the mapping of outcomes to exit codes. The help's list of environment variables comes
+//! from the provider registry.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,7 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::config::Overrides;
 use crate::exit;
 use crate::providers;
-use crate::run::{self, Mode};
+use crate::run::{self, Mode, Output};
 use crate::telemetry::{self, LogFormat};
 
 const EXIT_CODES: &str = "\
@@ -91,8 +91,26 @@ pub(crate) enum Command {
     },
     /// Collect and print the exposition text on stdout; push nothing.
     Collect,
-    /// Validate the configuration and print the effective settings and where each came from.
+    /// Collect like `collect` and print the month at a glance: per provider its status (ok,
+    /// failed and why, not configured and why), spend so far, forecast, budget and the
+    /// forecast's share of it, the usage closest to its limit, the next renewal; a total.
+    /// Pushes nothing; exit codes as `collect`. Logs default to warnings (RUST_LOG=info for
+    /// more).
+    Report {
+        /// `table` for people (colour on a terminal unless NO_COLOR is set, plain text when
+        /// piped), `json` for scripts (schema_version 1, docs/report.schema.json; money as
+        /// strings with two decimals, unknown as null).
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Validate the configuration and say what a run will do: the config file, the
+    /// Pushgateway, each provider (collected or not and why, its budget, where its credentials
+    /// come from); --settings adds every effective setting and where it came from.
     Check {
+        /// Also list every effective setting (secrets as ***) with where it came from: file
+        /// and key, environment variable, or built-in default.
+        #[arg(long)]
+        settings: bool,
         /// Also make one cheap read-only call per provider and one to the Pushgateway.
         #[arg(long)]
         probe: bool,
@@ -185,7 +203,13 @@ pub fn main() -> u8 {
         }
         _ => {}
     }
-    telemetry::init(cli.log_format);
+    // The table says what the info lines would (collected, not configured): warnings only,
+    // unless RUST_LOG asks for more.
+    let level = match cli.command {
+        Command::Report { .. } => "warn",
+        _ => "info",
+    };
+    telemetry::init(cli.log_format, level);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (pushgateway, mode) = match &cli.command {
         Command::Push {
@@ -194,6 +218,7 @@ pub fn main() -> u8 {
         } => (pushgateway.clone(), Some(Mode::Print)),
         Command::Push { pushgateway, .. } => (pushgateway.clone(), Some(Mode::Push)),
         Command::Collect => (None, Some(Mode::Print)),
+        Command::Report { output } => (None, Some(Mode::Report(*output))),
         Command::Check { pushgateway, .. } => (pushgateway.clone(), None),
         Command::Prune { pushgateway, .. } => (pushgateway.clone(), None),
         Command::EnvVars
@@ -244,9 +269,12 @@ pub fn main() -> u8 {
             runtime.shutdown_timeout(Duration::from_millis(100));
             code
         }
-        (None, Command::Check { probe, .. }) => {
-            runtime.block_on(crate::check::run(&overrides, &env, *probe))
-        }
+        (
+            None,
+            Command::Check {
+                settings, probe, ..
+            },
+        ) => runtime.block_on(crate::check::run(&overrides, &env, *settings, *probe)),
         (None, Command::Prune { delete, all, .. }) => {
             let (settings, plan) = match providers::load(&overrides, &env) {
                 Ok(loaded) => loaded,

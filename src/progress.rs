@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 /// How often the line is redrawn while nothing else changes (the elapsed time moves).
 const TICK: Duration = Duration::from_millis(250);
 
+/// A change redraws the line at most this often; the tick shows the last one.
+const MIN_REDRAW: Duration = Duration::from_millis(50);
+
 /// The line on screen now, if any: what [`around`] redraws after a log event.
 static SHOWN: Mutex<Option<String>> = Mutex::new(None);
 
@@ -75,6 +78,8 @@ struct Shared {
     /// Nothing is drawn before this much time has passed: quick work shows no line.
     after: Duration,
     width: usize,
+    /// When the line was last drawn: changes come faster than anyone reads.
+    drawn: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -82,10 +87,18 @@ impl Shared {
         self.status.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn draw(&self) {
+    /// Draws the line, unless it is too early, or (`eager` aside) it was drawn a moment ago.
+    fn draw(&self, eager: bool) {
         let elapsed = self.started.elapsed();
         if elapsed < self.after {
             return;
+        }
+        {
+            let mut drawn = self.drawn.lock().unwrap_or_else(|e| e.into_inner());
+            if !eager && drawn.is_some_and(|t| t.elapsed() < MIN_REDRAW) {
+                return;
+            }
+            *drawn = Some(Instant::now());
         }
         let text = line(
             &self.status(),
@@ -118,13 +131,14 @@ impl Progress {
             started: Instant::now(),
             after,
             width: crate::term::width(),
+            drawn: Mutex::new(None),
         });
-        shared.draw();
+        shared.draw(true);
         let ticking = Arc::clone(&shared);
         let ticker = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(TICK).await;
-                ticking.draw();
+                ticking.draw(true);
             }
         });
         Progress {
@@ -137,7 +151,7 @@ impl Progress {
     pub(crate) fn update(&self, change: impl FnOnce(&mut Status)) {
         if let Some(s) = &self.shared {
             change(&mut s.status());
-            s.draw();
+            s.draw(false);
         }
     }
 
@@ -167,43 +181,60 @@ impl Drop for Progress {
     }
 }
 
-/// The line: `collecting: 3 of 9 providers done · 41 requests · 2.3s · waiting for a, b`,
-/// at most `width - 1` characters.
+/// The line: `backfilling: 15/25 months · 7/9 providers · 1,204 requests · 1m12s, 3m36s
+/// left · waiting for a, b`, at most `width - 1` characters (the last column of a terminal
+/// may wrap).
 pub(crate) fn line(s: &Status, requests: u64, elapsed: Duration, width: usize) -> String {
-    let counts: Vec<String> = s
+    let mut parts: Vec<String> = s
         .counts
         .iter()
-        .map(|c| format!("{} of {} {}", c.done, c.total, c.unit))
+        .map(|c| format!("{}/{} {}", c.done, c.total, c.unit))
         .collect();
-    let mut parts = vec![format!("{}: {} done", s.what, counts.join(", "))];
     parts.push(format!(
-        "{requests} request{}",
+        "{} request{}",
+        thousands(requests),
         if requests == 1 { "" } else { "s" }
     ));
     let mut time = clock(elapsed);
-    if let Some(f) = s.fraction.filter(|f| *f > 0.0 && *f < 1.0) {
+    // An estimate from under two seconds of work is noise.
+    if let Some(f) = s.fraction.filter(|f| *f > 0.0 && *f < 1.0)
+        && elapsed >= Duration::from_secs(2)
+    {
         let left = elapsed.as_secs_f64() * (1.0 - f) / f;
-        if left.is_finite() {
-            time.push_str(&format!(
-                ", about {} left",
-                clock(Duration::from_secs_f64(left))
-            ));
+        if left.is_finite() && left < 1e9 {
+            time.push_str(&format!(", {} left", clock(Duration::from_secs_f64(left))));
         }
     }
     parts.push(time);
     if !s.waiting.is_empty() {
         parts.push(format!("waiting for {}", s.waiting.join(", ")));
     }
-    crate::term::fit(&parts.join(" · "), width.saturating_sub(1))
+    crate::term::fit(
+        &format!("{}: {}", s.what, parts.join(" · ")),
+        width.saturating_sub(1),
+    )
 }
 
-/// `2.3s`, `1m 12s`, `1h 04m`.
+/// `1204` → `1,204`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `2.3s`, `1m12s`, `1h04m`.
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
     match s {
         0..60 => format!("{:.1}s", d.as_secs_f64()),
-        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
-        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
     }
 }
 
@@ -225,19 +256,24 @@ mod tests {
         };
         assert_eq!(
             line(&s, 41, Duration::from_millis(2300), 100),
-            "collecting: 3 of 9 providers done · 41 requests · 2.3s · waiting for alpha, beta"
+            "collecting: 3/9 providers · 41 requests · 2.3s · waiting for alpha, beta"
         );
         // Months and providers, with the time left estimated from the share done.
         let s = Status {
-            what: "backfilling 2026-03".into(),
-            counts: vec![count(2, 24, "months"), count(5, 9, "providers")],
+            what: "backfilling".into(),
+            counts: vec![count(15, 25, "months"), count(7, 9, "providers")],
             waiting: vec![],
             fraction: Some(0.25),
         };
+        let l = line(&s, 1204, Duration::from_secs(72), 80);
         assert_eq!(
-            line(&s, 1, Duration::from_secs(72), 100),
-            "backfilling 2026-03: 2 of 24 months, 5 of 9 providers done · 1 request · 1m 12s, about 3m 36s left"
+            l,
+            "backfilling: 15/25 months · 7/9 providers · 1,204 requests · 1m12s, 3m36s left"
         );
+        assert!(l.chars().count() < 80);
+        // No estimate from the first instants, nor once done.
+        let early = line(&s, 1, Duration::from_millis(1500), 80);
+        assert!(early.ends_with("1 request · 1.5s"), "{early}");
     }
 
     #[test]
@@ -251,6 +287,6 @@ mod tests {
         let l = line(&s, 0, Duration::from_secs(4000), 80);
         assert_eq!(l.chars().count(), 79, "{l}");
         assert!(l.ends_with('…'), "{l}");
-        assert!(l.contains("1h 06m"), "{l}");
+        assert!(l.contains("1h06m"), "{l}");
     }
 }

@@ -2,17 +2,19 @@
 //! Pushgateway, the reporting currency, and each provider (collected or not and why, its
 //! budget, where its credentials come from); with `--settings` every effective setting with
 //! where it came from (secrets as `***`); with `--probe` one cheap read-only call per
-//! collector and one to the Pushgateway. Everything printed passes through
-//! [`crate::secret::redact`].
+//! collector and one to the Pushgateway (a progress line on a terminal while they run).
+//! Everything printed passes through [`crate::secret::redact`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 
 use crate::config::{self, Loaded, Overrides, Settings};
 use crate::exit;
+use crate::progress::{self, Progress};
 use crate::providers::{self, Context, Plan};
 use crate::push::Pushgateway;
 
@@ -56,7 +58,8 @@ pub(crate) async fn run(
     } else {
         let _ = writeln!(
             text,
-            "(`check --settings` lists all {} settings with where each came from; `check --probe` calls each provider and the Pushgateway once)",
+            "check --settings lists all {} settings and where each came from;\n\
+             check --probe calls each provider and the Pushgateway once",
             rows.len()
         );
     }
@@ -89,11 +92,28 @@ pub(crate) async fn run(
             return exit::PUSH_FAILED;
         }
     };
+    let _ = out.flush();
+    let progress = Progress::start(
+        progress::Status {
+            what: "probing".into(),
+            ..Default::default()
+        },
+        http.sent(),
+        Duration::from_secs(1),
+    );
     let cx = Context {
         http,
         now: std::time::SystemTime::now(),
     };
-    for c in &plan.collectors {
+    for (i, c) in plan.collectors.iter().enumerate() {
+        progress.update(|s| {
+            s.counts = vec![progress::Count {
+                done: i,
+                total: plan.collectors.len(),
+                unit: "sources",
+            }];
+            s.waiting = vec![format!("{} ({})", c.provider(), c.source())];
+        });
         match c.probe(&cx).await {
             Ok(s) => {
                 let _ = writeln!(text, "  {:<12} ok ({}): {s}", c.provider(), c.source());
@@ -104,6 +124,7 @@ pub(crate) async fn run(
             }
         }
     }
+    progress.finish();
     for name in &plan.unconfigured {
         let _ = writeln!(text, "  {name:<12} skipped: not configured");
     }
@@ -137,17 +158,22 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
         None => text.push_str("config file: none (built-in defaults and the environment only)\n"),
     }
     let pg = &settings.pushgateway;
-    let auth = match credentials(rows, "pushgateway.") {
-        Some(from) if pg.basic_auth.is_some() => format!("basic auth ({from})"),
-        _ if pg.basic_auth.is_some() => "basic auth".to_owned(),
-        _ => "no basic auth".to_owned(),
+    let auth = if pg.basic_auth.is_some() {
+        "basic auth"
+    } else {
+        "no basic auth"
     };
     let _ = writeln!(
         text,
-        "pushgateway: {} (from {}), job cost-exporter, {auth}",
+        "pushgateway: {}, job cost-exporter, {auth}\n  url from {}",
         config::redact_url(pg.url.as_str()),
         loaded.origin("pushgateway.url")
     );
+    if pg.basic_auth.is_some()
+        && let Some(from) = credentials(rows, "pushgateway.")
+    {
+        let _ = writeln!(text, "  {from}");
+    }
     let currency = settings.fx.reporting();
     let rates: Vec<String> = settings
         .fx
@@ -155,13 +181,10 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
         .map(|(c, r)| format!("1 {c} = {} {currency}", r.value))
         .collect();
     let rates = match (&settings.fx_source, rates.is_empty()) {
-        (Some(_), true) => "exchange rates from the ECB".to_owned(),
-        (Some(_), false) => format!(
-            "exchange rates from the ECB, configured ones as fallback ({})",
-            rates.join(", ")
-        ),
+        (Some(_), true) => "rates from the ECB".to_owned(),
+        (Some(_), false) => format!("rates from the ECB, else {}", rates.join(", ")),
         (None, true) => "no exchange rate needed".to_owned(),
-        (None, false) => format!("exchange rates {}", rates.join(", ")),
+        (None, false) => rates.join(", "),
     };
     let _ = writeln!(
         text,
@@ -188,7 +211,7 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
         .count();
     let _ = writeln!(
         text,
-        "providers: a run collects {collected} of {}{}",
+        "providers: a run collects {collected} of {}{}, budgets in {currency}",
         wanted.len(),
         if settings.only.is_some() {
             " (--only)"
@@ -238,7 +261,7 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
         }
         let budget = p
             .budget
-            .map(|b| format!("; budget {b} {currency}"))
+            .map(|b| format!("; budget {b}"))
             .unwrap_or_default();
         let _ = writeln!(text, "  {name:<width$}  {status}{budget}");
         for m in more {

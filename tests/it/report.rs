@@ -569,3 +569,66 @@ fn backfill_shows_months_and_providers_done_on_a_terminal_only() {
         "{stderr}"
     );
 }
+
+// ---- The README -------------------------------------------------------------------------
+
+/// The README's fenced blocks of `lang`, in order.
+fn fenced(readme: &str, lang: &str) -> Vec<String> {
+    let open = format!("```{lang}\n");
+    readme
+        .split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| rest.split_once("```").map(|(block, _)| block.to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_readme_shows_report_and_check_as_they_print() {
+    let readme = std::fs::read_to_string(support::repo("README.md")).unwrap();
+    let blocks = fenced(&readme, "text");
+    let find = |needle: &str| {
+        blocks
+            .iter()
+            .find(|b| b.contains(needle))
+            .unwrap_or_else(|| panic!("no README block with {needle:?}"))
+    };
+    // The quick start ends with the example's table: the binary's, day and all aside.
+    let out = support::run(&["report", "--config", &example()], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let example_block = find("wasabi      not configured: no credentials\ntotal");
+    assert_eq!(
+        normalise(example_block),
+        normalise(&String::from_utf8_lossy(&out.stdout)),
+        "README's table of the example configuration is not what `report` prints"
+    );
+    let quick_start = readme.split("## What this build collects").next().unwrap();
+    assert!(
+        quick_start
+            .trim_end()
+            .ends_with(&format!("{example_block}```")),
+        "the quick start ends with the example's table"
+    );
+    // The run with troubles is the golden file's.
+    let golden = std::fs::read_to_string(support::fixture("report/troubled.txt")).unwrap();
+    assert_eq!(normalise(find("hostinger   failed: ")), golden);
+    // Its JSON excerpt is a document of the schema.
+    let json = fenced(&readme, "json")
+        .into_iter()
+        .find(|b| b.contains("\"schema_version\": 1"))
+        .expect("README shows the JSON");
+    assert_follows_the_schema(&serde_json::from_str(&json).expect("README's JSON parses"));
+    // `check` as run from the repository.
+    let out = Command::new(env!("CARGO_BIN_EXE_cost-exporter"))
+        .args(["check", "--config", "examples/cost-exporter.toml"])
+        .current_dir(support::repo(""))
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        find("config file: examples/cost-exporter.toml"),
+        &String::from_utf8_lossy(&out.stdout),
+        "README's `check` output is not what `check` prints"
+    );
+}

@@ -68,7 +68,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_delimiter = ',', value_name = "PROVIDER,…")]
     pub(crate) only: Option<Vec<String>>,
 
-    /// Log format on stderr; RUST_LOG sets the level (default info).
+    /// Log format on stderr; RUST_LOG sets the level (default info; warn for report).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
 
@@ -97,9 +97,7 @@ pub(crate) enum Command {
     /// Pushes nothing; exit codes as `collect`. Logs default to warnings (RUST_LOG=info for
     /// more).
     Report {
-        /// `table` for people (colour on a terminal unless NO_COLOR is set, plain text when
-        /// piped), `json` for scripts (schema_version 1, docs/report.schema.json; money as
-        /// strings with two decimals, unknown as null).
+        /// How to print the month: a table for people or JSON for scripts.
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
         output: Output,
     },
@@ -121,7 +119,8 @@ pub(crate) enum Command {
     /// Write past months from the providers' own history, one point per series per day
     /// (23:59:59 UTC), as OpenMetrics with timestamps for `promtool tsdb create-blocks-from
     /// openmetrics`, or send them with Prometheus remote write. Same names, labels and
-    /// month-to-date meaning as `push`. Nothing is pushed to the Pushgateway.
+    /// month-to-date meaning as `push`. Nothing is pushed to the Pushgateway. On a terminal,
+    /// a progress line on stderr says how far it is.
     Backfill {
         /// First month, YYYY-MM (from its 1st).
         #[arg(long, value_name = "YYYY-MM")]
@@ -329,6 +328,7 @@ async fn watch_signals(tx: tokio::sync::watch::Sender<Option<&'static str>>) {
     let _ = tx.send(Some(first));
     let second = next_signal().await;
     tracing::error!("{second} received again: exiting now, without finishing the push");
+    crate::progress::abandon();
     std::process::exit(i32::from(exit::SIGNAL));
 }
 

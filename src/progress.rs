@@ -39,6 +39,17 @@ pub(crate) fn around(write: impl FnOnce() -> std::io::Result<()>) -> std::io::Re
     result
 }
 
+/// Clears the line, if one is shown, for a process about to exit without unwinding (a second
+/// signal).
+pub(crate) fn abandon() {
+    let mut current = shown();
+    if current.take().is_some() {
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(b"\r\x1b[K");
+        let _ = err.flush();
+    }
+}
+
 /// A count of things done: `3 of 9 providers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Count {
@@ -165,12 +176,7 @@ impl Progress {
             t.abort();
         }
         if self.shared.take().is_some() {
-            let mut current = shown();
-            if current.take().is_some() {
-                let mut err = std::io::stderr().lock();
-                let _ = err.write_all(b"\r\x1b[K");
-                let _ = err.flush();
-            }
+            abandon();
         }
     }
 }

@@ -48,7 +48,8 @@ pub enum Output {
     /// otherwise; at most 100 columns.
     #[default]
     Table,
-    /// JSON for scripts: schema_version 1, described by docs/report.schema.json.
+    /// JSON for scripts: schema_version 1, described by docs/report.schema.json; money as
+    /// strings with two decimals, unknown as null.
     Json,
 }
 

@@ -106,7 +106,7 @@ fn completions_and_the_manual_come_from_the_command_line_definition() {
         let out = support::run(&["completions", shell], &[]);
         let (stdout, stderr) = support::text(&out);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
-        for sub in ["push", "collect", "check", "backfill", "prune"] {
+        for sub in ["push", "collect", "report", "check", "backfill", "prune"] {
             assert!(stdout.contains(sub), "{shell} completion lacks {sub}");
         }
     }

@@ -195,9 +195,22 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
         tracing::info!(provider = %p, "not configured (no credentials): nothing to backfill");
     }
     let months = req.months();
+    let providers: BTreeSet<&str> = plan.collectors.iter().map(|c| c.provider()).collect();
     let progress = Progress::start(
         progress::Status {
             what: "backfilling".into(),
+            counts: vec![
+                progress::Count {
+                    done: 0,
+                    total: months.len(),
+                    unit: "months",
+                },
+                progress::Count {
+                    done: 0,
+                    total: providers.len(),
+                    unit: "providers",
+                },
+            ],
             ..Default::default()
         },
         http.sent(),

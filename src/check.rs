@@ -1,19 +1,34 @@
-//! `cost-exporter check`: the effective settings with where each came from (secrets as `***`),
-//! then validation, the providers of the run, and with `--probe` one cheap read-only call per
-//! collector and one to the Pushgateway.
+//! `cost-exporter check`: what a run will do, first: the configuration file, the
+//! Pushgateway, the reporting currency, and each provider (collected or not and why, its
+//! budget, where its credentials come from); with `--settings` every effective setting with
+//! where it came from (secrets as `***`); with `--probe` one cheap read-only call per
+//! collector and one to the Pushgateway (a progress line on a terminal while they run).
+//! Everything printed passes through [`crate::secret::redact`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::time::Duration;
 
-use crate::config::{self, Overrides};
+use rust_decimal::Decimal;
+
+use crate::config::{self, Loaded, Overrides, Settings};
 use crate::exit;
-use crate::providers::{self, Context};
+use crate::progress::{self, Progress};
+use crate::providers::{self, Context, Plan};
 use crate::push::Pushgateway;
+
+/// A setting as `check --settings` lists it: key, value as shown, origin.
+type Row = (String, String, String);
 
 /// Runs `check` and returns the exit code: 0 valid (and every probe answered), 1 a probe
 /// failed, 2 a configuration error.
-pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, probe: bool) -> u8 {
+pub(crate) async fn run(
+    overrides: &Overrides,
+    env: &BTreeMap<String, String>,
+    list_settings: bool,
+    probe: bool,
+) -> u8 {
     let mut out = std::io::stdout().lock();
     let loaded = match config::layer(overrides, env, &providers::schema()) {
         Ok(l) => l,
@@ -22,84 +37,32 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
             return exit::CONFIG;
         }
     };
-    let mut text = String::new();
-    match &loaded.file {
-        Some(p) => {
-            let _ = writeln!(text, "config file: {}", p.display());
-        }
-        None => text.push_str("config file: none (built-in defaults and the environment only)\n"),
-    }
-    text.push_str("effective settings (secrets shown as ***):\n");
     let rows = loaded.effective();
-    let width = rows
-        .iter()
-        .map(|(k, v, _)| k.len() + v.len() + 3)
-        .max()
-        .unwrap_or(0);
-    for (k, v, origin) in &rows {
-        let kv = format!("{k} = {v}");
-        let _ = writeln!(text, "  {kv:<width$}  # {origin}");
-    }
-    let _ = out.write_all(crate::secret::redact(&text).as_bytes());
     let (settings, plan) = match providers::configure(&loaded, overrides.only.as_deref()) {
         Ok(s) => s,
         Err(e) => {
-            let _ = out.flush();
+            // The settings as read help find where a wrong value came from.
+            if list_settings {
+                let _ = out.write_all(crate::secret::redact(&settings_list(&rows)).as_bytes());
+                let _ = out.flush();
+            }
             tracing::error!("{}", e.to_string().trim_end());
             return exit::CONFIG;
         }
     };
-    let mut text = String::from("providers:\n");
-    for (name, p) in &plan.providers {
-        if !settings.wanted(name) {
-            continue;
-        }
-        let sources: Vec<&str> = plan
-            .collectors
-            .iter()
-            .filter(|c| c.provider() == name)
-            .map(|c| c.source())
-            .collect();
-        let status = match (&p.unconfigured, sources.is_empty()) {
-            (Some(why), false) => {
-                format!(
-                    "collected ({}); API not collected: {why}",
-                    sources.join(", ")
-                )
-            }
-            (Some(why), true) => format!("not configured ({why})"),
-            (None, false) => format!("collected ({})", sources.join(", ")),
-            (None, true) => "not collected (budget only)".to_owned(),
-        };
-        let status = if p.fixed_replaced {
-            format!("{status}; its [[fixed]] entries are replaced by the API's figures")
-        } else {
-            status
-        };
-        let budget = p
-            .budget
-            .map(|b| format!("; budget {b} {}", settings.fx.reporting()))
-            .unwrap_or_default();
-        let _ = writeln!(text, "  {name:<12} {status}{budget}");
-    }
-    for f in &settings.fixed {
-        let replaced = plan
-            .providers
-            .get(&f.provider)
-            .is_some_and(|p| p.fixed_replaced);
-        if replaced {
-            continue;
-        }
+    let mut text = summary(&loaded, &rows, &settings, &plan);
+    text.push_str("configuration is valid\n");
+    if list_settings {
+        text.push('\n');
+        text.push_str(&settings_list(&rows));
+    } else {
         let _ = writeln!(
             text,
-            "  fixed: {}/{} = {} {} a month",
-            f.provider,
-            f.name,
-            f.monthly.amount.round_dp(2),
-            f.monthly.currency
+            "check --settings lists all {} settings and where each came from;\n\
+             check --probe calls each provider and the Pushgateway once",
+            rows.len()
         );
     }
-    text.push_str("configuration is valid\n");
     let _ = out.write_all(crate::secret::redact(&text).as_bytes());
     if !probe {
         return exit::OK;
@@ -129,11 +92,28 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
             return exit::PUSH_FAILED;
         }
     };
+    let _ = out.flush();
+    let progress = Progress::start(
+        progress::Status {
+            what: "probing".into(),
+            ..Default::default()
+        },
+        http.sent(),
+        Duration::from_secs(1),
+    );
     let cx = Context {
         http,
         now: std::time::SystemTime::now(),
     };
-    for c in &plan.collectors {
+    for (i, c) in plan.collectors.iter().enumerate() {
+        progress.update(|s| {
+            s.counts = vec![progress::Count {
+                done: i,
+                total: plan.collectors.len(),
+                unit: "sources",
+            }];
+            s.waiting = vec![format!("{} ({})", c.provider(), c.source())];
+        });
         match c.probe(&cx).await {
             Ok(s) => {
                 let _ = writeln!(text, "  {:<12} ok ({}): {s}", c.provider(), c.source());
@@ -144,10 +124,180 @@ pub(crate) async fn run(overrides: &Overrides, env: &BTreeMap<String, String>, p
             }
         }
     }
+    progress.finish();
     for name in &plan.unconfigured {
         let _ = writeln!(text, "  {name:<12} skipped: not configured");
     }
     let _ = out.write_all(crate::secret::redact(&text).as_bytes());
     let _ = out.flush();
     if failed { exit::PUSH_FAILED } else { exit::OK }
+}
+
+/// Every effective setting with where it came from, secrets as `***`.
+fn settings_list(rows: &[Row]) -> String {
+    let mut text = String::from("effective settings (secrets shown as ***):\n");
+    let width = rows
+        .iter()
+        .map(|(k, v, _)| k.len() + v.len() + 3)
+        .max()
+        .unwrap_or(0);
+    for (k, v, origin) in rows {
+        let kv = format!("{k} = {v}");
+        let _ = writeln!(text, "  {kv:<width$}  # {origin}");
+    }
+    text
+}
+
+/// The first screen: file, Pushgateway, currency, and what happens to each provider.
+fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> String {
+    let mut text = String::new();
+    match &loaded.file {
+        Some(p) => {
+            let _ = writeln!(text, "config file: {}", p.display());
+        }
+        None => text.push_str("config file: none (built-in defaults and the environment only)\n"),
+    }
+    let pg = &settings.pushgateway;
+    let auth = if pg.basic_auth.is_some() {
+        "basic auth"
+    } else {
+        "no basic auth"
+    };
+    let _ = writeln!(
+        text,
+        "pushgateway: {}, job cost-exporter, {auth}\n  url from {}",
+        config::redact_url(pg.url.as_str()),
+        loaded.origin("pushgateway.url")
+    );
+    if pg.basic_auth.is_some()
+        && let Some(from) = credentials(rows, "pushgateway.")
+    {
+        let _ = writeln!(text, "  {from}");
+    }
+    let currency = settings.fx.reporting();
+    let rates: Vec<String> = settings
+        .fx
+        .rates()
+        .map(|(c, r)| format!("1 {c} = {} {currency}", r.value))
+        .collect();
+    let rates = match (&settings.fx_source, rates.is_empty()) {
+        (Some(_), true) => "rates from the ECB".to_owned(),
+        (Some(_), false) => format!("rates from the ECB, else {}", rates.join(", ")),
+        (None, true) => "no exchange rate needed".to_owned(),
+        (None, false) => rates.join(", "),
+    };
+    let _ = writeln!(
+        text,
+        "currency: {currency}, tax {}; {rates}",
+        settings.tax.as_str()
+    );
+
+    let mut fixed: BTreeMap<&str, Vec<&config::FixedEntry>> = BTreeMap::new();
+    for f in &settings.fixed {
+        fixed.entry(f.provider.as_str()).or_default().push(f);
+    }
+    let wanted: Vec<(&String, &providers::Planned)> = plan
+        .providers
+        .iter()
+        .filter(|(name, _)| settings.wanted(name))
+        .collect();
+    let collected = wanted
+        .iter()
+        .filter(|(name, _)| {
+            plan.collectors
+                .iter()
+                .any(|c| c.provider() == name.as_str())
+        })
+        .count();
+    let _ = writeln!(
+        text,
+        "providers: a run collects {collected} of {}{}, budgets in {currency}",
+        wanted.len(),
+        if settings.only.is_some() {
+            " (--only)"
+        } else {
+            ""
+        }
+    );
+    let width = wanted
+        .iter()
+        .map(|(n, _)| n.len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    for (name, p) in wanted {
+        let sources: Vec<&str> = plan
+            .collectors
+            .iter()
+            .filter(|c| c.provider() == name)
+            .map(|c| c.source())
+            .collect();
+        let api: Vec<&str> = sources.iter().copied().filter(|s| *s != "fixed").collect();
+        let entries = if p.fixed_replaced {
+            None
+        } else {
+            fixed.get(name.as_str()).map(|e| fixed_text(e, settings))
+        };
+        let mut what: Vec<String> = Vec::new();
+        if !api.is_empty() {
+            what.push(format!("API: {}", api.join(", ")));
+        }
+        what.extend(entries);
+        let mut more: Vec<String> = Vec::new();
+        let status = match (&p.unconfigured, sources.is_empty()) {
+            (Some(why), false) => {
+                more.push(format!("API not collected: {why}"));
+                format!("collected ({})", what.join("; "))
+            }
+            (Some(why), true) => format!("not configured ({why})"),
+            (None, false) => format!("collected ({})", what.join("; ")),
+            (None, true) => "not collected (budget only)".to_owned(),
+        };
+        if let Some(from) = credentials(rows, &format!("providers.{name}.")) {
+            more.push(format!("credentials: {from}"));
+        }
+        if p.fixed_replaced {
+            more.push("its [[fixed]] entries are replaced by the API's figures".to_owned());
+        }
+        let budget = p
+            .budget
+            .map(|b| format!("; budget {b}"))
+            .unwrap_or_default();
+        let _ = writeln!(text, "  {name:<width$}  {status}{budget}");
+        for m in more {
+            let _ = writeln!(text, "  {:<width$}  {m}", "");
+        }
+    }
+    text
+}
+
+/// `[[fixed]] name, 6.00 EUR a month` or `4 [[fixed]] entries, 250.00 EUR a month`, in the
+/// reporting currency.
+fn fixed_text(entries: &[&config::FixedEntry], settings: &Settings) -> String {
+    let sum = entries.iter().try_fold(Decimal::ZERO, |sum, e| {
+        settings
+            .fx
+            .convert(e.monthly)
+            .ok()
+            .and_then(|v| sum.checked_add(v))
+    });
+    let amount = match sum {
+        Some(s) => format!("{:.2} {} a month", s.round_dp(2), settings.fx.reporting()),
+        None => "an amount beyond conversion".to_owned(),
+    };
+    match entries {
+        [one] => format!("[[fixed]] {}, {amount}", one.name),
+        many => format!("{} [[fixed]] entries, {amount}", many.len()),
+    }
+}
+
+/// Where the secrets under `prefix` came from: `token from environment variable X`, or
+/// `None` when none is set.
+fn credentials(rows: &[Row], prefix: &str) -> Option<String> {
+    let found: Vec<String> = rows
+        .iter()
+        .filter(|(k, v, _)| v == "***" && k.starts_with(prefix))
+        .map(|(k, _, origin)| format!("{} from {origin}", &k[prefix.len()..]))
+        .collect();
+    (!found.is_empty()).then(|| found.join(", "))
 }

@@ -1,6 +1,6 @@
-//! The command line: `push`, `collect`, `check`, `backfill`, their flags and help, and the mapping of
-//! outcomes to exit codes. The help's list of environment variables comes from the provider
-//! registry.
+//! The command line: `push`, `collect`, `report`, `check`, `backfill`, their flags and help,
+//! and the mapping of outcomes to exit codes. The help's list of environment variables comes
+//! from the provider registry.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -12,7 +12,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use crate::config::Overrides;
 use crate::exit;
 use crate::providers;
-use crate::run::{self, Mode};
+use crate::run::{self, Mode, Output};
 use crate::telemetry::{self, LogFormat};
 
 const EXIT_CODES: &str = "\
@@ -68,7 +68,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_delimiter = ',', value_name = "PROVIDER,…")]
     pub(crate) only: Option<Vec<String>>,
 
-    /// Log format on stderr; RUST_LOG sets the level (default info).
+    /// Log format on stderr; RUST_LOG sets the level (default info; warn for report).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
 
@@ -91,8 +91,24 @@ pub(crate) enum Command {
     },
     /// Collect and print the exposition text on stdout; push nothing.
     Collect,
-    /// Validate the configuration and print the effective settings and where each came from.
+    /// Collect like `collect` and print the month at a glance: per provider its status (ok,
+    /// failed and why, not configured and why), spend so far, forecast, budget and the
+    /// forecast's share of it, the usage closest to its limit, the next renewal; a total.
+    /// Pushes nothing; exit codes as `collect`. Logs default to warnings (RUST_LOG=info for
+    /// more).
+    Report {
+        /// How to print the month: a table for people or JSON for scripts.
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Validate the configuration and say what a run will do: the config file, the
+    /// Pushgateway, each provider (collected or not and why, its budget, where its credentials
+    /// come from); --settings adds every effective setting and where it came from.
     Check {
+        /// Also list every effective setting (secrets as ***) with where it came from: file
+        /// and key, environment variable, or built-in default.
+        #[arg(long)]
+        settings: bool,
         /// Also make one cheap read-only call per provider and one to the Pushgateway.
         #[arg(long)]
         probe: bool,
@@ -103,7 +119,8 @@ pub(crate) enum Command {
     /// Write past months from the providers' own history, one point per series per day
     /// (23:59:59 UTC), as OpenMetrics with timestamps for `promtool tsdb create-blocks-from
     /// openmetrics`, or send them with Prometheus remote write. Same names, labels and
-    /// month-to-date meaning as `push`. Nothing is pushed to the Pushgateway.
+    /// month-to-date meaning as `push`. Nothing is pushed to the Pushgateway. On a terminal,
+    /// a progress line on stderr says how far it is.
     Backfill {
         /// First month, YYYY-MM (from its 1st).
         #[arg(long, value_name = "YYYY-MM")]
@@ -185,7 +202,13 @@ pub fn main() -> u8 {
         }
         _ => {}
     }
-    telemetry::init(cli.log_format);
+    // The table says what the info lines would (collected, not configured): warnings only,
+    // unless RUST_LOG asks for more.
+    let level = match cli.command {
+        Command::Report { .. } => "warn",
+        _ => "info",
+    };
+    telemetry::init(cli.log_format, level);
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let (pushgateway, mode) = match &cli.command {
         Command::Push {
@@ -194,6 +217,7 @@ pub fn main() -> u8 {
         } => (pushgateway.clone(), Some(Mode::Print)),
         Command::Push { pushgateway, .. } => (pushgateway.clone(), Some(Mode::Push)),
         Command::Collect => (None, Some(Mode::Print)),
+        Command::Report { output } => (None, Some(Mode::Report(*output))),
         Command::Check { pushgateway, .. } => (pushgateway.clone(), None),
         Command::Prune { pushgateway, .. } => (pushgateway.clone(), None),
         Command::EnvVars
@@ -244,9 +268,12 @@ pub fn main() -> u8 {
             runtime.shutdown_timeout(Duration::from_millis(100));
             code
         }
-        (None, Command::Check { probe, .. }) => {
-            runtime.block_on(crate::check::run(&overrides, &env, *probe))
-        }
+        (
+            None,
+            Command::Check {
+                settings, probe, ..
+            },
+        ) => runtime.block_on(crate::check::run(&overrides, &env, *settings, *probe)),
         (None, Command::Prune { delete, all, .. }) => {
             let (settings, plan) = match providers::load(&overrides, &env) {
                 Ok(loaded) => loaded,
@@ -301,6 +328,7 @@ async fn watch_signals(tx: tokio::sync::watch::Sender<Option<&'static str>>) {
     let _ = tx.send(Some(first));
     let second = next_signal().await;
     tracing::error!("{second} received again: exiting now, without finishing the push");
+    crate::progress::abandon();
     std::process::exit(i32::from(exit::SIGNAL));
 }
 

@@ -11,6 +11,8 @@
 //! It knows no provider: callers decide on those fields.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -159,6 +161,9 @@ pub(crate) struct ProviderHttp {
     /// Path endings a POST may go to: the read-only query endpoints the provider modules
     /// declare. Any other POST is refused without a request.
     posts: &'static [&'static str],
+    /// Requests sent so far, every attempt counted, shared by every clone (the progress
+    /// line shows it).
+    sent: Arc<AtomicU64>,
 }
 
 /// Installs rustls' ring provider once per process (reqwest is built without one, to avoid
@@ -187,6 +192,7 @@ impl ProviderHttp {
             client,
             policy,
             posts,
+            sent: Arc::default(),
         })
     }
 
@@ -240,6 +246,12 @@ impl ProviderHttp {
             }
         };
         self.send(url, auth, &[], Some(body)).await
+    }
+
+    /// The number of requests this client and its clones have sent (each attempt counts),
+    /// read while they run.
+    pub(crate) fn sent(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.sent)
     }
 
     /// A client that waits `wait` after a 429 that does not say how long to wait (for an API
@@ -309,6 +321,7 @@ impl ProviderHttp {
                     .header(CONTENT_TYPE, *content_type)
                     .body(bytes.clone()),
             };
+            self.sent.fetch_add(1, Ordering::Relaxed);
             let result = request.headers(map.clone()).send().await;
             let verb = if body.is_some() { "POST" } else { "GET" };
             classify(verb, url, result, &secrets, &self.policy).await
@@ -802,11 +815,15 @@ mod tests {
             .expect(3)
             .mount(&server)
             .await;
-        let err = client(2)
+        let http = client(2);
+        let clone = http.clone();
+        let err = http
             .get(&url(&server, "/x"), Auth::Signed(&[]), &[])
             .await
             .unwrap_err();
         assert_eq!(err.kind, HttpErrorKind::Server);
+        // Every attempt is a request made, counted by the client and its clones alike.
+        assert_eq!(clone.sent().load(Ordering::Relaxed), 3);
         assert!(
             err.message.contains("503") && err.message.contains("busy"),
             "{}",

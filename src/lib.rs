@@ -13,6 +13,8 @@
 //!   into the reporting currency with the configured ones as fallback and overrides.
 //! - `outcome`: the pure outcome model: figures checked and converted, the forecast.
 //! - [`run`]: concurrent collection under a deadline, push order, exit code.
+//! - `report`: the month at a glance for `report`, a table for people or JSON for scripts.
+//! - `progress`: the progress line on a terminal's stderr; `term`: colour and width.
 //! - [`backfill`]: past months from the providers' history, as OpenMetrics with timestamps or
 //!   remote write.
 //! - [`metrics`]: every metric name, and rendering to exposition text.
@@ -35,12 +37,15 @@ mod http;
 pub mod metrics;
 pub mod money;
 mod outcome;
+mod progress;
 pub mod providers;
 mod prune;
 pub mod push;
+mod report;
 pub mod run;
 mod secret;
 mod telemetry;
+mod term;
 
 /// Exit codes, as the README documents them.
 pub mod exit {

@@ -1,10 +1,11 @@
 //! One run, orchestrated: collect from every source concurrently under the run deadline (and
-//! SIGTERM), hand the results to the outcome model (`outcome`), then print or push them in
-//! order, and decide the exit code.
+//! SIGTERM), hand the results to the outcome model (`outcome`), then print, report or push
+//! them in order, and decide the exit code. A progress line on stderr (`progress`, a terminal
+//! only) follows the collection and the push.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,16 +21,36 @@ use crate::fx;
 use crate::metrics::{self, Method, PreviousErrors};
 use crate::money::Fx;
 use crate::outcome::{self, ProviderOutcome, SourceResult, State};
+use crate::progress::{self, Progress};
 use crate::providers::{self, Collector, Context, Plan};
 use crate::push::{PushError, Pushgateway};
+use crate::report;
+use crate::term;
 
-/// Print or push.
+/// A run quicker than this shows no progress line.
+const SHOW_PROGRESS_AFTER: Duration = Duration::from_secs(1);
+
+/// Print, report or push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// `collect`: exposition to stdout, nothing pushed.
     Print,
+    /// `report`: the month at a glance on stdout, nothing pushed.
+    Report(Output),
     /// `push`.
     Push,
+}
+
+/// How `report` prints the month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Output {
+    /// A table for people: colour on a terminal (unless NO_COLOR is set), plain text
+    /// otherwise; at most 100 columns.
+    #[default]
+    Table,
+    /// JSON for scripts: schema_version 1, described by docs/report.schema.json; money as
+    /// strings with two decimals, unknown as null.
+    Json,
 }
 
 /// Runs once and returns the exit code.
@@ -52,13 +73,27 @@ pub async fn execute(
         }
     };
     let fx_http = http.clone();
+    let progress = Progress::start(
+        progress::Status {
+            what: "collecting".into(),
+            ..Default::default()
+        },
+        http.sent(),
+        SHOW_PROGRESS_AFTER,
+    );
     let cx = Arc::new(Context { http, now });
     // Both phases below stop on the first signal: the collectors are cancelled, and an
     // exchange-rate fetch still waiting gives way to the configured rates.
     let shutdown = shutdown.boxed_local().shared();
     // The exchange rates are fetched (when a source is configured) while collecting.
     let (results, fx) = tokio::join!(
-        collect_all(&plan.collectors, cx, settings.run.timeout, shutdown.clone()),
+        collect_all(
+            &plan.collectors,
+            cx,
+            settings.run.timeout,
+            shutdown.clone(),
+            &progress
+        ),
         async {
             tokio::select! {
                 fx = fx::for_run(
@@ -96,9 +131,35 @@ pub async fn execute(
     }
     let any_failed = outcomes.iter().any(|o| matches!(o.state, State::Failed(_)));
     let finished = now + took;
+    let partial = if any_failed { exit::PARTIAL } else { exit::OK };
 
     match mode {
+        Mode::Report(output) => {
+            // Off the screen before the table is on it.
+            progress.finish();
+            let month = report::month(
+                &outcomes,
+                |p| plan.why_not_collected(p).map(str::to_owned),
+                fx.reporting().code(),
+                now,
+            );
+            let out = std::io::stdout();
+            let text = match output {
+                Output::Table => report::table(&month, term::colour(out.is_terminal())),
+                Output::Json => report::json(&month),
+            };
+            let mut out = out.lock();
+            if let Err(e) = out
+                .write_all(crate::secret::redact(&text).as_bytes())
+                .and_then(|_| out.flush())
+            {
+                tracing::error!("cannot write to stdout: {e}");
+                return exit::PUSH_FAILED;
+            }
+            partial
+        }
         Mode::Print => {
+            progress.finish();
             let mut all = metrics::run_group(&fx, settings.tax, finished, took);
             for o in &outcomes {
                 let (fams, _) =
@@ -113,13 +174,13 @@ pub async fn execute(
                 tracing::error!("cannot write to stdout: {e}");
                 return exit::PUSH_FAILED;
             }
-            if any_failed { exit::PARTIAL } else { exit::OK }
+            partial
         }
         Mode::Push => {
             let deadline = settings.run.push_timeout;
             let pushed = match tokio::time::timeout(
                 deadline,
-                push_all(settings, &fx, &outcomes, finished, took),
+                push_all(settings, &fx, &outcomes, finished, took, &progress),
             )
             .await
             {
@@ -132,11 +193,8 @@ pub async fn execute(
                     false
                 }
             };
-            match (pushed, any_failed) {
-                (false, _) => exit::PUSH_FAILED,
-                (true, true) => exit::PARTIAL,
-                (true, false) => exit::OK,
-            }
+            progress.finish();
+            if pushed { partial } else { exit::PUSH_FAILED }
         }
     }
 }
@@ -148,8 +206,26 @@ async fn collect_all(
     cx: Arc<Context>,
     timeout: Duration,
     shutdown: impl Future<Output = &'static str>,
+    progress: &Progress,
 ) -> Vec<SourceResult> {
     let started = Instant::now();
+    // Sources still running per provider: a provider is done when its last one is.
+    let mut running: BTreeMap<&str, usize> = BTreeMap::new();
+    for c in collectors {
+        *running.entry(c.provider()).or_default() += 1;
+    }
+    let providers = running.len();
+    let show = |running: &BTreeMap<&str, usize>| {
+        progress.update(|s| {
+            s.counts = vec![progress::Count {
+                done: providers - running.len(),
+                total: providers,
+                unit: "providers",
+            }];
+            s.waiting = running.keys().map(|p| (*p).to_owned()).collect();
+        });
+    };
+    show(&running);
     let mut set = JoinSet::new();
     let mut index = HashMap::new();
     for (i, c) in collectors.iter().enumerate() {
@@ -177,12 +253,16 @@ async fn collect_all(
                 Some(Ok((id, r))) => {
                     if let Some(i) = index.get(&id) {
                         results[*i] = Some(r);
+                        finished(&mut running, collectors[*i].provider());
+                        show(&running);
                     }
                 }
                 Some(Err(e)) => {
                     if let Some(i) = index.get(&e.id()) {
                         let msg = if e.is_panic() { "the collector panicked (a bug; please report it)" } else { "the collector task was cancelled" };
                         results[*i] = Some((Err(CollectError::new(Reason::Internal, msg)), started.elapsed()));
+                        finished(&mut running, collectors[*i].provider());
+                        show(&running);
                     }
                 }
             },
@@ -210,6 +290,16 @@ async fn collect_all(
             (c.provider().to_owned(), result, took)
         })
         .collect()
+}
+
+/// One source of `provider` has finished: the provider leaves `running` with its last.
+fn finished(running: &mut BTreeMap<&str, usize>, provider: &str) {
+    if let Some(n) = running.get_mut(provider) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            running.remove(provider);
+        }
+    }
 }
 
 /// Takes the host-wide lock for pushes to `pushgateway` (a file in the temporary directory,
@@ -291,6 +381,7 @@ async fn push_all(
     outcomes: &[ProviderOutcome],
     finished: SystemTime,
     took: Duration,
+    progress: &Progress,
 ) -> bool {
     let pg = match Pushgateway::new(&settings.pushgateway) {
         Ok(pg) => pg,
@@ -330,7 +421,17 @@ async fn push_all(
             Method::Put,
             metrics::run_group(fx, settings.tax, finished, took),
         )));
-    for (provider, method, fams) in groups {
+    let total = outcomes.len() + 1;
+    for (done, (provider, method, fams)) in groups.enumerate() {
+        progress.update(|s| {
+            s.what = "pushing".into();
+            s.counts = vec![progress::Count {
+                done,
+                total,
+                unit: "groups",
+            }];
+            s.waiting.clear();
+        });
         let labels: Vec<(&str, &str)> = provider.map(|p| ("provider", p)).into_iter().collect();
         match pg.push(&labels, method, fams.encode()).await {
             Ok(()) => {

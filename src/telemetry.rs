@@ -1,5 +1,6 @@
-//! Logging: tracing to stderr, as text or JSON; `RUST_LOG` filters (default `info`); colour
-//! only on a terminal and without `NO_COLOR`.
+//! Logging: tracing to stderr, as text or JSON; `RUST_LOG` filters (default `info`, `warn`
+//! for `report`, whose table says what the info lines would); colour only on a terminal and
+//! without `NO_COLOR`; a progress line on the terminal steps aside for each event.
 //!
 //! HTTP and signing internals (hyper, reqwest, h2, rustls, aws-sigv4) are capped at `warn` whatever `RUST_LOG` says:
 //! at debug and trace they log URLs and connection details, which is more than a cost job
@@ -20,9 +21,9 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Call once.
-pub(crate) fn init(format: LogFormat) {
-    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber, at `level` unless `RUST_LOG` says otherwise. Call once.
+pub(crate) fn init(format: LogFormat, level: &str) {
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     for directive in [
         "hyper=warn",
         "hyper_util=warn",
@@ -37,7 +38,7 @@ pub(crate) fn init(format: LogFormat) {
         }
     }
     use std::io::IsTerminal;
-    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let colour = crate::term::colour(std::io::stderr().is_terminal());
     let builder = tracing_subscriber::fmt()
         .with_writer(|| Redacting(std::io::stderr()))
         .with_ansi(colour)
@@ -56,7 +57,9 @@ struct Redacting<W>(W);
 impl<W: std::io::Write> std::io::Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.0.write_all(crate::secret::redact(&text).as_bytes())?;
+        let text = crate::secret::redact(&text);
+        // A progress line on the terminal steps aside for the event.
+        crate::progress::around(|| self.0.write_all(text.as_bytes()))?;
         Ok(buf.len())
     }
 

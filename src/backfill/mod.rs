@@ -8,7 +8,9 @@
 //! then, day by day, the outcome model turns the day's collections into what `push` would have
 //! reported at the end of that day (the forecast included), and the figures are written. Memory
 //! holds one month of history, never the whole span. A source without history is named in
-//! the log; a failing provider does not stop the others (exit 3).
+//! the log; a failing provider does not stop the others (exit 3). On a terminal, a progress
+//! line on stderr says how many months and providers are done, the requests made, and the
+//! time elapsed and left.
 
 mod openmetrics;
 mod remote_write;
@@ -28,6 +30,7 @@ use crate::exit;
 use crate::fx;
 use crate::metrics::{self, FIGURES, PreviousErrors};
 use crate::outcome::{self, SourceResult, State};
+use crate::progress::{self, Progress};
 use crate::providers::{self, Collector, Context, Days, History, Plan};
 
 /// What to backfill and where to.
@@ -191,13 +194,40 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
     for p in &plan.unconfigured {
         tracing::info!(provider = %p, "not configured (no credentials): nothing to backfill");
     }
+    let months = req.months();
+    let providers: BTreeSet<&str> = plan.collectors.iter().map(|c| c.provider()).collect();
+    let progress = Progress::start(
+        progress::Status {
+            what: "backfilling".into(),
+            counts: vec![
+                progress::Count {
+                    done: 0,
+                    total: months.len(),
+                    unit: "months",
+                },
+                progress::Count {
+                    done: 0,
+                    total: providers.len(),
+                    unit: "providers",
+                },
+            ],
+            ..Default::default()
+        },
+        http.sent(),
+        Duration::ZERO,
+    );
     let cx = Arc::new(Context { http, now });
     let mut failed: BTreeSet<String> = BTreeSet::new();
     let mut without_history: BTreeSet<(String, &'static str)> = BTreeSet::new();
     let mut written_days: BTreeMap<String, u32> = BTreeMap::new();
-    for days in req.months() {
+    for (i, days) in months.iter().copied().enumerate() {
         tracing::info!("backfilling {} to {}", days.first, days.last);
-        let histories = month(&plan.collectors, &cx, days).await;
+        let done = Done {
+            months: i,
+            of: months.len(),
+            progress: &progress,
+        };
+        let histories = month(&plan.collectors, &cx, days, done).await;
         // Per provider: its sources' histories, or the month fails for it.
         let mut by_provider: BTreeMap<String, Vec<HashMap<time::Date, crate::cost::Collection>>> =
             BTreeMap::new();
@@ -274,6 +304,8 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
             }
         }
     }
+    // Off the terminal before the samples are written (to stdout, perhaps).
+    progress.finish();
     for (p, n) in &written_days {
         tracing::info!(provider = %p, "{n} day(s) backfilled");
     }
@@ -322,24 +354,72 @@ async fn finish(sink: Sink, req: &Request) -> Result<u64, String> {
     }
 }
 
+/// Where the backfill stands, for the progress line: months done before this one, of how
+/// many.
+struct Done<'a> {
+    months: usize,
+    of: usize,
+    progress: &'a Progress,
+}
+
+impl Done<'_> {
+    /// Shows the month with `running` (sources still running per provider) of `providers`.
+    fn show(&self, running: &BTreeMap<String, usize>, providers: usize) {
+        let finished = providers - running.len();
+        self.progress.update(|s| {
+            s.counts = vec![
+                progress::Count {
+                    done: self.months,
+                    total: self.of,
+                    unit: "months",
+                },
+                progress::Count {
+                    done: finished,
+                    total: providers,
+                    unit: "providers",
+                },
+            ];
+            let providers = providers.max(1) as f64;
+            s.fraction =
+                Some((self.months as f64 + finished as f64 / providers) / self.of.max(1) as f64);
+            s.waiting.clear();
+        });
+    }
+}
+
 /// Every collector's history of `days`, concurrently: (provider, source, result).
 async fn month(
     collectors: &[Arc<dyn Collector>],
     cx: &Arc<Context>,
     days: Days,
+    done: Done<'_>,
 ) -> Vec<(String, &'static str, Result<Option<History>, CollectError>)> {
     let mut set = JoinSet::new();
+    // Sources still running per provider: a provider is done with the month with its last.
+    let mut running: BTreeMap<String, usize> = BTreeMap::new();
     for c in collectors {
+        *running.entry(c.provider().to_owned()).or_default() += 1;
         let (c, cx) = (Arc::clone(c), Arc::clone(cx));
         set.spawn(async move {
             let r = c.history(&cx, days).await;
             (c.provider().to_owned(), c.source(), r)
         });
     }
+    let providers = running.len();
+    done.show(&running, providers);
     let mut out = Vec::new();
     while let Some(joined) = set.join_next().await {
         match joined {
-            Ok(r) => out.push(r),
+            Ok(r) => {
+                if let Some(n) = running.get_mut(&r.0) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        running.remove(&r.0);
+                    }
+                }
+                done.show(&running, providers);
+                out.push(r);
+            }
             Err(e) => tracing::error!("a history task ended abnormally: {e}"),
         }
     }

@@ -219,6 +219,15 @@ impl Plan {
     pub(crate) fn budget(&self, provider: &str) -> Option<Decimal> {
         self.providers.get(provider).and_then(|p| p.budget)
     }
+
+    /// Why the API of `provider` is not collected (no credentials, or what else is missing),
+    /// for a provider with an API module that is not: not configured, or collected from its
+    /// `[[fixed]]` entries only.
+    pub(crate) fn why_not_collected(&self, provider: &str) -> Option<&str> {
+        self.providers
+            .get(provider)
+            .and_then(|p| p.unconfigured.as_deref())
+    }
 }
 
 #[cfg(test)]

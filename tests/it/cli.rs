@@ -92,6 +92,7 @@ fn help_teaches_commands_and_exit_codes() {
     for needle in [
         "push",
         "collect",
+        "report",
         "check",
         "--config",
         "--only",
@@ -105,7 +106,17 @@ fn help_teaches_commands_and_exit_codes() {
         );
     }
     let out = support::run(&["check", "--help"], &[]);
-    assert!(support::text(&out).0.contains("--probe"));
+    let help = support::text(&out).0;
+    assert!(
+        help.contains("--probe") && help.contains("--settings"),
+        "{help}"
+    );
+    let out = support::run(&["report", "--help"], &[]);
+    let help = support::text(&out).0;
+    assert!(
+        help.contains("--output") && help.contains("json") && help.contains("NO_COLOR"),
+        "{help}"
+    );
     // A usage error is a configuration error.
     let out = support::run(&["frobnicate"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -116,18 +127,55 @@ fn check_redacts_secrets_and_says_where_each_value_came_from() {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("supabase-token");
     std::fs::write(&token_file, "sbp_from_a_file_0042\r\n").unwrap();
-    let out = support::run(
-        &["check", "--config", &example()],
-        &[
-            // Numeric-looking secrets must work.
-            ("VERCEL_API_TOKEN", "  918273645  "),
-            ("SUPABASE_ACCESS_TOKEN_FILE", token_file.to_str().unwrap()),
-            ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
-            ("COST_EXPORTER_HTTP__TIMEOUT", "45s"),
-        ],
+    let env = [
+        // Numeric-looking secrets must work.
+        ("VERCEL_API_TOKEN", "  918273645  "),
+        ("SUPABASE_ACCESS_TOKEN_FILE", token_file.to_str().unwrap()),
+        ("SUPABASE_PROJECT_REF", "abcdefghijklmnopqrst"),
+        ("COST_EXPORTER_HTTP__TIMEOUT", "45s"),
+    ];
+    // The summary first: what each provider does, its budget, where its credentials come
+    // from (named, never shown).
+    let out = support::run(&["check", "--config", &example()], &env);
+    let (summary, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{summary}{stderr}");
+    assert!(!summary.contains("918273645") && !stderr.contains("918273645"));
+    assert!(!summary.contains("sbp_from_a_file") && !stderr.contains("sbp_from_a_file"));
+    assert!(
+        summary.starts_with("config file: ") && summary.contains("examples/cost-exporter.toml"),
+        "{summary}"
     );
+    assert!(
+        summary.contains("pushgateway: http://localhost:9091/")
+            && summary.contains("`pushgateway.url` in"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("vercel      collected (API: vercel); budget 0\n")
+            && summary.contains("credentials: token from environment variable VERCEL_API_TOKEN"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(&format!(
+            "credentials: token from file {} (from SUPABASE_ACCESS_TOKEN_FILE)",
+            token_file.display()
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("anthropic   not configured (no credentials); budget 200\n"),
+        "{summary}"
+    );
+    assert!(summary.contains("configuration is valid"), "{summary}");
+    // No list of settings by default: the first screen is the summary.
+    assert!(!summary.contains("http.timeout ="), "{summary}");
+    assert!(summary.contains("check --settings lists all "), "{summary}");
+
+    // --settings: every setting with where it came from, after the summary.
+    let out = support::run(&["check", "--settings", "--config", &example()], &env);
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with(&summary[..summary.find("configuration is valid").unwrap()]));
     assert!(!stdout.contains("918273645") && !stderr.contains("918273645"));
     assert!(!stdout.contains("sbp_from_a_file") && !stderr.contains("sbp_from_a_file"));
     let line = |key: &str| {

@@ -2321,7 +2321,12 @@ fn bad_settings_are_configuration_errors_before_any_connection() {
     );
     // `check` redacts the key given inline.
     let out = support::run(
-        &["check", "--config", cfg.path().to_str().unwrap()],
+        &[
+            "check",
+            "--settings",
+            "--config",
+            cfg.path().to_str().unwrap(),
+        ],
         &[
             ("GOOGLE_CREDENTIALS", &std::fs::read_to_string(key).unwrap()),
             ("GOOGLE_BILLING_EXPORT_TABLE", "p.d.t"),

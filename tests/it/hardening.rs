@@ -170,8 +170,10 @@ fn a_secret_in_a_broken_config_file_is_never_printed() {
         ),
     ] {
         let cfg = support::toml(&text);
-        for cmd in ["check", "push", "collect"] {
-            let out = support::run(&[cmd, "--config", cfg.path().to_str().unwrap()], &[]);
+        for cmd in ["check", "check --settings", "push", "collect", "report"] {
+            let mut args: Vec<&str> = cmd.split(' ').collect();
+            args.extend(["--config", cfg.path().to_str().unwrap()]);
+            let out = support::run(&args, &[]);
             let (stdout, stderr) = support::text(&out);
             no_panic(out.status.code(), &stderr);
             assert!(
@@ -480,7 +482,15 @@ fn basic_auth_never_crosses_the_network_in_clear() {
         ("PUSHGATEWAY_USERNAME", "u"),
         ("PUSHGATEWAY_PASSWORD", SENTINEL),
     ];
-    let out = support::run(&["check", "--config", cfg.path().to_str().unwrap()], &env);
+    let out = support::run(
+        &[
+            "check",
+            "--settings",
+            "--config",
+            cfg.path().to_str().unwrap(),
+        ],
+        &env,
+    );
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

@@ -23,6 +23,7 @@ mod monitoring;
 mod outofbox;
 mod ovh;
 mod pushgateway;
+mod report;
 mod secrets;
 mod supabase;
 mod support;

@@ -106,7 +106,7 @@ fn completions_and_the_manual_come_from_the_command_line_definition() {
         let out = support::run(&["completions", shell], &[]);
         let (stdout, stderr) = support::text(&out);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
-        for sub in ["push", "collect", "check", "backfill", "prune"] {
+        for sub in ["push", "collect", "report", "check", "backfill", "prune"] {
             assert!(stdout.contains(sub), "{shell} completion lacks {sub}");
         }
     }
@@ -356,7 +356,12 @@ fn a_directory_of_credential_files_is_read_like_the_environment() {
     std::fs::write(dir.path().join("VERCEL_API_TOKEN"), "vercel-from-a-file\n").unwrap();
     let cfg = support::toml("[providers.vercel]\nbudget = 5\n");
     let out = support::run(
-        &["check", "--config", cfg.path().to_str().unwrap()],
+        &[
+            "check",
+            "--settings",
+            "--config",
+            cfg.path().to_str().unwrap(),
+        ],
         &[("CREDENTIALS_DIRECTORY", dir.path().to_str().unwrap())],
     );
     let (stdout, stderr) = support::text(&out);
@@ -367,6 +372,13 @@ fn a_directory_of_credential_files_is_read_like_the_environment() {
         "{stdout}"
     );
     assert!(!stdout.contains("vercel-from-a-file"));
+    // The summary names the file the credential came from too.
+    let summary = stdout.split("effective settings").next().unwrap();
+    assert!(
+        summary.contains("credentials: token from file")
+            && summary.contains("(in CREDENTIALS_DIRECTORY)"),
+        "{summary}"
+    );
     // The environment still wins, and a variable without a file is simply unset.
     let out = support::run(
         &["check", "--config", cfg.path().to_str().unwrap()],

@@ -771,7 +771,9 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
     let out = support::run_async(&["check", "--config", &path], SIGNED_ENV).await;
     let (stdout, _) = support::text(&out);
     assert!(
-        stdout.contains("replaced by the API's figures") && !stdout.contains("fixed: ovh/bms-1"),
+        stdout.contains("collected (API: ovh)")
+            && stdout.contains("replaced by the API's figures")
+            && !stdout.contains("bms-1"),
         "{stdout}"
     );
     // Without credentials the fixed entries stand (the example as shipped).

@@ -135,8 +135,13 @@ fn a_sentinel_secret_never_leaks() {
             with(&[("COST_EXPORTER_PUSHGATEWAY__URL", &bad_url)]),
         ),
         (
+            "credentials in the URL, from the environment, every setting listed",
+            vec!["check", "--settings"],
+            with(&[("COST_EXPORTER_PUSHGATEWAY__URL", &bad_url)]),
+        ),
+        (
             "a secret with inner whitespace",
-            vec!["check"],
+            vec!["check", "--settings"],
             with(&[("COST_EXPORTER_PROVIDERS__VERCEL__TOKEN", &inner_space)]),
         ),
         (
@@ -162,8 +167,32 @@ fn a_sentinel_secret_never_leaks() {
             with(&[]),
         ),
         (
+            "report as a table",
+            vec!["report"],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD", SENTINEL),
+            ]),
+        ),
+        (
+            "report as JSON",
+            vec!["report", "--output", "json"],
+            with(&[
+                ("PUSHGATEWAY_USERNAME", "pusher"),
+                ("PUSHGATEWAY_PASSWORD", SENTINEL),
+            ]),
+        ),
+        (
             "a secret given as a TOML key from the environment",
             vec!["check"],
+            with(&[
+                ("COST_EXPORTER_PUSHGATEWAY__PASSWORD", SENTINEL),
+                ("PUSHGATEWAY_USERNAME", "u"),
+            ]),
+        ),
+        (
+            "a secret given as a TOML key, every setting listed",
+            vec!["check", "--settings"],
             with(&[
                 ("COST_EXPORTER_PUSHGATEWAY__PASSWORD", SENTINEL),
                 ("PUSHGATEWAY_USERNAME", "u"),
@@ -280,6 +309,8 @@ fn a_secret_echoed_in_a_2xx_answer_never_leaks_through_a_decode_error() {
     for args in [
         vec!["push", "--pushgateway", pg.url.as_str()],
         vec!["collect", "--log-format", "json"],
+        vec!["report"],
+        vec!["report", "--output", "json"],
         vec!["check", "--probe", "--pushgateway", pg.url.as_str()],
     ] {
         let mut args = args;

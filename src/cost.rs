@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::money::Money;
+use rust_decimal::Decimal;
+
+use crate::calendar::Month;
+use crate::money::{Currency, Money};
 
 /// Extra labels on a series, beyond the ones its metric always has.
 pub type Labels = Vec<(&'static str, String)>;
@@ -89,9 +92,55 @@ pub enum SpendKind {
     Fixed,
     /// Accrued so far this month; the forecast extrapolates it.
     Metered,
+    /// Usage charged beyond a monthly allowance: metered, but the forecast projects the usage
+    /// to the month's end and charges what exceeds the allowance, instead of extrapolating
+    /// the charge so far (which is 0 until the allowance is used up).
+    Overage(Allowance),
     /// Billed this month on the provider's own days (renewals, purchases): counted as billed,
     /// never extrapolated; what is still due this month comes as [`Collection::due`].
     Billed,
+}
+
+/// Usage against a monthly allowance and the price of what exceeds it.
+///
+/// The charge for a usage `u` is `price × ⌈max(0, u − included) ÷ unit⌉`: the overage rounded
+/// up to whole billing units (a million requests, a GB-month), each at `price` in the spend's
+/// currency. Month to date it is the charge of `used`; the forecast charges the usage
+/// projected to the month's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// Usage so far this month.
+    pub used: Decimal,
+    /// Included in the month.
+    pub included: Decimal,
+    /// The billing unit the overage is counted in (1 where it is not rounded).
+    pub unit: Decimal,
+    /// The price of one unit beyond the allowance.
+    pub price: Decimal,
+}
+
+impl Allowance {
+    /// The charge for `used` of usage; `None` when it cannot be represented.
+    pub fn charge(&self, used: Decimal) -> Option<Decimal> {
+        let over = used.checked_sub(self.included)?;
+        if over <= Decimal::ZERO {
+            return Some(Decimal::ZERO);
+        }
+        over.checked_div(self.unit)?.ceil().checked_mul(self.price)
+    }
+
+    /// The spend record of this allowance month to date, in `currency` (`None` when the
+    /// charge cannot be represented).
+    pub fn spend(self, currency: Currency, labels: Labels) -> Option<Spend> {
+        Some(Spend {
+            money: Money {
+                amount: self.charge(self.used)?,
+                currency,
+            },
+            kind: SpendKind::Overage(self),
+            labels,
+        })
+    }
 }
 
 /// Month-to-date spend, in the currency the provider reported.
@@ -144,6 +193,9 @@ pub struct Collection {
     /// Records the provider's answer holds (and its description allows) that were left out
     /// of these figures: the collection still succeeds with the rest.
     pub skipped: Skipped,
+    /// The billing month these figures belong to, in the provider's calendar; the run's UTC
+    /// month when `None`. The forecast extrapolates over it.
+    pub month: Option<Month>,
 }
 
 /// Warnings about records logged per reason before the rest are only counted.
@@ -242,6 +294,7 @@ impl Collection {
         self.resets.extend(other.resets);
         self.credits.extend(other.credits);
         self.skipped.merge(other.skipped);
+        self.month = self.month.or(other.month);
         self.price_table = self.price_table.or(other.price_table);
         self.plan = self.plan.take().or(other.plan);
         self.source = self.source.or(other.source);

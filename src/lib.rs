@@ -8,7 +8,8 @@
 //! - [`providers`]: the registry ([`providers::PROVIDERS`]), the [`providers::Collector`]
 //!   trait, and one module per provider, each owning its section and building its collector.
 //! - `http`: the one provider HTTP client (GET only, no redirects, retries) and its error.
-//! - [`cost`]: the plain data collectors return; [`error`]: why a collection failed.
+//! - [`cost`]: the plain data collectors return; [`error`]: why a collection failed;
+//!   [`calendar`]: where each provider's invoices cut the months (its billing time zone).
 //! - `fx`: the run's exchange rates: configured, or the ECB's daily reference rates crossed
 //!   into the reporting currency with the configured ones as fallback and overrides.
 //! - `outcome`: the pure outcome model: figures checked and converted, the forecast.
@@ -27,6 +28,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod backfill;
+pub mod calendar;
 mod check;
 pub mod cli;
 pub mod config;

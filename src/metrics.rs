@@ -115,6 +115,8 @@ defs! {
         "Always 1; the plan or tier the provider reports for the account.";
     PRICE_TABLE = "cost_price_table_timestamp_seconds", Gauge, "provider, source",
         "How recent the model price table used to estimate spend is (Unix time): the day the pinned table was taken, a file's modification time or a URL's Last-Modified; source is pinned, file or url.";
+    FORECAST_BASIS = "cost_forecast_basis", Gauge, "basis",
+        "Always 1; how the forecast counts what is billed less often than monthly: cash, what this month's invoices will charge (a renewal or invoice in full in the month it falls due, in the provider's billing calendar; nothing for one due in another month).";
     TAX_BASIS = "cost_tax_basis", Gauge, "basis",
         "Always 1; the tax basis of every money figure: excluded (net of VAT and sales tax) or included.";
     BUILD_INFO = "cost_exporter_build_info", Gauge, "version",
@@ -438,7 +440,9 @@ pub(crate) fn provider_group(
             if let Some(source) = r.source {
                 f.add(&SOURCE, &[("source", source)], 1.0);
             }
-            f.add(&FORECAST, &[("currency", &cur)], money(r.forecast));
+            if let Some(forecast) = r.forecast {
+                f.add(&FORECAST, &[("currency", &cur)], money(forecast));
+            }
             for (resource, at) in &r.resets {
                 f.add(&USAGE_RESET, &[("resource", resource)], unix(*at));
             }
@@ -485,6 +489,7 @@ pub(crate) fn run_group(fx: &Fx, tax: TaxBasis, finished: SystemTime, took: Dura
     let mut f = Families::default();
     f.add(&BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
     f.add(&TAX_BASIS, &[("basis", tax.as_str())], 1.0);
+    f.add(&FORECAST_BASIS, &[("basis", "cash")], 1.0);
     f.add(&LAST_RUN, &[], unix(finished));
     f.add(&RUN_DURATION, &[], took.as_secs_f64());
     let to = fx.reporting().to_string();

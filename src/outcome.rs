@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
 
+use crate::calendar::{Calendar, Month};
 use crate::cost::{Collection, Labels, Skipped, Spend, SpendKind, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::Fx;
@@ -57,8 +58,9 @@ pub(crate) struct Report {
     pub effective_spend: Vec<(Decimal, Labels)>,
     /// Which source answered.
     pub source: Option<&'static str>,
-    /// Month-end forecast: every collected provider has one, every day.
-    pub forecast: Decimal,
+    /// Month-end forecast, for a provider that reports money (absent, never 0, for one that
+    /// reports usage only).
+    pub forecast: Option<Decimal>,
     /// Renewals, their prices in the reporting currency.
     pub renewals: Vec<RenewalReport>,
     /// When resources' usage resets (quota windows that are not the calendar month).
@@ -151,6 +153,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
             .ok_or_else(too_large)?;
         c.merge(part);
     }
+    let has_money = !c.spend.is_empty() || !c.due.is_empty() || !c.credits.is_empty();
     for u in &c.usage {
         if !u.value.is_finite() || u.value < 0.0 {
             return Err(CollectError::new(
@@ -184,7 +187,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
     let mut metered = Decimal::ZERO;
     for s in c.spend {
         let amount = convert(&s)?;
-        if s.kind == SpendKind::Metered {
+        if matches!(s.kind, SpendKind::Metered | SpendKind::Overage(_)) {
             metered = metered.checked_add(amount).ok_or_else(too_large)?;
         }
         spend.push((amount, s.labels));
@@ -218,7 +221,7 @@ fn report(collections: Vec<Collection>, fx: &Fx, now: SystemTime) -> Result<Repo
         spend,
         effective_spend,
         source: c.source,
-        forecast,
+        forecast: has_money.then_some(forecast),
         renewals,
         resets: c.resets,
         plan: c.plan,
@@ -269,10 +272,14 @@ fn distinct_names(mut renewals: Vec<crate::cost::Renewal>) -> Vec<crate::cost::R
 }
 
 /// One source's month-end forecast, in the reporting currency: what is known for the month
-/// (fixed amounts, bills, renewals still due) plus its metered spend extrapolated by
-/// [`extrapolate`] over the time its data covers (`data_as_of`, the run's time when absent).
+/// (fixed amounts, bills, amounts still due) plus its metered spend extrapolated by
+/// [`extrapolate`] over the time its data covers (`data_as_of`, the run's time when absent) in
+/// its own billing month, and usage charged beyond an allowance at the usage projected to the
+/// month's end ([`project`]).
 fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, CollectError> {
     let convert = |m: crate::money::Money| fx.convert(m).map_err(convert_error);
+    let month = c.month.unwrap_or_else(|| Calendar::Utc.month_of(now));
+    let as_of = c.data_as_of.unwrap_or(now);
     let (mut known, mut metered) = (Decimal::ZERO, Decimal::ZERO);
     let add = |acc: &mut Decimal, v: Decimal| -> Result<(), CollectError> {
         *acc = acc.checked_add(v).ok_or_else(too_large)?;
@@ -282,6 +289,18 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
         match s.kind {
             SpendKind::Fixed | SpendKind::Billed => add(&mut known, convert(s.money)?)?,
             SpendKind::Metered => add(&mut metered, convert(s.money)?)?,
+            SpendKind::Overage(a) => {
+                let amount = project(a.used, &month, as_of, now)
+                    .and_then(|used| a.charge(used))
+                    .ok_or_else(too_large)?;
+                add(
+                    &mut known,
+                    convert(crate::money::Money {
+                        amount,
+                        currency: s.money.currency,
+                    })?,
+                )?;
+            }
         }
     }
     for s in &c.due {
@@ -295,7 +314,7 @@ fn source_forecast(c: &Collection, fx: &Fx, now: SystemTime) -> Result<Decimal, 
             total: convert(k.total)?,
         });
     }
-    extrapolate(metered, &credits, c.data_as_of.unwrap_or(now), now)
+    extrapolate(metered, &credits, &month, as_of, now)
         .and_then(|m| known.checked_add(m))
         .ok_or_else(too_large)
 }
@@ -332,26 +351,23 @@ pub(crate) struct Credit {
 }
 
 /// The metered part of a forecast: month-to-date `metered` spend (net of the `credits`
-/// applied) × f, where f = month length ÷ time elapsed from the 1st, 00:00 UTC, to `as_of`
-/// (fractional; `as_of` is clamped to the month so far). Credits are not extrapolated: the
-/// spend before them is, and each credit is deducted once, up to its total and to the
-/// extrapolated spend it covers: `(metered + Σ applied) × f − Σ min(total, covered × f)`, at
-/// least 0. With under 48 hours of data the month-to-date amount is the forecast, a floor
-/// rather than a guess from a few hours. `None` when a step cannot be represented.
+/// applied) × f, where f = the month's length ÷ the time elapsed from its start to `as_of`
+/// (fractional; `as_of` is clamped to the month so far, [`growth`]). Credits are not
+/// extrapolated: the spend before them is, and each credit is deducted once, up to its total
+/// and to the extrapolated spend it covers: `(metered + Σ applied) × f − Σ min(total, covered
+/// × f)`, at least 0. With under 48 hours of data the month-to-date amount is the forecast, a
+/// floor rather than a guess from a few hours. `None` when a step cannot be represented.
 pub(crate) fn extrapolate(
     metered: Decimal,
     credits: &[Credit],
+    month: &Month,
     as_of: SystemTime,
     now: SystemTime,
 ) -> Option<Decimal> {
-    let (elapsed, length) = month_progress(as_of, now);
-    if elapsed < MIN_ELAPSED.as_secs() {
+    let Some((length, elapsed)) = growth(month, as_of, now) else {
         return Some(metered);
-    }
-    let f = |d: Decimal| {
-        d.checked_mul(Decimal::from(length))?
-            .checked_div(Decimal::from(elapsed))
     };
+    let f = |d: Decimal| d.checked_mul(length)?.checked_div(elapsed);
     let mut gross = metered;
     let mut deducted = Decimal::ZERO;
     for c in credits {
@@ -361,18 +377,31 @@ pub(crate) fn extrapolate(
     Some(f(gross)?.checked_sub(deducted)?.max(Decimal::ZERO))
 }
 
-/// (seconds from the 1st of `now`'s month 00:00 UTC to `as_of`, seconds in that month), with
-/// `as_of` clamped between the month's start and `now`.
-pub(crate) fn month_progress(as_of: SystemTime, now: SystemTime) -> (u64, u64) {
-    let now = time::OffsetDateTime::from(now);
-    let start = now
-        .replace_day(1)
-        .map(|d| d.replace_time(time::Time::MIDNIGHT))
-        .unwrap_or(now);
-    let length = u64::from(start.month().length(start.year())) * 86_400;
-    let as_of = time::OffsetDateTime::from(as_of).clamp(start, now);
-    let elapsed = u64::try_from((as_of - start).whole_seconds()).unwrap_or(0);
-    (elapsed, length)
+/// Usage so far projected to the month's end at the same rate (× f, as [`extrapolate`]); the
+/// usage itself with under 48 hours of data. `None` when it cannot be represented.
+pub(crate) fn project(
+    used: Decimal,
+    month: &Month,
+    as_of: SystemTime,
+    now: SystemTime,
+) -> Option<Decimal> {
+    match growth(month, as_of, now) {
+        None => Some(used),
+        Some((length, elapsed)) => used.checked_mul(length)?.checked_div(elapsed),
+    }
+}
+
+/// (the month's length, the time its data covers), in seconds, with `as_of` clamped between
+/// the month's start and `now`; `None` under 48 hours of data (no extrapolation).
+fn growth(month: &Month, as_of: SystemTime, now: SystemTime) -> Option<(Decimal, Decimal)> {
+    let elapsed = month.elapsed(as_of.min(now));
+    if elapsed < MIN_ELAPSED {
+        return None;
+    }
+    Some((
+        Decimal::from(month.length().as_secs()),
+        Decimal::from(elapsed.as_secs()),
+    ))
 }
 
 #[cfg(test)]
@@ -383,6 +412,11 @@ mod tests {
     fn at(y: i32, m: u8, d: u8, h: u8, min: u8) -> SystemTime {
         let date = time::Date::from_calendar_date(y, time::Month::try_from(m).unwrap(), d).unwrap();
         date.with_hms(h, min, 0).unwrap().assume_utc().into()
+    }
+
+    /// [`extrapolate`] in the run's UTC month.
+    fn ext(m: Decimal, c: &[Credit], as_of: SystemTime, now: SystemTime) -> Option<Decimal> {
+        extrapolate(m, c, &Calendar::Utc.month_of(now), as_of, now)
     }
 
     fn usd(v: i64) -> Decimal {
@@ -396,26 +430,26 @@ mod tests {
         // 10th as a whole day (90 × 30 / 10 = 270) was 10% low.
         let now = at(2026, 11, 10, 6, 17);
         let through_9th = at(2026, 11, 10, 0, 0);
-        assert_eq!(extrapolate(usd(90), &[], through_9th, now), Some(usd(300)));
+        assert_eq!(ext(usd(90), &[], through_9th, now), Some(usd(300)));
         // Live data up to the run: 9 days 6 h 17 min elapsed, 9.2618… days.
-        let live = extrapolate(usd(90), &[], now, now).unwrap();
+        let live = ext(usd(90), &[], now, now).unwrap();
         let expected =
             Decimal::from(90 * 30 * 86_400) / Decimal::from(9 * 86_400 + 6 * 3600 + 17 * 60);
         assert_eq!(live, expected);
         assert_eq!(live.round_dp(2), Decimal::new(29152, 2));
         // A provider whose data ends two days back: 70 over 7 days.
         assert_eq!(
-            extrapolate(usd(70), &[], at(2026, 11, 8, 0, 0), now),
+            ext(usd(70), &[], at(2026, 11, 8, 0, 0), now),
             Some(usd(300))
         );
         // February of a leap year has 29 days: 14 over 14 days is 29.
         assert_eq!(
-            extrapolate(usd(14), &[], at(2028, 2, 15, 0, 0), at(2028, 2, 15, 9, 0)),
+            ext(usd(14), &[], at(2028, 2, 15, 0, 0), at(2028, 2, 15, 9, 0)),
             Some(usd(29))
         );
         // … and 28 in a common year.
         assert_eq!(
-            extrapolate(usd(14), &[], at(2027, 2, 15, 0, 0), at(2027, 2, 15, 9, 0)),
+            ext(usd(14), &[], at(2027, 2, 15, 0, 0), at(2027, 2, 15, 9, 0)),
             Some(usd(28))
         );
     }
@@ -424,26 +458,17 @@ mod tests {
     fn the_first_48_hours_of_data_are_a_floor() {
         // The 2nd at 12:00: 36 hours in; the month-to-date amount, not ×20.
         let now = at(2026, 11, 2, 12, 0);
-        assert_eq!(extrapolate(usd(3), &[], now, now), Some(usd(3)));
+        assert_eq!(ext(usd(3), &[], now, now), Some(usd(3)));
         // A zero metered line still has a forecast: zero.
-        assert_eq!(extrapolate(usd(0), &[], now, now), Some(usd(0)));
+        assert_eq!(ext(usd(0), &[], now, now), Some(usd(0)));
         // The 3rd at 01:00 with data through the 1st only: 24 hours of data, still a floor.
         let now = at(2026, 11, 3, 1, 0);
-        assert_eq!(
-            extrapolate(usd(4), &[], at(2026, 11, 2, 0, 0), now),
-            Some(usd(4))
-        );
+        assert_eq!(ext(usd(4), &[], at(2026, 11, 2, 0, 0), now), Some(usd(4)));
         // Exactly 48 hours of data: extrapolated (30 / 2).
-        assert_eq!(
-            extrapolate(usd(4), &[], at(2026, 11, 3, 0, 0), now),
-            Some(usd(60))
-        );
+        assert_eq!(ext(usd(4), &[], at(2026, 11, 3, 0, 0), now), Some(usd(60)));
         // Data from last month (the 1st, before the first daily bucket): the floor.
         let now = at(2026, 12, 1, 3, 0);
-        assert_eq!(
-            extrapolate(usd(0), &[], at(2026, 11, 30, 0, 0), now),
-            Some(usd(0))
-        );
+        assert_eq!(ext(usd(0), &[], at(2026, 11, 30, 0, 0), now), Some(usd(0)));
     }
 
     #[test]
@@ -451,7 +476,7 @@ mod tests {
         // A provider clock ahead of ours never shortens the month.
         let now = at(2026, 11, 10, 0, 0);
         assert_eq!(
-            extrapolate(usd(90), &[], at(2026, 11, 12, 0, 0), now),
+            ext(usd(90), &[], at(2026, 11, 12, 0, 0), now),
             Some(usd(300))
         );
     }
@@ -466,16 +491,10 @@ mod tests {
         };
         // 30 of usage over 10 days with a 20 credit applied as it came: 10 net month to date.
         // The month: 30 × 3 = 90 of usage less 20 = 70, not 10 × 3 = 30.
-        assert_eq!(
-            extrapolate(usd(10), &[credit(30, 20, 20)], now, now),
-            Some(usd(70))
-        );
+        assert_eq!(ext(usd(10), &[credit(30, 20, 20)], now, now), Some(usd(70)));
         // Usage entirely covered so far (20 of usage, 20 applied): the month's 60 outgrows it
         // by 40.
-        assert_eq!(
-            extrapolate(usd(0), &[credit(20, 20, 20)], now, now),
-            Some(usd(40))
-        );
+        assert_eq!(ext(usd(0), &[credit(20, 20, 20)], now, now), Some(usd(40)));
         // A monthly credit of 10 against compute of 3.33 so far (a small instance over 10 days)
         // and 2 of disk: compute's month (10) is covered in full, disk's month (6) is not.
         let compute = Decimal::new(333, 2);
@@ -484,18 +503,18 @@ mod tests {
             applied: compute,
             total: usd(10),
         };
-        assert_eq!(extrapolate(usd(2), &[c], now, now), Some(usd(6)));
+        assert_eq!(ext(usd(2), &[c], now, now), Some(usd(6)));
         // Compute of 5 so far: 15 for the month, of which the credit takes 10.
         let c = Credit {
             covered: usd(5),
             applied: usd(5),
             total: usd(10),
         };
-        assert_eq!(extrapolate(usd(2), &[c], now, now), Some(usd(11)));
+        assert_eq!(ext(usd(2), &[c], now, now), Some(usd(11)));
         // Under 48 hours: the net month to date.
         let early = at(2026, 11, 1, 12, 0);
         assert_eq!(
-            extrapolate(usd(0), &[credit(20, 20, 20)], early, early),
+            ext(usd(0), &[credit(20, 20, 20)], early, early),
             Some(usd(0))
         );
     }
@@ -537,7 +556,7 @@ mod tests {
             panic!("{:?}", out[0].state)
         };
         // 250 fixed + 5 billed + 12 due + 90 over 9 days → 300.
-        assert_eq!(r.forecast, usd(567));
+        assert_eq!(r.forecast, Some(usd(567)));
         // The merged data-as-of is the earliest of the sources that say.
         assert_eq!(r.data_as_of, Some(at(2026, 11, 10, 0, 0)));
         // Fixed only, on the 1st: exactly the fixed amount.
@@ -555,7 +574,7 @@ mod tests {
         let State::Collected(r) = &out[0].state else {
             panic!()
         };
-        assert_eq!(r.forecast, usd(250));
+        assert_eq!(r.forecast, Some(usd(250)));
     }
 
     #[test]
@@ -605,6 +624,100 @@ mod tests {
                 ("Pro Plan (zone-b)".to_owned(), at_day(20)),
                 ("Workers Paid".to_owned(), at_day(15)),
             ]
+        );
+    }
+
+    fn forecast_of(c: Collection, now: SystemTime) -> Option<Decimal> {
+        let fx = Fx::new(Currency::USD, Default::default());
+        let out = assess(
+            vec![("p".into(), Ok(c), Duration::ZERO)],
+            &BTreeSet::new(),
+            |_| None,
+            &fx,
+            now,
+        );
+        let State::Collected(r) = &out[0].state else {
+            panic!("{:?}", out[0].state)
+        };
+        r.forecast
+    }
+
+    #[test]
+    fn usage_beyond_an_allowance_is_projected_before_the_allowance_comes_off() {
+        // R2 Class A operations on the 7th at 00:00 (6 whole days of a 31-day December): 1.2 M
+        // so far against 1 M free, $4.50 a million. Projected: 1.2 × 31 / 6 = 6.2 M, 5.2 M
+        // beyond, billed as 6 whole millions: $27. Extrapolating the $0.90 charged so far
+        // (one million) said $4.65.
+        let now = at(2026, 12, 7, 0, 0);
+        let allowance = |used: &str| crate::cost::Allowance {
+            used: used.parse().unwrap(),
+            included: usd(1_000_000),
+            unit: usd(1_000_000),
+            price: "4.50".parse().unwrap(),
+        };
+        let c = |used| Collection {
+            spend: vec![allowance(used).spend(Currency::USD, vec![]).unwrap()],
+            ..Collection::default()
+        };
+        assert_eq!(c("1200000").spend[0].money.amount, "4.50".parse().unwrap());
+        assert_eq!(forecast_of(c("1200000"), now), Some(usd(27)));
+        // 0.9 M so far: nothing charged yet, but 4.65 M by the month's end: $18 (4 millions).
+        assert_eq!(c("900000").spend[0].money.amount, Decimal::ZERO);
+        assert_eq!(forecast_of(c("900000"), now), Some(usd(18)));
+        // The first 48 hours: the usage so far, not projected.
+        assert_eq!(
+            forecast_of(c("900000"), at(2026, 12, 2, 0, 0)),
+            Some(usd(0))
+        );
+    }
+
+    #[test]
+    fn a_source_extrapolates_over_its_own_billing_month() {
+        // A Paris month: 1 December 00:00 Paris is 30 November 23:00 UTC. On 10 December at
+        // 23:00 UTC (11 December 00:00 in Paris) ten whole Paris days have passed: 31 / 10 × 10.
+        let paris = Calendar::Paris.month_of(at(2026, 12, 5, 0, 0));
+        let c = Collection {
+            spend: vec![Spend {
+                money: Money {
+                    amount: usd(10),
+                    currency: Currency::USD,
+                },
+                kind: SpendKind::Metered,
+                labels: vec![],
+            }],
+            month: Some(paris),
+            ..Collection::default()
+        };
+        assert_eq!(forecast_of(c, at(2026, 12, 10, 23, 0)), Some(usd(31)));
+    }
+
+    #[test]
+    fn a_provider_that_reports_no_money_has_no_forecast() {
+        let c = Collection {
+            usage: vec![Usage {
+                resource: "function_invocations".into(),
+                unit: crate::cost::Unit::Requests,
+                value: 12.0,
+                labels: vec![],
+            }],
+            ..Collection::default()
+        };
+        assert_eq!(forecast_of(c, at(2026, 12, 10, 0, 0)), None);
+        // A known zero is a forecast of 0.
+        let zero = Collection {
+            spend: vec![Spend {
+                money: Money {
+                    amount: Decimal::ZERO,
+                    currency: Currency::USD,
+                },
+                kind: SpendKind::Fixed,
+                labels: vec![],
+            }],
+            ..Collection::default()
+        };
+        assert_eq!(
+            forecast_of(zero, at(2026, 12, 10, 0, 0)),
+            Some(Decimal::ZERO)
         );
     }
 

@@ -108,6 +108,11 @@ impl Context {
             .unwrap_or(now)
     }
 
+    /// The run's billing month in `calendar`: where a provider's invoices cut it.
+    pub(crate) fn month(&self, calendar: crate::calendar::Calendar) -> crate::calendar::Month {
+        calendar.month_of(self.now)
+    }
+
     /// The month so far, `from` and `to` as RFC 3339 (whole seconds, UTC).
     pub(crate) fn month_window(&self) -> (String, String) {
         (

@@ -284,7 +284,7 @@ fn line(o: &ProviderOutcome, why: Option<String>, today: SystemTime) -> Line {
                 .iter()
                 .try_fold(Decimal::ZERO, |sum, (amount, _)| sum.checked_add(*amount))
                 .map(cents);
-            l.forecast = Some(cents(r.forecast));
+            l.forecast = r.forecast.map(cents);
             l.data_as_of = r.data_as_of;
             l.closest = closest(&r.usage, &r.limits);
             l.renewal = r
@@ -384,7 +384,7 @@ mod tests {
             metered: None,
             effective_spend: vec![],
             source: None,
-            forecast: dec(forecast),
+            forecast: Some(dec(forecast)),
             renewals: vec![],
             resets: vec![],
             plan: None,

@@ -76,7 +76,21 @@ pub struct Dates {
 impl Dates {
     pub fn now() -> Dates {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-        let start = support::month_start();
+        // The invoice month is kept in US Pacific time: until 07:00 or 08:00 UTC on the 1st
+        // it is still last month, whose 1st (UTC) the fixture's dates then start from.
+        let start = {
+            let utc = support::month_start();
+            if now < pacific(utc) {
+                (utc - time::Duration::DAY)
+                    .date()
+                    .replace_day(1)
+                    .unwrap()
+                    .midnight()
+                    .assume_utc()
+            } else {
+                utc
+            }
+        };
         let span = now - start;
         let at = |n: i32, d: i32| start + span * n / d;
         let last_first = (start - time::Duration::DAY).date().replace_day(1).unwrap();
@@ -1762,8 +1776,10 @@ async fn a_month_of_the_export_is_pushed_to_the_cent() {
         )
         .unwrap();
     assert_eq!(as_of as i64, dates.export2.unix_timestamp());
-    let elapsed = (dates.export2 - dates.start).as_seconds_f64();
-    let month = (ovh_month_end(dates.start) - dates.start).as_seconds_f64();
+    // Google's invoice month runs from 00:00 on the 1st in US Pacific time.
+    let (start, end) = (pacific(dates.start), pacific(ovh_month_end(dates.start)));
+    let elapsed = (dates.export2 - start).as_seconds_f64();
+    let month = (end - start).as_seconds_f64();
     let want = if elapsed < 48.0 * 3600.0 {
         60.652019544
     } else {
@@ -1868,6 +1884,14 @@ async fn a_month_of_the_export_is_pushed_to_the_cent() {
 }
 
 /// The first of the month after `start`'s.
+/// 00:00 US Pacific time on the day of `utc_midnight` (a 1st): PDT (UTC−7) from April to
+/// November (summer time runs from March's second Sunday to November's first, so the 1st of
+/// those months is in it), PST (UTC−8) otherwise.
+fn pacific(utc_midnight: OffsetDateTime) -> OffsetDateTime {
+    let summer = (4..=11).contains(&u8::from(utc_midnight.month()));
+    utc_midnight + time::Duration::hours(if summer { 7 } else { 8 })
+}
+
 fn ovh_month_end(start: OffsetDateTime) -> OffsetDateTime {
     crate::ovh::month_end(start)
 }

@@ -525,6 +525,15 @@ impl Google {
     }
 }
 
+/// The run's invoice month: Google keeps `invoice.month` in US Pacific time, so until 08:00
+/// UTC on the 1st (07:00 in summer time) it is still last month. The month and its 1st.
+fn invoice_month(cx: &Context) -> (crate::calendar::Month, time::Date) {
+    let month = cx.month(crate::calendar::Calendar::Pacific);
+    // 00:00 on the 1st in Pacific time is 07:00 or 08:00 UTC the same day.
+    let first = time::OffsetDateTime::from(month.start).date();
+    (month, first)
+}
+
 #[async_trait::async_trait]
 impl Collector for Google {
     fn provider(&self) -> &str {
@@ -536,13 +545,14 @@ impl Collector for Google {
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
-        let first = cx.month_start().date();
+        let (billing, first) = invoice_month(cx);
         let month = self.month(cx, first).await?;
         let lines: Vec<&Line> = month.lines.iter().collect();
         // How far the export reaches: the latest export time read, never past the run.
         let data_as_of = month.exported.map(|t| SystemTime::from(t).min(cx.now));
         let mut c = export::collection(&lines, &self.shape(), data_as_of)?;
         c.skipped = month.skipped;
+        c.month = Some(billing);
         Ok(c)
     }
 
@@ -578,7 +588,7 @@ impl Collector for Google {
             token: &token,
         };
         let info = client.table(cx, &self.table).await?;
-        let first = cx.month_start().date();
+        let (_, first) = invoice_month(cx);
         let sql = export::sql(&self.table);
         let params = export::params(first, &self.sku_services);
         let request = bigquery::Request {

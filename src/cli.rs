@@ -293,7 +293,13 @@ pub fn main() -> u8 {
                 remote_write,
             },
         ) => {
-            let today = time::OffsetDateTime::now_utc().date();
+            let today = match crate::clock::now() {
+                Ok(t) => time::OffsetDateTime::from(t).date(),
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return exit::CONFIG;
+                }
+            };
             let req = match crate::backfill::Request::new(
                 from,
                 to.as_deref(),

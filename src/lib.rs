@@ -31,6 +31,7 @@ pub mod backfill;
 pub mod calendar;
 mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod cost;
 pub mod error;

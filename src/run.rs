@@ -64,7 +64,13 @@ pub async fn execute(
     shutdown: impl Future<Output = &'static str>,
 ) -> u8 {
     let started = Instant::now();
-    let now = SystemTime::now();
+    let now = match crate::clock::now() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return exit::CONFIG;
+        }
+    };
     let http = match providers::client(&settings.http) {
         Ok(h) => h,
         Err(e) => {

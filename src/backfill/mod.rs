@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::task::JoinSet;
 use url::Url;
@@ -159,7 +159,13 @@ impl Sink {
 /// Runs the backfill and returns the exit code: 0, 3 when a provider failed (the others are
 /// written), 1 when the output could not be written or sent.
 pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
-    let now = SystemTime::now();
+    let now = match crate::clock::now() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}");
+            return exit::CONFIG;
+        }
+    };
     let http = match providers::client(&settings.http) {
         Ok(h) => h,
         Err(e) => {

@@ -160,6 +160,10 @@ pub(crate) fn layer(
         let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
             continue;
         };
+        // The run's clock, not a key of the configuration.
+        if k == crate::clock::VARIABLE {
+            continue;
+        }
         let key = rest.to_ascii_lowercase().replace("__", ".");
         if key.is_empty() {
             continue;

@@ -250,3 +250,45 @@ fn check_probe_reports_the_pushgateway() {
         "{stdout}"
     );
 }
+
+#[test]
+fn cost_exporter_now_sets_the_run_s_clock() {
+    let example = support::repo("examples/cost-exporter.toml");
+    let path = example.to_str().unwrap();
+    // The last second of a leap February: the report says so, and so does the run's time.
+    let out = support::run(
+        &["report", "--config", path],
+        &[("COST_EXPORTER_NOW", "2028-02-29T23:59:59Z")],
+    );
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("February 2028 so far (day 29 of 29)"),
+        "{stdout}"
+    );
+    let out = support::run(
+        &["collect", "--config", path],
+        &[("COST_EXPORTER_NOW", "2028-03-01T00:00:00+01:00")],
+    );
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the run's clock is set by COST_EXPORTER_NOW"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("cost_exporter_last_run_timestamp_seconds 18354780"),
+        "{stdout}"
+    );
+    // Not a time: a configuration error naming the variable, before any request.
+    let out = support::run(
+        &["collect", "--config", path],
+        &[("COST_EXPORTER_NOW", "yesterday")],
+    );
+    let (_, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("COST_EXPORTER_NOW \"yesterday\""),
+        "{stderr}"
+    );
+}

@@ -122,14 +122,14 @@ pub async fn execute(
     for o in &outcomes {
         match &o.state {
             State::Collected(r) => tracing::info!(
-                provider = %o.provider,
+                provider = %o.target,
                 "collected: {} usage, {} spend series",
                 r.usage.len(),
                 r.spend.len()
             ),
             State::Failed(errs) => {
                 for e in errs {
-                    tracing::warn!(provider = %o.provider, reason = %e.reason, "collection failed: {}", e.message);
+                    tracing::warn!(provider = %o.target, reason = %e.reason, "collection failed: {}", e.message);
                 }
             }
             State::Unconfigured => {}
@@ -170,7 +170,12 @@ pub async fn execute(
             for o in &outcomes {
                 let (fams, _) =
                     metrics::provider_group(o, &fx, &PreviousErrors::default(), finished);
-                all.extend(fams.with_label("provider", &o.provider));
+                all.extend(fams.with_labels(&o.target.labels()));
+            }
+            for (provider, budget) in totals(&plan, &outcomes) {
+                all.extend(
+                    metrics::total_group(budget, &fx).with_labels(&[("provider", provider)]),
+                );
             }
             let mut out = std::io::stdout().lock();
             if let Err(e) = out
@@ -186,7 +191,7 @@ pub async fn execute(
             let deadline = settings.run.push_timeout;
             let pushed = match tokio::time::timeout(
                 deadline,
-                push_all(settings, &fx, &outcomes, finished, took, &progress),
+                push_all(settings, &plan, &fx, &outcomes, finished, took, &progress),
             )
             .await
             {
@@ -293,7 +298,7 @@ async fn collect_all(
                     .unwrap_or_else(|| CollectError::new(Reason::Internal, "no result"));
                 (Err(e), started.elapsed())
             });
-            (c.provider().to_owned(), result, took)
+            (c.target(), result, took)
         })
         .collect()
 }
@@ -380,9 +385,21 @@ fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
+/// The total budgets of providers with named accounts that this run collects an account of:
+/// each goes in the provider's own group.
+fn totals<'a>(
+    plan: &'a Plan,
+    outcomes: &[ProviderOutcome],
+) -> Vec<(&'a str, rust_decimal::Decimal)> {
+    plan.totals()
+        .filter(|(p, _)| outcomes.iter().any(|o| o.target.provider == *p))
+        .collect()
+}
+
 /// Pushes every provider group, then the run-level group. Returns whether all succeeded.
 async fn push_all(
     settings: &Settings,
+    plan: &Plan,
     fx: &Fx,
     outcomes: &[ProviderOutcome],
     finished: SystemTime,
@@ -416,19 +433,27 @@ async fn push_all(
         }
     };
     let mut ok = true;
+    let totals = totals(plan, outcomes);
     let groups = outcomes
         .iter()
         .map(|o| {
             let (fams, method) = metrics::provider_group(o, fx, &previous, finished);
-            (Some(o.provider.as_str()), method, fams)
+            (o.target.labels(), method, fams)
         })
+        .chain(totals.iter().map(|(provider, budget)| {
+            (
+                vec![("provider", *provider)],
+                Method::Put,
+                metrics::total_group(*budget, fx),
+            )
+        }))
         .chain(std::iter::once((
-            None,
+            Vec::new(),
             Method::Put,
             metrics::run_group(fx, settings.tax, finished, took),
         )));
-    let total = outcomes.len() + 1;
-    for (done, (provider, method, fams)) in groups.enumerate() {
+    let total = outcomes.len() + totals.len() + 1;
+    for (done, (labels, method, fams)) in groups.enumerate() {
         progress.update(|s| {
             s.what = "pushing".into();
             s.counts = vec![progress::Count {
@@ -438,7 +463,6 @@ async fn push_all(
             }];
             s.waiting.clear();
         });
-        let labels: Vec<(&str, &str)> = provider.map(|p| ("provider", p)).into_iter().collect();
         match pg.push(&labels, method, fams.encode()).await {
             Ok(()) => {
                 tracing::debug!(group = %pg.group_url(&labels).path(), ?method, "pushed");

@@ -97,6 +97,7 @@ pub async fn execute(
             &plan.collectors,
             cx,
             settings.run.timeout,
+            settings.run.accounts_at_once,
             shutdown.clone(),
             &progress
         ),
@@ -216,6 +217,7 @@ async fn collect_all(
     collectors: &[Arc<dyn Collector>],
     cx: Arc<Context>,
     timeout: Duration,
+    accounts_at_once: usize,
     shutdown: impl Future<Output = &'static str>,
     progress: &Progress,
 ) -> Vec<SourceResult> {
@@ -239,11 +241,23 @@ async fn collect_all(
     show(&running);
     let mut set = JoinSet::new();
     let mut index = HashMap::new();
+    // Named accounts of one provider take turns, `accounts_at_once` at a time.
+    let mut turns: HashMap<&str, Arc<tokio::sync::Semaphore>> = HashMap::new();
     for (i, c) in collectors.iter().enumerate() {
+        let turn = match c.target().account {
+            None => None,
+            Some(_) => Some(Arc::clone(turns.entry(c.provider()).or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(accounts_at_once))
+            }))),
+        };
         let (c, cx) = (Arc::clone(c), Arc::clone(&cx));
-        let span = tracing::info_span!("collect", provider = %c.provider(), source = c.source());
+        let span = tracing::info_span!("collect", provider = %c.target(), source = c.source());
         let handle = set.spawn(
             async move {
+                let _turn = match &turn {
+                    Some(t) => t.acquire().await.ok(),
+                    None => None,
+                };
                 let t0 = Instant::now();
                 let r = c.collect(&cx).await;
                 (r, t0.elapsed())

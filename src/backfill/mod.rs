@@ -234,7 +234,14 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
             of: months.len(),
             progress: &progress,
         };
-        let histories = month(&plan.collectors, &cx, days, done).await;
+        let histories = month(
+            &plan.collectors,
+            &cx,
+            days,
+            settings.run.accounts_at_once,
+            done,
+        )
+        .await;
         // Per provider: its sources' histories, or the month fails for it.
         let mut by_provider: BTreeMap<Target, Vec<HashMap<time::Date, crate::cost::Collection>>> =
             BTreeMap::new();
@@ -399,15 +406,29 @@ async fn month(
     collectors: &[Arc<dyn Collector>],
     cx: &Arc<Context>,
     days: Days,
+    accounts_at_once: usize,
     done: Done<'_>,
 ) -> Vec<(Target, &'static str, Result<Option<History>, CollectError>)> {
     let mut set = JoinSet::new();
     // Sources still running per provider: a provider is done with the month with its last.
     let mut running: BTreeMap<Target, usize> = BTreeMap::new();
+    // Named accounts of one provider take turns, `accounts_at_once` at a time.
+    let mut turns: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
     for c in collectors {
         *running.entry(c.target()).or_default() += 1;
+        let turn = c.target().account.map(|_| {
+            Arc::clone(
+                turns
+                    .entry(c.provider().to_owned())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(accounts_at_once))),
+            )
+        });
         let (c, cx) = (Arc::clone(c), Arc::clone(cx));
         set.spawn(async move {
+            let _turn = match &turn {
+                Some(t) => t.acquire().await.ok(),
+                None => None,
+            };
             let r = c.history(&cx, days).await;
             (c.target(), c.source(), r)
         });

@@ -43,6 +43,7 @@ impl Default for RawConfig {
             run: RawRun {
                 timeout: HumanDuration(Duration::from_secs(300)),
                 push_timeout: default_push_timeout(),
+                accounts_at_once: default_accounts_at_once(),
             },
             http: RawHttp {
                 timeout: HumanDuration(Duration::from_secs(30)),
@@ -102,6 +103,13 @@ struct RawRun {
     timeout: HumanDuration,
     #[serde(default = "default_push_timeout")]
     push_timeout: HumanDuration,
+    #[serde(default = "default_accounts_at_once")]
+    accounts_at_once: u32,
+}
+
+/// Accounts of one provider collected at once, by default.
+fn default_accounts_at_once() -> u32 {
+    8
 }
 
 /// The push phase's default deadline: within Kubernetes' default 30 s grace period after a
@@ -478,6 +486,16 @@ pub(crate) fn validate<T>(
         set
     });
 
+    if !(1..=256).contains(&raw.run.accounts_at_once) {
+        c.fail(
+            "run.accounts_at_once",
+            format!(
+                "{} is out of range: 1 to 256 accounts of one provider at once",
+                raw.run.accounts_at_once
+            ),
+        );
+    }
+
     let http = HttpSettings {
         timeout: raw.http.timeout.0,
         connect_timeout: raw.http.connect_timeout.0,
@@ -500,6 +518,7 @@ pub(crate) fn validate<T>(
                 run: RunSettings {
                     timeout: raw.run.timeout.0,
                     push_timeout: raw.run.push_timeout.0,
+                    accounts_at_once: raw.run.accounts_at_once as usize,
                 },
                 http,
                 fixed,

@@ -198,6 +198,10 @@ pub(crate) struct RunSettings {
     /// Deadline for the push phase (reading counters back, every group): what is not pushed
     /// by then is a push failure (exit 1).
     pub(crate) push_timeout: Duration,
+    /// Named accounts of one provider collected at once (`run.accounts_at_once`): the
+    /// provider's own rate limits are per token or per account, but several accounts at once
+    /// still add up against per-IP limits.
+    pub(crate) accounts_at_once: usize,
 }
 
 /// `[http]`: the provider client.

@@ -462,7 +462,7 @@ fn inherit(mut figment: Figment, provider: &str, name: &str) -> Figment {
         figment = figment.merge(Layer {
             inner: Pairs(vec![(
                 format!("providers.{provider}.accounts.{name}.{path}"),
-                value,
+                untagged(&value),
             )]),
             name: format!("{from}, for account {name}"),
             source: None,
@@ -470,6 +470,24 @@ fn inherit(mut figment: Figment, provider: &str, name: &str) -> Figment {
         });
     }
     figment
+}
+
+/// A copy of `value` without the tag of the layer it came from, so that it takes the tag of
+/// the layer it is merged in (whose name says where it was inherited from).
+fn untagged(value: &Value) -> Value {
+    use figment::value::Tag;
+    match value {
+        Value::String(_, v) => Value::String(Tag::Default, v.clone()),
+        Value::Char(_, v) => Value::Char(Tag::Default, *v),
+        Value::Bool(_, v) => Value::Bool(Tag::Default, *v),
+        Value::Num(_, v) => Value::Num(Tag::Default, *v),
+        Value::Empty(_, v) => Value::Empty(Tag::Default, *v),
+        Value::Dict(_, d) => Value::Dict(
+            Tag::Default,
+            d.iter().map(|(k, v)| (k.clone(), untagged(v))).collect(),
+        ),
+        Value::Array(_, a) => Value::Array(Tag::Default, a.iter().map(untagged).collect()),
+    }
 }
 
 /// Every leaf under `value`, with its dotted path from `path`.

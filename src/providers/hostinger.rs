@@ -306,19 +306,18 @@ fn charged(
     out
 }
 
-/// When `sub` renews by itself in `month` from `at` (its renewal date) on: `at` and the
-/// periods after it that start before the month ends (several for a plan billed by the day).
+/// When a subscription renewing by itself at `at` renews in `month`: `at` and the periods after
+/// it that start before the month ends (several for a plan billed by the day). None when `at`
+/// is before the month: a next billing date in a past month is not one the job can place.
 fn renewing(period: Period, at: SystemTime, month: &Month) -> Vec<SystemTime> {
     let mut out = Vec::new();
-    for k in 0..=(MAX_CHARGES as i64 * 13) {
-        let Some(t) = period.shift(at, k) else {
-            break;
-        };
-        if !month.due_by_end(t) || out.len() >= MAX_CHARGES {
-            break;
-        }
-        if t >= month.start {
-            out.push(t);
+    if at < month.start {
+        return out;
+    }
+    for k in 0..MAX_CHARGES as i64 {
+        match period.shift(at, k) {
+            Some(t) if month.due_by_end(t) => out.push(t),
+            _ => break,
         }
     }
     out
@@ -610,8 +609,14 @@ mod tests {
             ]
         );
         assert_eq!(renewing(week, at("2026-12-25T00:00:00Z"), &dec).len(), 1);
-        // A renewal at the next month's 00:00 is next month's.
+        // A renewal at the next month's 00:00 is next month's; a next billing date in a past
+        // month is none of this month's.
         assert!(renewing(month, at("2027-01-01T00:00:00Z"), &dec).is_empty());
+        assert!(renewing(month, at("2024-12-20T00:00:00Z"), &dec).is_empty());
+        assert_eq!(
+            renewing(Period::Days(1), at("2026-12-30T06:00:00Z"), &dec).len(),
+            2
+        );
         assert_eq!(
             renewing(month, at("2026-12-31T23:59:59Z"), &dec),
             vec![at("2026-12-31T23:59:59Z")]

@@ -79,6 +79,21 @@ impl Calendar {
     }
 }
 
+impl Calendar {
+    /// `t` at the offset the calendar's zone has then (`+01:00` in a Paris winter, `+02:00`
+    /// in its summer): its `date()` is the day in that calendar, and written as RFC 3339 it
+    /// is the time as the provider writes it.
+    pub fn local(self, t: SystemTime) -> time::OffsetDateTime {
+        let utc = time::OffsetDateTime::from(t);
+        let offset = jiff::Timestamp::try_from(t)
+            .ok()
+            .map(|ts| self.tz().to_offset(ts).seconds())
+            .and_then(|s| time::UtcOffset::from_whole_seconds(s).ok())
+            .unwrap_or(time::UtcOffset::UTC);
+        utc.to_offset(offset)
+    }
+}
+
 /// January 1970, for a clock no calendar can place.
 const EPOCH_MONTH: Month = Month {
     start: SystemTime::UNIX_EPOCH,
@@ -187,5 +202,24 @@ mod tests {
             at("2026-10-01T00:00:00-07:00")
         );
         assert_eq!(Calendar::Utc.month(2026, 13), None, "month 13 is no month");
+    }
+
+    #[test]
+    fn a_moment_is_placed_at_the_calendar_s_offset() {
+        // 23:30 UTC on 30 November is 00:30 on 1 December in Paris (winter, +01:00).
+        let t = Calendar::Paris.local(at("2026-11-30T23:30:00Z"));
+        assert_eq!(t.offset().whole_seconds(), 3600);
+        assert_eq!(t.date().to_string(), "2026-12-01");
+        // 22:30 UTC on 30 June is 00:30 on 1 July (summer, +02:00).
+        let t = Calendar::Paris.local(at("2026-06-30T22:30:00Z"));
+        assert_eq!(t.offset().whole_seconds(), 7200);
+        assert_eq!(t.date().to_string(), "2026-07-01");
+        assert_eq!(
+            Calendar::Utc
+                .local(at("2026-06-30T22:30:00Z"))
+                .date()
+                .to_string(),
+            "2026-06-30"
+        );
     }
 }

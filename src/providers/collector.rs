@@ -25,7 +25,7 @@ pub trait Collector: Send + Sync {
     fn source(&self) -> &'static str;
 
     /// Whose figures: the provider, and the named account when the source is one account of
-    /// several (the plan wraps such collectors in [`Accounted`]).
+    /// several (the plan wraps such collectors in `Accounted`).
     fn target(&self) -> Target {
         Target::provider(self.provider())
     }

@@ -1,8 +1,15 @@
 //! Hostinger: every subscription from `GET /api/billing/v1/subscriptions` (the only billing
-//! read the API has: there is no invoice or order history), as a monthly equivalent of its
-//! price (derived: the price spread over its billing period), with its renewal date, renewal
+//! read the API has: there is no invoice or order history), with its renewal date, renewal
 //! price and whether it renews by itself. A renewal priced above the current period is
 //! Hostinger's usual surprise, so both prices are exported.
+//!
+//! Money follows the cash rule in UTC months (Hostinger documents no billing time zone), derived
+//! from the subscriptions since no invoice can be read: month-to-date spend is what the
+//! subscriptions were charged this month — a purchase on its `created_at`, a renewal a whole
+//! billing period before the next one (`next_billing_at`, or `expires_at` for one that does not
+//! renew), at the current period's `total_price` — and the forecast adds the automatic renewals
+//! falling due before the next month's start, at their `renewal_price`. A 12-month plan is its
+//! whole price in the month it renews and nothing in the eleven others.
 //!
 //! The job follows Hostinger's OpenAPI description (v1.42.5), which marks no field of a
 //! subscription required and gives `billing_period_unit` no enum: a subscription without
@@ -12,6 +19,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -19,6 +27,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use url::Url;
 
+use crate::calendar::{Calendar, Month};
 use crate::config::{EnvVar, Section, SectionSchema};
 use crate::cost::{Collection, Renewal, Skipped, Spend, SpendKind};
 use crate::error::{CollectError, Reason};
@@ -40,8 +49,8 @@ const HEADERS: &[(&str, &str)] = &[
     ("accept", "application/json"),
     ("content-type", "application/json"),
 ];
-/// An average month in days (365.25 / 12), for subscriptions billed by the day or week.
-const DAYS_PER_MONTH: Decimal = Decimal::from_parts(3_043_750, 0, 0, false, 5);
+/// Charges of one subscription counted in a month, at most: a plan billed by the day.
+const MAX_CHARGES: usize = 31;
 
 /// The registry's description of Hostinger.
 pub(crate) static PROVIDER: Provider = Provider {
@@ -108,6 +117,8 @@ struct Subscription {
     #[serde(default)]
     is_auto_renewed: Option<bool>,
     #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
     expires_at: Option<String>,
     #[serde(default)]
     next_billing_at: Option<String>,
@@ -134,38 +145,67 @@ fn cents(n: i64) -> Decimal {
     Decimal::new(n, 2)
 }
 
-/// A price for one billing period as a monthly amount (6 decimals), or why it cannot be one.
-fn monthly(price: Decimal, period: i64, unit: &str) -> Result<Decimal, Skip> {
-    if period <= 0 {
-        return Err(("invalid_period", format!("billing_period is {period}")));
-    }
-    let n = Decimal::from(period);
-    let amount = match unit.trim().to_ascii_lowercase().trim_end_matches('s') {
-        "month" => price.checked_div(n),
-        "year" => n
-            .checked_mul(Decimal::from(12))
-            .and_then(|d| price.checked_div(d)),
-        "day" => price
-            .checked_mul(DAYS_PER_MONTH)
-            .and_then(|p| p.checked_div(n)),
-        "week" => price.checked_mul(DAYS_PER_MONTH).and_then(|p| {
-            n.checked_mul(Decimal::from(7))
-                .and_then(|d| p.checked_div(d))
-        }),
-        _ => {
-            let unit: String = unit.chars().take(32).collect();
-            return Err((
-                "unknown_unit",
-                format!("billing_period_unit {unit:?} is not day, week, month or year"),
-            ));
+/// A billing period: a number of calendar months (a year is 12), or of days (a week is 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Period {
+    Months(i64),
+    Days(i64),
+}
+
+impl Period {
+    /// `billing_period` of `billing_period_unit`, or why it cannot be one.
+    fn new(n: i64, unit: &str) -> Result<Period, Skip> {
+        if n <= 0 {
+            return Err(("invalid_period", format!("billing_period is {n}")));
         }
-    };
-    amount.map(|a| a.round_dp(6)).ok_or_else(|| {
-        (
-            "too_large",
-            format!("price {price} is too large to turn into a monthly amount"),
-        )
-    })
+        let too_long = || {
+            (
+                "invalid_period",
+                format!("billing_period {n} {unit} is too long"),
+            )
+        };
+        match unit.trim().to_ascii_lowercase().trim_end_matches('s') {
+            "month" => Ok(Period::Months(n)),
+            "year" => n.checked_mul(12).map(Period::Months).ok_or_else(too_long),
+            "day" => Ok(Period::Days(n)),
+            "week" => n.checked_mul(7).map(Period::Days).ok_or_else(too_long),
+            _ => {
+                let unit: String = unit.chars().take(32).collect();
+                Err((
+                    "unknown_unit",
+                    format!("billing_period_unit {unit:?} is not day, week, month or year"),
+                ))
+            }
+        }
+    }
+
+    /// `t` moved by `k` periods (back when negative), in UTC: months keep the day of the month
+    /// (the last day where the month is shorter). `None` past what a clock holds.
+    fn shift(self, t: SystemTime, k: i64) -> Option<SystemTime> {
+        let ts = jiff::Timestamp::try_from(t).ok()?;
+        let moved = match self {
+            Period::Months(n) => ts
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .checked_add(jiff::Span::new().try_months(n.checked_mul(k)?).ok()?)
+                .ok()?
+                .timestamp(),
+            Period::Days(n) => ts
+                .checked_add(jiff::SignedDuration::from_hours(
+                    n.checked_mul(k)?.checked_mul(24)?,
+                ))
+                .ok()?,
+        };
+        Some(SystemTime::from(moved))
+    }
+
+    /// Half the period, roughly: a purchase and a renewal closer than this are one charge.
+    fn half(self) -> Duration {
+        let secs = match self {
+            Period::Months(n) => n.saturating_mul(15 * 86_400),
+            Period::Days(n) => n.saturating_mul(43_200),
+        };
+        Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+    }
 }
 
 /// Statuses that are paid for now: active ones, trials, and those running to their end.
@@ -181,8 +221,8 @@ struct Priced {
     currency: Currency,
     /// The price of the current period, in cents.
     total: i64,
-    /// The monthly equivalent.
-    month: Decimal,
+    /// Its billing period.
+    period: Period,
 }
 
 /// Prices `sub`, or says why it is skipped (`Ok(Err(..))`); a negative price is an `Err`.
@@ -210,11 +250,82 @@ fn price(sub: &Subscription) -> Result<Result<Priced, Skip>, String> {
     let Some(unit) = sub.billing_period_unit.as_deref() else {
         return missing("billing_period_unit");
     };
-    Ok(monthly(cents(total), period, unit).map(|month| Priced {
+    Ok(Period::new(period, unit).map(|period| Priced {
         currency,
         total,
-        month,
+        period,
     }))
+}
+
+/// A subscription's dates, parsed.
+struct Dates {
+    created: Option<SystemTime>,
+    expires: Option<SystemTime>,
+    next: Option<SystemTime>,
+}
+
+/// When `sub` was charged in `month` up to `now`: its purchase (`created`) and its renewals,
+/// each a whole period before `anchor` (its next billing, else its expiry), the latest first;
+/// a renewal within half a period of the purchase is the purchase. None for a trial.
+fn charged(
+    status: Status,
+    period: Period,
+    d: &Dates,
+    month: &Month,
+    now: SystemTime,
+) -> Vec<SystemTime> {
+    let mut out = Vec::new();
+    if status == Status::InTrial {
+        return out;
+    }
+    let since = |t: SystemTime| month.contains(t) && t <= now;
+    if let Some(c) = d.created.filter(|c| since(*c)) {
+        out.push(c);
+    }
+    let Some(anchor) = d.next.or(d.expires) else {
+        return out;
+    };
+    for k in 1..=MAX_CHARGES as i64 {
+        let Some(t) = period.shift(anchor, -k) else {
+            break;
+        };
+        if t < month.start {
+            break;
+        }
+        // A renewal no sooner than half a period after the purchase: earlier, it is the
+        // purchase (or before it).
+        if let Some(c) = d.created
+            && t < c + period.half()
+        {
+            break;
+        }
+        if since(t) && out.len() < MAX_CHARGES {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// When a subscription renewing by itself at `at` renews in `month`: `at` and the periods after
+/// it that start before the month ends (several for a plan billed by the day). None when `at`
+/// is before the month: a next billing date in a past month is not one the job can place.
+fn renewing(period: Period, at: SystemTime, month: &Month) -> Vec<SystemTime> {
+    let mut out = Vec::new();
+    if at < month.start {
+        return out;
+    }
+    for k in 0..MAX_CHARGES as i64 {
+        match period.shift(at, k) {
+            Some(t) if month.due_by_end(t) => out.push(t),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// `cents` × `n`, exact; `None` when no decimal holds it.
+fn times(cents_each: i64, n: usize) -> Option<Decimal> {
+    cents(cents_each).checked_mul(Decimal::from(n))
 }
 
 #[async_trait::async_trait]
@@ -255,7 +366,10 @@ impl Collector for Hostinger {
             );
             subs.truncate(MAX_SUBSCRIPTIONS);
         }
+        // Hostinger documents no billing time zone: UTC months.
+        let month = cx.month(Calendar::Utc);
         let mut spend = Vec::new();
+        let mut due = Vec::new();
         let mut renewals = Vec::new();
         let mut names = BTreeSet::new();
         let mut currency_hint = None;
@@ -301,30 +415,63 @@ impl Collector for Hostinger {
                 names.insert(n.clone());
                 n
             };
-            spend.push(Spend {
-                money: Money {
-                    amount: p.month,
-                    currency: p.currency,
-                },
-                kind: SpendKind::Fixed,
-                labels: vec![("name", name.clone()), ("basis", "derived".to_owned())],
-            });
-            let next = sub
-                .next_billing_at
-                .as_deref()
-                .or(sub.expires_at.as_deref())
-                .map(|t| {
-                    OffsetDateTime::parse(t.trim(), &Rfc3339).map_err(|e| {
-                        let t: String = t.chars().take(40).collect();
-                        bad(format!("{t:?} is not a date-time ({e})"))
-                    })
+            let date = |field: &str, v: Option<&str>| -> Result<Option<SystemTime>, CollectError> {
+                v.map(|t| {
+                    OffsetDateTime::parse(t.trim(), &Rfc3339)
+                        .map(SystemTime::from)
+                        .map_err(|e| {
+                            let t: String = t.chars().take(40).collect();
+                            bad(format!("{field} {t:?} is not a date-time ({e})"))
+                        })
                 })
-                .transpose()?;
-            if let (Some(at), Some(renewal)) = (next, sub.renewal_price) {
+                .transpose()
+            };
+            let dates = Dates {
+                created: date("created_at", sub.created_at.as_deref())?,
+                expires: date("expires_at", sub.expires_at.as_deref())?,
+                next: date("next_billing_at", sub.next_billing_at.as_deref())?,
+            };
+            let too_large = || bad("its charges this month are beyond a decimal".into());
+            // Charged this month: the current period's price, once per charge.
+            let charges = charged(status, p.period, &dates, &month, cx.now);
+            if !charges.is_empty() {
+                spend.push(Spend {
+                    money: Money {
+                        amount: times(p.total, charges.len()).ok_or_else(too_large)?,
+                        currency: p.currency,
+                    },
+                    kind: SpendKind::Billed,
+                    labels: vec![("name", name.clone()), ("basis", "derived".to_owned())],
+                });
+            }
+            // Still due this month: its automatic renewals before the month ends, at the
+            // renewal price. It renews by itself when not said otherwise and it has a next
+            // billing date (or an expiry, when it says it renews by itself).
+            let renews_at = match sub.is_auto_renewed {
+                Some(false) => None,
+                Some(true) => dates.next.or(dates.expires),
+                None => dates.next,
+            };
+            if let (Some(at), Some(price), Status::Active | Status::InTrial) =
+                (renews_at, sub.renewal_price, status)
+            {
+                let n = renewing(p.period, at, &month).len();
+                if n > 0 {
+                    due.push(Spend {
+                        money: Money {
+                            amount: times(price, n).ok_or_else(too_large)?,
+                            currency: p.currency,
+                        },
+                        kind: SpendKind::Billed,
+                        labels: vec![("name", name.clone()), ("basis", "derived".to_owned())],
+                    });
+                }
+            }
+            if let (Some(at), Some(renewal)) = (dates.next.or(dates.expires), sub.renewal_price) {
                 renewals.push(Renewal {
                     name,
                     id: sub.id.clone(),
-                    at: at.into(),
+                    at,
                     price: Money {
                         amount: cents(renewal),
                         currency: p.currency,
@@ -338,21 +485,23 @@ impl Collector for Hostinger {
             }
         }
         if spend.is_empty() {
-            // No active subscription: a known zero.
+            // Nothing charged this month: a known zero.
             spend.push(Spend {
                 money: Money {
                     amount: Decimal::ZERO,
                     currency: currency_hint.unwrap_or(Currency::USD),
                 },
-                kind: SpendKind::Fixed,
+                kind: SpendKind::Billed,
                 labels: vec![("basis", "derived".to_owned())],
             });
         }
         Ok(Collection {
             spend,
+            due,
             renewals,
             data_as_of: Some(cx.now),
             skipped,
+            month: Some(month),
             ..Collection::default()
         })
     }
@@ -370,28 +519,107 @@ impl Collector for Hostinger {
 mod tests {
     use super::*;
 
+    fn at(text: &str) -> SystemTime {
+        OffsetDateTime::parse(text, &Rfc3339).unwrap().into()
+    }
+
     #[test]
-    fn prices_become_monthly_amounts() {
-        let m = |p: i64, n, u| monthly(cents(p), n, u).unwrap();
-        assert_eq!(m(1799, 1, "month"), Decimal::new(1799, 2));
-        // A 48-month prepaid plan of 143.52 is 2.99 a month.
-        assert_eq!(m(14352, 48, "month"), Decimal::new(299, 2));
-        assert_eq!(m(2400, 2, "years"), Decimal::ONE);
-        assert_eq!(m(1000, 1, "day"), Decimal::new(304375, 3));
-        assert_eq!(m(700, 2, "week"), Decimal::new(1_521_875, 5));
+    fn periods_are_calendar_months_or_days() {
+        assert_eq!(Period::new(1, "month"), Ok(Period::Months(1)));
+        assert_eq!(Period::new(2, "years"), Ok(Period::Months(24)));
+        assert_eq!(Period::new(2, "week"), Ok(Period::Days(14)));
+        assert_eq!(Period::new(1, "Day"), Ok(Period::Days(1)));
+        assert_eq!(Period::new(0, "month").unwrap_err().0, "invalid_period");
+        assert_eq!(Period::new(-3, "month").unwrap_err().0, "invalid_period");
         assert_eq!(
-            monthly(Decimal::ONE, 0, "month").unwrap_err().0,
+            Period::new(i64::MAX, "year").unwrap_err().0,
             "invalid_period"
         );
+        assert_eq!(Period::new(1, "fortnight").unwrap_err().0, "unknown_unit");
+        // A month back from 31 March is the last day of February: the 29th in 2028.
+        let p = Period::Months(1);
         assert_eq!(
-            monthly(Decimal::ONE, -3, "month").unwrap_err().0,
-            "invalid_period"
+            p.shift(at("2028-03-31T10:00:00Z"), -1),
+            Some(at("2028-02-29T10:00:00Z"))
         );
         assert_eq!(
-            monthly(Decimal::ONE, 1, "fortnight").unwrap_err().0,
-            "unknown_unit"
+            Period::Months(12).shift(at("2027-12-20T09:00:00Z"), -1),
+            Some(at("2026-12-20T09:00:00Z"))
         );
-        let huge = monthly(cents(i64::MAX), 1, "day").unwrap();
-        assert!(huge > Decimal::ZERO);
+        assert_eq!(
+            Period::Days(7).shift(at("2026-12-01T00:00:00Z"), 2),
+            Some(at("2026-12-15T00:00:00Z"))
+        );
+        assert_eq!(p.shift(at("2026-12-01T00:00:00Z"), i64::MAX), None);
+    }
+
+    fn dates(created: &str, next: Option<&str>, expires: Option<&str>) -> Dates {
+        Dates {
+            created: Some(at(created)),
+            next: next.map(at),
+            expires: expires.map(at),
+        }
+    }
+
+    #[test]
+    fn a_subscription_is_charged_on_its_purchase_and_a_period_before_its_next_billing() {
+        let dec = Calendar::Utc.month(2026, 12).unwrap();
+        let now = at("2026-12-21T12:00:00Z");
+        let year = Period::Months(12);
+        // Renewed on 20 December for a year: charged on the 20th.
+        let d = dates("2025-12-20T09:00:00Z", Some("2027-12-20T09:00:00Z"), None);
+        assert_eq!(
+            charged(Status::Active, year, &d, &dec, now),
+            vec![at("2026-12-20T09:00:00Z")]
+        );
+        // Not yet on the 7th (the renewal is still due).
+        let d = dates("2025-12-20T09:00:00Z", Some("2026-12-20T09:00:00Z"), None);
+        assert!(charged(Status::Active, year, &d, &dec, at("2026-12-07T00:00:00Z")).is_empty());
+        assert_eq!(
+            renewing(year, at("2026-12-20T09:00:00Z"), &dec),
+            vec![at("2026-12-20T09:00:00Z")]
+        );
+        // Bought on the 3rd for a month, billed next on 3 January a few minutes later in
+        // the day: one charge, the purchase.
+        let month = Period::Months(1);
+        let d = dates("2026-12-03T11:54:22Z", Some("2027-01-03T12:00:00Z"), None);
+        assert_eq!(
+            charged(Status::Active, month, &d, &dec, now),
+            vec![at("2026-12-03T11:54:22Z")]
+        );
+        // A plan that does not renew, bought this month: its expiry less its period is the
+        // purchase.
+        let d = dates("2026-12-05T08:00:00Z", None, Some("2027-03-05T08:00:00Z"));
+        assert_eq!(
+            charged(Status::NotRenewing, Period::Months(3), &d, &dec, now).len(),
+            1
+        );
+        // A trial is not charged.
+        let d = dates("2026-12-01T08:00:00Z", Some("2026-12-15T08:00:00Z"), None);
+        assert!(charged(Status::InTrial, month, &d, &dec, now).is_empty());
+        // A weekly plan: every renewal since the purchase, and each one still due.
+        let week = Period::Days(7);
+        let d = dates("2026-11-20T00:00:00Z", Some("2026-12-25T00:00:00Z"), None);
+        assert_eq!(
+            charged(Status::Active, week, &d, &dec, now),
+            vec![
+                at("2026-12-18T00:00:00Z"),
+                at("2026-12-11T00:00:00Z"),
+                at("2026-12-04T00:00:00Z")
+            ]
+        );
+        assert_eq!(renewing(week, at("2026-12-25T00:00:00Z"), &dec).len(), 1);
+        // A renewal at the next month's 00:00 is next month's; a next billing date in a past
+        // month is none of this month's.
+        assert!(renewing(month, at("2027-01-01T00:00:00Z"), &dec).is_empty());
+        assert!(renewing(month, at("2024-12-20T00:00:00Z"), &dec).is_empty());
+        assert_eq!(
+            renewing(Period::Days(1), at("2026-12-30T06:00:00Z"), &dec).len(),
+            2
+        );
+        assert_eq!(
+            renewing(month, at("2026-12-31T23:59:59Z"), &dec),
+            vec![at("2026-12-31T23:59:59Z")]
+        );
     }
 }

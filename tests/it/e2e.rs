@@ -69,7 +69,7 @@ async fn the_dashboard_the_alert_and_a_failing_provider_end_to_end() {
     let ovh = MockServer::start().await;
     crate::ovh::mount(
         &ovh,
-        &crate::ovh::Dates::now(),
+        &crate::ovh::Dates::paris(),
         crate::ovh::Behaviour::signed(),
     )
     .await;

@@ -28,10 +28,9 @@ fn subscription(reset: i64) -> Value {
 
 pub const KEY: &str = "sk_elevenlabs_test_2718";
 
-/// The quota window resets (and the next invoice is due) in ten days.
-fn reset() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp() + 10 * 86_400
-}
+/// A run's clock on 7 December 2026 at noon UTC, and ten days later (17 December, 12:00 UTC).
+const DECEMBER_7: &str = "2026-12-07T12:00:00Z";
+const DECEMBER_17: i64 = 1_797_508_800;
 
 pub async fn mock(reset: i64) -> MockServer {
     mock_body(subscription(reset)).await
@@ -64,7 +63,7 @@ async fn mock_body(body: Value) -> MockServer {
 
 #[tokio::test]
 async fn characters_against_the_plan_its_reset_the_overage_and_the_next_invoice() {
-    let at = reset();
+    let at = DECEMBER_17;
     let api = mock(at).await;
     let pg = Pushgateway::start();
     let cfg = support::toml(&format!(
@@ -73,7 +72,11 @@ async fn characters_against_the_plan_its_reset_the_overage_and_the_next_invoice(
         pg.url,
         api.uri()
     ));
-    let (code, stderr) = support::push(cfg.path(), &[("ELEVENLABS_API_KEY", KEY)]).await;
+    let env = [
+        ("ELEVENLABS_API_KEY", KEY),
+        ("COST_EXPORTER_NOW", DECEMBER_7),
+    ];
+    let (code, stderr) = support::push(cfg.path(), &env).await;
     assert_eq!(code, Some(0), "{stderr}");
     let v = |m: &str, l: &[(&str, &str)]| pg.value(Some("elevenlabs"), m, l);
     let chars = [("resource", "characters"), ("unit", "characters")];
@@ -87,8 +90,10 @@ async fn characters_against_the_plan_its_reset_the_overage_and_the_next_invoice(
         Some(at as f64)
     );
     assert_eq!(v("cost_plan_info", &[("plan", "creator")]), Some(1.0));
-    // The overage so far is the spend; the next invoice (which includes it) the forecast.
+    // The overage so far is the spend; the next invoice (which includes it), due on the 17th,
+    // the forecast. The current period's invoice was November's (a month before the next).
     assert_eq!(v("cost_spend", &[("service", "overage")]), Some(1.2));
+    assert_eq!(pg.series(Some("elevenlabs"), "cost_spend").len(), 1);
     assert_eq!(v("cost_forecast", &[]), Some(23.2));
     assert_eq!(v("cost_renewal_price", &[("name", "creator")]), Some(23.2));
     assert_eq!(
@@ -104,7 +109,7 @@ async fn characters_against_the_plan_its_reset_the_overage_and_the_next_invoice(
         pg.url,
         api.uri()
     ));
-    let (code, stderr) = support::push(cfg.path(), &[("ELEVENLABS_API_KEY", KEY)]).await;
+    let (code, stderr) = support::push(cfg.path(), &env).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(v("cost_usage_limit", &chars), Some(90_000.0));
     assert_requests_follow(&spec(), &api).await;
@@ -112,7 +117,7 @@ async fn characters_against_the_plan_its_reset_the_overage_and_the_next_invoice(
 
 #[tokio::test]
 async fn a_wrong_key_is_an_auth_failure_that_says_what_to_fix() {
-    let api = mock(reset()).await;
+    let api = mock(DECEMBER_17).await;
     let cfg = support::toml(&format!(
         "[providers.elevenlabs]\nbase_url = \"{}\"\n",
         api.uri()
@@ -142,14 +147,20 @@ async fn mock_with(reset: i64, change: impl FnOnce(&mut Value)) -> MockServer {
 }
 
 async fn collect(api: &MockServer) -> (Option<i32>, String, String) {
+    collect_at(api, DECEMBER_7, "currency = \"USD\"\n").await
+}
+
+/// `collect --only elevenlabs` with the run's clock at `now` and `settings` (the reporting
+/// currency, the tax basis, rates) on top of the section.
+async fn collect_at(api: &MockServer, now: &str, settings: &str) -> (Option<i32>, String, String) {
     let cfg = support::toml(&format!(
-        "currency = \"USD\"\n[http]\nretries = 0\n[providers.elevenlabs]\nbase_url = \"{}\"\n",
+        "{settings}[http]\nretries = 0\n[providers.elevenlabs]\nbase_url = \"{}\"\n",
         api.uri()
     ));
     let path = cfg.path().to_str().unwrap().to_owned();
     let out = support::run_async(
         &["collect", "--config", &path, "--only", "elevenlabs"],
-        &[("ELEVENLABS_API_KEY", KEY)],
+        &[("ELEVENLABS_API_KEY", KEY), ("COST_EXPORTER_NOW", now)],
     )
     .await;
     let (stdout, stderr) = support::text(&out);
@@ -160,7 +171,7 @@ async fn collect(api: &MockServer) -> (Option<i32>, String, String) {
 #[tokio::test]
 async fn no_next_payment_attempt_is_read_as_none() {
     // The SDK: "-1 when there is no next payment attempt".
-    let api = mock_with(reset(), |b| {
+    let api = mock_with(DECEMBER_17, |b| {
         b["next_invoice"]["next_payment_attempt_unix"] = (-1).into();
     })
     .await;
@@ -172,9 +183,10 @@ async fn no_next_payment_attempt_is_read_as_none() {
         ),
         "{stdout}"
     );
-    // The invoice is still owed; it has no date to renew on.
+    // No attempt: nothing falls due this month (the overage so far is the forecast), and no
+    // date to renew on.
     assert!(
-        stdout.contains("cost_forecast{currency=\"USD\",provider=\"elevenlabs\"} 23.2"),
+        stdout.contains("cost_forecast{currency=\"USD\",provider=\"elevenlabs\"} 1.2\n"),
         "{stdout}"
     );
     assert!(
@@ -185,7 +197,7 @@ async fn no_next_payment_attempt_is_read_as_none() {
 
 #[tokio::test]
 async fn nulls_missing_optionals_and_new_enum_values_never_fail_the_provider() {
-    let api = mock_with(reset(), |b| {
+    let api = mock_with(DECEMBER_17, |b| {
         let o = b.as_object_mut().unwrap();
         for k in [
             "max_character_limit_extension",
@@ -218,7 +230,7 @@ async fn nulls_missing_optionals_and_new_enum_values_never_fail_the_provider() {
 
     // A currency this build cannot price (the SDK's currency enum is open): the money is left
     // out with a warning, the quota still reported.
-    let api = mock_with(reset(), |b| {
+    let api = mock_with(DECEMBER_17, |b| {
         b["currency"] = "credits".into();
         b["current_overage"]["currency"] = "credits".into();
     })
@@ -243,7 +255,7 @@ async fn nulls_missing_optionals_and_new_enum_values_never_fail_the_provider() {
 
 #[tokio::test]
 async fn an_overage_no_decimal_can_subtract_is_decode_never_a_panic() {
-    let api = mock_with(reset(), |b| {
+    let api = mock_with(DECEMBER_17, |b| {
         b["current_overage"]["amount"] = "-79228162514264337593543950335".into();
     })
     .await;
@@ -322,4 +334,128 @@ fn the_description_catches_an_off_description_request_and_answer() {
             "{expect} not in {v:?}"
         );
     }
+}
+
+/// The fixture subscription on a plan billed per `period` in `currency`, without overage, its
+/// next invoice of `due` cents (`subtotal` + `tax`) attempted at `attempt` (Unix time).
+async fn plan(
+    period: &str,
+    currency: &str,
+    due: i64,
+    subtotal: i64,
+    tax: i64,
+    attempt: i64,
+) -> MockServer {
+    let (period, currency) = (period.to_owned(), currency.to_owned());
+    mock_with(attempt, move |b| {
+        b["billing_period"] = period.as_str().into();
+        b["currency"] = currency.as_str().into();
+        b["current_overage"] = serde_json::json!({"amount": "0.00", "currency": currency});
+        b["next_invoice"]["amount_due_cents"] = due.into();
+        b["next_invoice"]["subtotal_cents"] = subtotal.into();
+        b["next_invoice"]["tax_cents"] = tax.into();
+    })
+    .await
+}
+
+/// `cost_forecast` and Σ `cost_spend` of `collect`'s output, in cents.
+fn forecast_and_spend(stdout: &str) -> (i64, i64) {
+    let cents =
+        |l: &str| (l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() * 100.0).round() as i64;
+    let sum = |metric: &str| -> i64 {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains("elevenlabs"))
+            .map(cents)
+            .sum()
+    };
+    (sum("cost_forecast"), sum("cost_spend"))
+}
+
+const EUR_WITH_USD: &str = "currency = \"EUR\"\n[fx]\nUSD = 0.92\n";
+
+/// The table: an annual plan of $264 with VAT ($220 + $44), its next invoice due in
+/// September 2027. December's invoices charge nothing of it: the forecast is 0 €, not the
+/// 242.88 € (264 × 0.92) the job added every month whatever the invoice's date, period or
+/// tax. In September the invoice is due: 202.40 € without tax (220 × 0.92), 242.88 € with;
+/// once paid (the next attempt a year on) it is September's spend, and October has none.
+#[tokio::test]
+async fn an_annual_plan_is_its_invoice_in_the_month_it_falls_due_and_nothing_in_the_others() {
+    // 14 September 2027 and 2028, 08:00 UTC.
+    let (sept_2027, sept_2028) = (1_820_908_800, 1_852_531_200);
+    let due = plan("annual_period", "usd", 26_400, 22_000, 4_400, sept_2027).await;
+    let paid = plan("annual_period", "usd", 26_400, 22_000, 4_400, sept_2028).await;
+    let excluded = EUR_WITH_USD.to_owned();
+    let included = format!("tax = \"included\"\n{EUR_WITH_USD}");
+    for (api, now, settings, want) in [
+        (&due, DECEMBER_7, &excluded, (0, 0)),
+        (&due, DECEMBER_7, &included, (0, 0)),
+        (&due, "2027-09-01T00:00:00Z", &excluded, (20_240, 0)),
+        (&due, "2027-09-01T00:00:00Z", &included, (24_288, 0)),
+        (&paid, "2027-09-20T00:00:00Z", &excluded, (20_240, 20_240)),
+        (&paid, "2027-09-30T23:59:59Z", &included, (24_288, 24_288)),
+        (&paid, "2027-10-01T00:00:00Z", &excluded, (0, 0)),
+    ] {
+        let (code, stdout, stderr) = collect_at(api, now, settings).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(
+            forecast_and_spend(&stdout),
+            want,
+            "{now} {settings}\n{stdout}"
+        );
+    }
+}
+
+/// The table: a monthly plan with 20 % VAT, its next invoice 28.26 € (23.55 € + 4.71 €)
+/// due on the 20th. With `tax = "excluded"` December's forecast is 23.55 €, not the 28.26 € the
+/// job read from `amount_due_cents` (which includes tax); with tax included, 28.26 €. The
+/// renewal price follows the tax basis too.
+#[tokio::test]
+async fn the_next_invoice_follows_the_tax_basis() {
+    // 20 December 2026, 08:00 UTC.
+    let api = plan("monthly_period", "eur", 2_826, 2_355, 471, 1_797_753_600).await;
+    for (settings, forecast) in [
+        ("currency = \"EUR\"\n", 2_355),
+        ("currency = \"EUR\"\ntax = \"excluded\"\n", 2_355),
+        ("currency = \"EUR\"\ntax = \"included\"\n", 2_826),
+    ] {
+        let (code, stdout, stderr) = collect_at(&api, DECEMBER_7, settings).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(
+            forecast_and_spend(&stdout),
+            (forecast, 0),
+            "{settings}\n{stdout}"
+        );
+        let renewal = stdout
+            .lines()
+            .find(|l| l.starts_with("cost_renewal_price{"))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        assert!(
+            renewal.ends_with(&format!(" {}", forecast as f64 / 100.0)),
+            "{renewal}"
+        );
+    }
+}
+
+/// An invoice attempted at the next month's 00:00 is next month's; the current period's,
+/// a month before it, is this month's spend; a leap February has its 29th.
+#[tokio::test]
+async fn an_invoice_is_due_in_the_utc_month_of_its_payment_attempt() {
+    // 1 March 2028 at 00:00 UTC: February's last second has the invoice of 1 February (a
+    // month before) as spend and nothing more due; March's first second has it due.
+    let api = plan("monthly_period", "eur", 2_826, 2_355, 471, 1_835_481_600).await;
+    for (now, want) in [
+        ("2028-02-29T23:59:59Z", (2_355, 2_355)),
+        ("2028-03-01T00:00:00Z", (2_355, 0)),
+    ] {
+        let (code, stdout, stderr) = collect_at(&api, now, "currency = \"EUR\"\n").await;
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(forecast_and_spend(&stdout), want, "{now}\n{stdout}");
+    }
+    // 29 February 2028 at 23:00 UTC, the run an hour before: due in February.
+    let api = plan("monthly_period", "eur", 2_826, 2_355, 471, 1_835_478_000).await;
+    let (code, stdout, stderr) =
+        collect_at(&api, "2028-02-29T22:00:00Z", "currency = \"EUR\"\n").await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(forecast_and_spend(&stdout), (2_355, 0), "{stdout}");
 }

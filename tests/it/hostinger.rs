@@ -24,13 +24,30 @@ pub fn spec() -> Spec {
 fn subscriptions(d: &Dates) -> Value {
     let rfc = |t: OffsetDateTime| t.format(&Rfc3339).unwrap();
     let next_year = month_end(support::month_start()) + time::Duration::days(400);
+    subscriptions_at(&rfc(d.later), &rfc(d.next), &rfc(next_year))
+}
+
+/// The fixture subscriptions: the VPS renewing at `later` (this month), the domain at `next`
+/// (next month), the prepaid plan expiring at `next_year`.
+fn subscriptions_at(later: &str, next: &str, next_year: &str) -> Value {
     let text = std::fs::read_to_string(support::fixture("hostinger/subscriptions.json"))
         .unwrap()
-        .replace("{{LATER}}", &rfc(d.later))
-        .replace("{{NEXT}}", &rfc(d.next))
-        .replace("{{NEXT_YEAR}}", &rfc(next_year));
+        .replace("{{LATER}}", later)
+        .replace("{{NEXT}}", next)
+        .replace("{{NEXT_YEAR}}", next_year);
     serde_json::from_str(&text).unwrap()
 }
+
+/// The fixture's dates for a run on 7 December 2026 at noon UTC.
+fn december() -> Value {
+    subscriptions_at(
+        "2026-12-20T09:00:00Z",
+        "2027-01-03T00:00:00Z",
+        "2028-02-10T00:00:00Z",
+    )
+}
+
+const DECEMBER_7: &str = "2026-12-07T12:00:00Z";
 
 pub async fn mock(d: &Dates) -> MockServer {
     mock_body(subscriptions(d)).await
@@ -123,9 +140,8 @@ fn the_description_catches_an_off_description_request_and_answer() {
 }
 
 #[tokio::test]
-async fn subscriptions_become_monthly_amounts_with_their_renewals() {
-    let dates = Dates::now();
-    let api = mock(&dates).await;
+async fn subscriptions_count_when_charged_and_renewals_when_due_this_month() {
+    let api = mock_body(december()).await;
     let pg = Pushgateway::start();
     let cfg = support::toml(&format!(
         "currency = \"EUR\"\n[fx]\nUSD = 0.92\n[pushgateway]\nurl = \"{}\"\n\
@@ -133,26 +149,24 @@ async fn subscriptions_become_monthly_amounts_with_their_renewals() {
         pg.url,
         api.uri()
     ));
-    let (code, stderr) = support::push(cfg.path(), &[("HOSTINGER_API_TOKEN", TOKEN)]).await;
+    let env = [
+        ("HOSTINGER_API_TOKEN", TOKEN),
+        ("COST_EXPORTER_NOW", DECEMBER_7),
+    ];
+    let (code, stderr) = support::push(cfg.path(), &env).await;
     assert_eq!(code, Some(0), "{stderr}");
-    let spend = |name: &str| {
-        pg.value(
-            Some("hostinger"),
-            "cost_spend",
-            &[("name", name), ("basis", "derived")],
-        )
-    };
-    // 5.99 a month; 143.52 over 48 months; 11.99 a year; the cancelled VPS not at all.
-    assert_eq!(spend("KVM 1"), Some(5.99));
-    assert_eq!(spend("Premium Web Hosting"), Some(2.99));
-    assert_eq!(spend("Domain example.org"), Some(0.999167));
-    assert_eq!(pg.series(Some("hostinger"), "cost_spend").len(), 3);
-    // Fixed monthly equivalents: the forecast is their sum.
+    // On 7 December nothing was charged yet: the VPS was last renewed on 20 November, the
+    // yearly domain in January, the 48-month plan long ago; the cancelled VPS never counts.
+    // A known zero.
+    let spend = pg.series(Some("hostinger"), "cost_spend");
+    assert_eq!(spend.len(), 1, "{spend:?}");
+    assert_eq!(spend[0].1, 0.0);
+    assert_eq!(spend[0].0.get("basis").map(String::as_str), Some("derived"));
+    assert!(!spend[0].0.contains_key("name"), "{spend:?}");
+    // The forecast is what December charges: the VPS's renewal on the 20th at 9.99. The
+    // domain renews in January, the prepaid plan does not renew by itself.
     let forecast = pg.value(Some("hostinger"), "cost_forecast", &[]).unwrap();
-    assert!(
-        (forecast - (5.99 + 2.99 + 0.999167)).abs() < 1e-9,
-        "{forecast}"
-    );
+    assert_eq!(forecast, 9.99);
     // The VPS renews later this month at 9.99, above its 5.99.
     let r = |m: &str, name: &str| pg.value(Some("hostinger"), m, &[("name", name)]);
     assert_eq!(r("cost_renewal_price", "KVM 1"), Some(9.99));
@@ -160,7 +174,7 @@ async fn subscriptions_become_monthly_amounts_with_their_renewals() {
     assert_eq!(r("cost_renewal_automatic", "KVM 1"), Some(1.0));
     assert_eq!(
         r("cost_renewal_timestamp_seconds", "KVM 1").map(|v| v as i64),
-        Some(dates.later.unix_timestamp())
+        Some(1_797_757_200)
     );
     // The prepaid plan does not renew by itself; its renewal date is its expiry.
     assert_eq!(
@@ -170,6 +184,189 @@ async fn subscriptions_become_monthly_amounts_with_their_renewals() {
     assert_eq!(r("cost_renewal_price", "Premium Web Hosting"), Some(383.52));
     assert_requests_follow(&spec(), &api).await;
     assert!(!stderr.contains(TOKEN) && !pg.dump().contains(TOKEN));
+}
+
+/// `collect --only hostinger` against `subscriptions` with the run's clock at `now`: its
+/// stdout.
+async fn collect_at(subscriptions: Value, now: &str) -> String {
+    let api = mock_body(subscriptions).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[http]\nretries = 0\n[providers.hostinger]\nbase_url = \"{}\"\n",
+        api.uri()
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let out = support::run_async(
+        &["collect", "--config", &path, "--only", "hostinger"],
+        &[("HOSTINGER_API_TOKEN", TOKEN), ("COST_EXPORTER_NOW", now)],
+    )
+    .await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{now}: {stderr}");
+    assert_requests_follow(&spec(), &api).await;
+    stdout
+}
+
+/// (month-to-date spend, forecast) in cents, from `collect`'s output.
+fn spend_and_forecast(stdout: &str) -> (i64, i64) {
+    let cents = |v: &str| (v.parse::<f64>().unwrap() * 100.0).round() as i64;
+    let sum = |metric: &str| -> i64 {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains("hostinger"))
+            .map(|l| cents(l.rsplit(' ').next().unwrap()))
+            .sum()
+    };
+    (sum("cost_spend"), sum("cost_forecast"))
+}
+
+/// One subscription in the description's shape.
+#[allow(clippy::too_many_arguments)]
+fn subscription(
+    name: &str,
+    months: i64,
+    total: i64,
+    renewal: i64,
+    auto: bool,
+    created: &str,
+    next: Option<&str>,
+    expires: &str,
+) -> Value {
+    serde_json::json!({
+        "id": format!("Sub{}x{months}", name.replace(' ', "")),
+        "name": name,
+        "status": "active",
+        "billing_period": months,
+        "billing_period_unit": "month",
+        "currency_code": "EUR",
+        "total_price": total,
+        "renewal_price": renewal,
+        "is_auto_renewed": auto,
+        "created_at": created,
+        "expires_at": expires,
+        "next_billing_at": next,
+    })
+}
+
+/// The issue's table: a 12-month plan (71.88 € bought, 5.99 € a month) renewing by itself on
+/// the 20th at 119.88 €. December's invoice is the renewal: 119.88 € in December's forecast
+/// from the 1st, charged on the 20th, and nothing in the eleven other months. The job said
+/// 5.99 € (its monthly equivalent, every month), and never put the renewal in the forecast.
+#[tokio::test]
+async fn a_12_month_plan_is_its_whole_renewal_in_the_month_it_renews() {
+    let before = || {
+        serde_json::json!([subscription(
+            "KVM 2",
+            12,
+            7188,
+            11988,
+            true,
+            "2025-12-20T09:00:00Z",
+            Some("2026-12-20T09:00:00Z"),
+            "2026-12-20T09:00:00Z",
+        )])
+    };
+    // Renewed: the current period is the year at 119.88, billed next on 20 December 2027.
+    let after = || {
+        serde_json::json!([subscription(
+            "KVM 2",
+            12,
+            11988,
+            11988,
+            true,
+            "2025-12-20T09:00:00Z",
+            Some("2027-12-20T09:00:00Z"),
+            "2027-12-20T09:00:00Z",
+        )])
+    };
+    for (subs, now, want) in [
+        // The 7th: not charged yet, due on the 20th.
+        (before(), DECEMBER_7, (0, 11_988)),
+        // The last second before the renewal.
+        (before(), "2026-12-20T08:59:59Z", (0, 11_988)),
+        // The 21st: charged on the 20th, nothing more due.
+        (after(), "2026-12-21T12:00:00Z", (11_988, 11_988)),
+        // December's last second, then January: the renewal was December's.
+        (after(), "2026-12-31T23:59:59Z", (11_988, 11_988)),
+        (after(), "2027-01-01T00:00:00Z", (0, 0)),
+        (after(), "2027-06-15T00:00:00Z", (0, 0)),
+    ] {
+        let out = collect_at(subs, now).await;
+        assert_eq!(spend_and_forecast(&out), want, "{now}\n{out}");
+    }
+}
+
+/// A renewal at the next month's 00:00 is next month's; a monthly plan bought this month is
+/// charged on its day; a leap February has its 29th.
+#[tokio::test]
+async fn renewals_fall_in_the_utc_month_they_are_due_strictly_before_its_end() {
+    let at_new_year = || {
+        serde_json::json!([subscription(
+            "KVM 1",
+            1,
+            599,
+            999,
+            true,
+            "2025-02-01T00:00:00Z",
+            Some("2027-01-01T00:00:00Z"),
+            "2027-01-01T00:00:00Z",
+        )])
+    };
+    let bought_on_the_3rd = || {
+        serde_json::json!([subscription(
+            "KVM 1",
+            1,
+            599,
+            999,
+            true,
+            "2026-12-03T11:54:22Z",
+            Some("2027-01-03T11:54:22Z"),
+            "2027-01-03T11:54:22Z",
+        )])
+    };
+    for (subs, now, want) in [
+        // Renewed on 1 December (a month before its next billing), due again at 00:00 on
+        // 1 January: December's last second has the 1 December charge only, and the renewal
+        // is January's from its first second.
+        (at_new_year(), "2026-12-31T23:59:59Z", (599, 599)),
+        (at_new_year(), "2027-01-01T00:00:00Z", (0, 999)),
+        // Bought on 3 December for a month, billed next on 3 January: charged once, on the
+        // 3rd; its renewal is January's.
+        (bought_on_the_3rd(), DECEMBER_7, (599, 599)),
+        (bought_on_the_3rd(), "2027-01-02T12:00:00Z", (0, 999)),
+        // 29 February 2028: renewed on the 29th (a month before 29 March), and one renewing
+        // on the 29th still due that morning.
+        (
+            serde_json::json!([subscription(
+                "KVM 1",
+                1,
+                999,
+                999,
+                true,
+                "2027-06-29T10:00:00Z",
+                Some("2028-03-29T10:00:00Z"),
+                "2028-03-29T10:00:00Z",
+            )]),
+            "2028-02-29T23:59:59Z",
+            (999, 999),
+        ),
+        (
+            serde_json::json!([subscription(
+                "KVM 1",
+                1,
+                999,
+                999,
+                true,
+                "2027-06-29T10:00:00Z",
+                Some("2028-02-29T10:00:00Z"),
+                "2028-02-29T10:00:00Z",
+            )]),
+            "2028-02-29T09:00:00Z",
+            (0, 999),
+        ),
+    ] {
+        let out = collect_at(subs, now).await;
+        assert_eq!(spend_and_forecast(&out), want, "{now}\n{out}");
+    }
 }
 
 #[tokio::test]
@@ -199,8 +396,7 @@ async fn a_refused_token_says_what_to_fix() {
 
 #[tokio::test]
 async fn one_odd_subscription_is_skipped_with_a_warning_and_the_rest_counted() {
-    let dates = Dates::now();
-    let mut subs = subscriptions(&dates);
+    let mut subs = december();
     let base = subs[0].clone();
     let odd = |id: &str, change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
         let mut s = base.clone();
@@ -236,20 +432,22 @@ async fn one_odd_subscription_is_skipped_with_a_warning_and_the_rest_counted() {
         pg.url,
         server.uri()
     ));
-    let (code, stderr) = support::push(cfg.path(), &[("HOSTINGER_API_TOKEN", TOKEN)]).await;
+    let env = [
+        ("HOSTINGER_API_TOKEN", TOKEN),
+        ("COST_EXPORTER_NOW", DECEMBER_7),
+    ];
+    let (code, stderr) = support::push(cfg.path(), &env).await;
     assert_eq!(code, Some(0), "{stderr}");
-    let spend = |name: &str| {
-        pg.value(
-            Some("hostinger"),
-            "cost_spend",
-            &[("name", name), ("basis", "derived")],
-        )
-    };
-    // The three good subscriptions as ever; none of the odd ones.
-    assert_eq!(spend("KVM 1"), Some(5.99));
-    assert_eq!(spend("Premium Web Hosting"), Some(2.99));
-    assert_eq!(spend("Domain example.org"), Some(0.999167));
-    assert_eq!(pg.series(Some("hostinger"), "cost_spend").len(), 3);
+    // The good subscriptions as ever (nothing charged yet, the VPS's 9.99 due on the 20th);
+    // none of the odd ones (copies of the VPS), neither in spend nor in the forecast.
+    assert_eq!(
+        pg.value(Some("hostinger"), "cost_forecast", &[]),
+        Some(9.99)
+    );
+    let spend = pg.series(Some("hostinger"), "cost_spend");
+    assert_eq!(spend.len(), 1, "{spend:?}");
+    assert_eq!(spend[0].1, 0.0);
+    assert_eq!(pg.series(Some("hostinger"), "cost_renewal_price").len(), 3);
     let skipped = |reason: &str| {
         pg.value(
             Some("hostinger"),

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cost_exporter::calendar::Calendar;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -32,10 +33,23 @@ pub struct Dates {
 }
 
 impl Dates {
+    /// Dates of the run's month in UTC.
     pub fn now() -> Dates {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         let start = support::month_start();
-        let end = month_end(start);
+        Dates::within(now, start, month_end(start))
+    }
+
+    /// Dates of OVH's month of the run: Paris time's, which starts (and ends) an hour or two
+    /// before UTC's.
+    pub fn paris() -> Dates {
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let month = Calendar::Paris.month_of(now.into());
+        Dates::within(now, month.start.into(), month.end.into())
+    }
+
+    /// `day1` and `day2` between `start` and `now`, `later` between `now` and `end`.
+    fn within(now: OffsetDateTime, start: OffsetDateTime, end: OffsetDateTime) -> Dates {
         Dates {
             day1: start + (now - start) / 4,
             day2: start + (now - start) / 2,
@@ -65,7 +79,8 @@ fn rfc(t: OffsetDateTime) -> String {
 /// The fixture account with its dates filled in.
 pub fn account(d: &Dates) -> Value {
     let text = std::fs::read_to_string(support::fixture("ovh/account.json")).unwrap();
-    let date = |t: OffsetDateTime| t.date().to_string();
+    // A bill line's period starts on the day in Paris time, as OVH writes it.
+    let date = |t: OffsetDateTime| Calendar::Paris.local(t.into()).date().to_string();
     let text = text
         .replace("{{DAY1_DATE}}", &date(d.day1))
         .replace("{{DAY2_DATE}}", &date(d.day2))
@@ -114,6 +129,10 @@ pub struct Behaviour {
     pub token_expired: bool,
     /// Every call answers 503.
     pub down: bool,
+    /// The bill and credit-note lists honour `date.from` and `date.to` (instants, both
+    /// included); otherwise they list every document, as a server whose filter the collector
+    /// must not trust.
+    pub filter_dates: bool,
 }
 
 impl Behaviour {
@@ -125,6 +144,7 @@ impl Behaviour {
             denied: Vec::new(),
             token_expired: false,
             down: false,
+            filter_dates: false,
         }
     }
 }
@@ -218,17 +238,10 @@ impl Respond for OvhApi {
         // OVH's errors are not in its description; its answers are, and are checked.
         let ok = |template: &str, v: Value| self.spec.answer("get", template, 200, v);
         match segs.as_slice() {
-            ["me", "bill"] => {
-                for k in ["date.from", "date.to"] {
-                    match q.get(k).map(|v| OffsetDateTime::parse(v, &Rfc3339)) {
-                        Some(Ok(_)) => {}
-                        _ => return ovh_error(400, "BAD_PARAMETER", "Invalid date"),
-                    }
-                }
-                // Every bill, last month's too: the collector must check the dates itself.
-                let ids: Vec<&String> = a["bills"].as_object().unwrap().keys().collect();
-                ok("/me/bill", json!(ids))
-            }
+            ["me", "bill"] => match listed(&q, &a["bills"], "bill", b.filter_dates) {
+                Some(ids) => ok("/me/bill", json!(ids)),
+                None => ovh_error(400, "BAD_PARAMETER", "Invalid date"),
+            },
             ["me", "bill", id] => match a["bills"].get(*id) {
                 Some(b) => ok("/me/bill/{billId}", b["bill"].clone()),
                 None => ResponseTemplate::new(404),
@@ -247,17 +260,10 @@ impl Respond for OvhApi {
                 ),
                 _ => ResponseTemplate::new(404),
             },
-            ["me", "refund"] => {
-                for k in ["date.from", "date.to"] {
-                    match q.get(k).map(|v| OffsetDateTime::parse(v, &Rfc3339)) {
-                        Some(Ok(_)) => {}
-                        _ => return ovh_error(400, "BAD_PARAMETER", "Invalid date"),
-                    }
-                }
-                // Every credit note, last month's too, as for bills.
-                let ids: Vec<&String> = a["refunds"].as_object().unwrap().keys().collect();
-                ok("/me/refund", json!(ids))
-            }
+            ["me", "refund"] => match listed(&q, &a["refunds"], "refund", b.filter_dates) {
+                Some(ids) => ok("/me/refund", json!(ids)),
+                None => ovh_error(400, "BAD_PARAMETER", "Invalid date"),
+            },
             ["me", "refund", id] => match a["refunds"].get(*id) {
                 Some(r) => ok("/me/refund/{refundId}", r["refund"].clone()),
                 None => ResponseTemplate::new(404),
@@ -293,6 +299,31 @@ impl Respond for OvhApi {
                 .set_body_json(json!({"message": "Got an invalid (or empty) URL"})),
         }
     }
+}
+
+/// The ids a list of `documents` (bills or credit notes, each under `kind`) answers to the
+/// query `q`; `None` when `date.from` or `date.to` is missing or no RFC 3339 time. Every
+/// document, last month's too, unless `filter` (then those dated from `date.from` to
+/// `date.to`, compared as instants).
+fn listed(
+    q: &BTreeMap<String, String>,
+    documents: &Value,
+    kind: &str,
+    filter: bool,
+) -> Option<Vec<String>> {
+    let time = |k: &str| OffsetDateTime::parse(q.get(k)?, &Rfc3339).ok();
+    let (from, to) = (time("date.from")?, time("date.to")?);
+    let ids = documents
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, d)| {
+            let date = OffsetDateTime::parse(d[kind]["date"].as_str().unwrap(), &Rfc3339).unwrap();
+            !filter || (from <= date && date <= to)
+        })
+        .map(|(id, _)| id.clone())
+        .collect();
+    Some(ids)
 }
 
 /// The mocked OAuth2 token endpoint: client credentials in a form body.
@@ -375,7 +406,7 @@ fn config(pg: &str, extra: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn the_fixture_account_follows_the_description() {
-    let a = account(&Dates::now());
+    let a = account(&Dates::paris());
     let spec = spec();
     let mut out = Vec::new();
     for (id, b) in a["bills"].as_object().unwrap() {
@@ -426,7 +457,7 @@ fn the_description_catches_an_off_description_request_and_answer() {
             "{pq}: {expect} not in {v:?}"
         );
     }
-    let a = account(&Dates::now());
+    let a = account(&Dates::paris());
     let bill = &a["bills"]["FR0001"]["bill"];
     assert!(
         spec.answer_violations("get", "/me/bill/{billId}", 200, bill)
@@ -469,7 +500,7 @@ fn cents(v: f64) -> i64 {
 
 #[tokio::test]
 async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals_forecast() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     mount(&api, &dates, Behaviour::signed()).await;
     let pg = Pushgateway::start();
@@ -559,7 +590,7 @@ async fn signed_with_the_servers_clock_bills_are_summed_per_service_and_renewals
 
 #[tokio::test]
 async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     mount(&api, &dates, Behaviour::signed()).await;
     let cfg = support::toml(&format!(
@@ -610,7 +641,7 @@ async fn with_tax_included_the_bills_tax_counts_and_renewals_take_its_rate() {
 
 #[tokio::test]
 async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_bearer() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     let mut b = Behaviour::signed();
     b.auth = Auth::Bearer;
@@ -673,7 +704,7 @@ async fn a_service_account_gets_its_token_by_the_only_post_and_reads_with_the_be
 
 #[tokio::test]
 async fn a_wrong_secret_a_moving_clock_and_a_missing_right_say_what_to_fix() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     let behaviour = mount(&api, &dates, Behaviour::signed()).await;
     let pg = Pushgateway::start();
@@ -734,7 +765,7 @@ async fn a_wrong_secret_a_moving_clock_and_a_missing_right_say_what_to_fix() {
 
 #[tokio::test]
 async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     mount(&api, &dates, Behaviour::signed()).await;
     let example = std::fs::read_to_string(support::repo("examples/cost-exporter.toml")).unwrap();
@@ -796,7 +827,7 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
 
 #[tokio::test]
 async fn backfill_counts_each_bill_from_its_day_on() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     mount(&api, &dates, Behaviour::signed()).await;
     let cfg = support::toml(&format!(
@@ -835,28 +866,27 @@ async fn backfill_counts_each_bill_from_its_day_on() {
         let v: f64 = parts.next().unwrap().parse().unwrap();
         *into.entry(ts).or_default() += v;
     }
+    // This month: 64.50 from day 1's bill, 67.00 more from day 2's bills less day 2's credit
+    // note (10.00); last month: its bill (62.50) less its credit note (5.00). Each counts from
+    // the first day whose stamp (23:59:59 UTC) is past its date, in its own month in Paris
+    // time: a document of another month never counts.
+    let documents = [
+        (dates.day1, 64.50),
+        (dates.day2, 62.50 + 4.50 - 10.00),
+        (dates.last_month, 62.50 - 5.00),
+    ];
     let mut day = first;
     while day < today {
-        let ts = (day.midnight().assume_utc() + time::Duration::DAY).unix_timestamp() - 1;
-        // Last month: its bill (62.50) less its credit note (5.00) from their day; this
-        // month: 64.50 from day 1's bill, 67.00 more from day 2's bills less day 2's credit
-        // note (10.00). A bill or credit note of another month never counts.
-        let want = if day.month() == first.month() {
-            if day >= dates.last_month.date() {
-                57.50
-            } else {
-                0.0
-            }
-        } else {
-            let mut v = 0.0;
-            if day >= dates.day1.date() {
-                v += 64.50;
-            }
-            if day >= dates.day2.date() {
-                v += 67.00 - 10.00;
-            }
-            v
-        };
+        let stamp = day.midnight().assume_utc() + time::Duration::DAY - time::Duration::SECOND;
+        let ts = stamp.unix_timestamp();
+        let month = Calendar::Paris
+            .month(day.year(), u8::from(day.month()))
+            .unwrap();
+        let want: f64 = documents
+            .iter()
+            .filter(|(at, _)| month.contains((*at).into()) && *at <= stamp)
+            .map(|(_, v)| v)
+            .sum();
         assert_eq!(
             spend.get(&ts).map(|v| cents(*v)),
             Some(cents(want)),
@@ -920,7 +950,7 @@ fn bill(
 
 #[tokio::test]
 async fn bills_and_lines_in_points_na_or_an_unknown_currency_are_skipped_the_rest_counted() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let mut a = account(&dates);
     let bills = a["bills"].as_object_mut().unwrap();
     // OVH's currency enum has loyalty points and N/A, and LTL (retired in 2015).
@@ -1004,7 +1034,7 @@ async fn bills_and_lines_in_points_na_or_an_unknown_currency_are_skipped_the_res
 
 #[tokio::test]
 async fn a_tax_rate_no_decimal_can_hold_is_decode_never_a_panic() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let mut a = account(&dates);
     // No bill this month: the tax rate comes from last month's, whose amounts divide beyond
     // any decimal (7e28 with tax over 0.001 without).
@@ -1067,7 +1097,7 @@ fn a_currency_ovh_does_not_bill_in_is_a_configuration_error_before_any_request()
 
 #[tokio::test]
 async fn check_probe_says_whether_the_key_reads_credit_notes() {
-    let dates = Dates::now();
+    let dates = Dates::paris();
     let api = MockServer::start().await;
     let behaviour = mount(&api, &dates, Behaviour::signed()).await;
     let pg = Pushgateway::start();
@@ -1089,5 +1119,409 @@ async fn check_probe_says_whether_the_key_reads_credit_notes() {
         stdout.contains("NOT_GRANTED_CALL") && stdout.contains("/me/refund/*"),
         "{stdout}"
     );
+    assert_requests_follow(&spec(), &api).await;
+}
+
+// ---- OVH's month: Paris time -------------------------------------------------------------
+
+/// A bill dated `date` (RFC 3339 as OVH writes it, `+01:00` or `+02:00`), in euros: its lines
+/// `(domain, micro-cents without tax)` and `tax` micro-cents on top.
+fn taxed_bill(id: &str, date: &str, lines: &[(&str, i64)], tax: i64) -> Value {
+    let date = OffsetDateTime::parse(date, &Rfc3339).unwrap();
+    let total: i64 = lines.iter().map(|(_, u)| u).sum();
+    let lines: Vec<(&str, &str, i64)> = lines.iter().map(|(d, u)| (*d, "EUR", *u)).collect();
+    let mut b = bill(id, date, "EUR", total, &lines);
+    b["bill"]["category"] = json!("autorenew");
+    b["bill"]["tax"] = price("EUR", tax);
+    b["bill"]["priceWithTax"] = price("EUR", total + tax);
+    b
+}
+
+/// An active service renewing by itself at `next` (as OVH writes it) for `ucents` without tax.
+fn renewing(id: u64, name: &str, next: &str, ucents: i64) -> Value {
+    let mut s = account(&Dates::paris())["services"]["102"].clone();
+    s["serviceId"] = json!(id);
+    s["resource"]["name"] = json!(name);
+    s["resource"]["displayName"] = json!(name);
+    s["billing"]["nextBillingDate"] = json!(next);
+    s["billing"]["expirationDate"] = json!(next);
+    s["billing"]["renew"]["current"]["nextDate"] = json!(next);
+    s["billing"]["pricing"]["price"] = price("EUR", ucents);
+    s["billing"]["pricing"]["priceInUcents"] = json!(ucents);
+    s
+}
+
+/// An account of `bills` and `services`, without credit notes.
+fn paris_account(bills: Vec<Value>, services: Vec<Value>) -> Value {
+    let bills: serde_json::Map<String, Value> = bills
+        .into_iter()
+        .map(|b| (b["bill"]["billId"].as_str().unwrap().to_owned(), b))
+        .collect();
+    let services: serde_json::Map<String, Value> = services
+        .into_iter()
+        .map(|s| (s["serviceId"].to_string(), s))
+        .collect();
+    json!({"bills": bills, "refunds": {}, "services": services})
+}
+
+const SERVERS: [&str; 4] = [
+    "ns2001.ip-51-91-1.eu",
+    "ns2002.ip-51-91-2.eu",
+    "ns2003.ip-51-91-3.eu",
+    "ns2004.ip-51-91-4.eu",
+];
+/// 62.50 € without tax, 12.50 € of VAT (20 %).
+const SERVER: i64 = 6_250_000_000;
+const SERVER_TAX: i64 = 1_250_000_000;
+const BACKUP: &str = "ftpback-rbx7-42.ovh.net";
+
+/// The four servers' monthly renewal bill, dated `date`: 4 × 62.50 € = 250 € without tax,
+/// 50 € of VAT.
+fn servers_bill(id: &str, date: &str) -> Value {
+    let lines: Vec<(&str, i64)> = SERVERS.iter().map(|s| (*s, SERVER)).collect();
+    taxed_bill(id, date, &lines, 4 * SERVER_TAX)
+}
+
+/// The four servers, renewing by themselves at `next`.
+fn servers(next: &str) -> Vec<Value> {
+    SERVERS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| renewing(201 + i as u64, name, next, SERVER))
+        .collect()
+}
+
+/// `collect --only ovh` against `account`, the run's clock at `now`, in the tax basis `tax`;
+/// the mock lists every bill, or only those its date filter covers. Its stdout.
+async fn collect_at(account: Value, now: &str, tax: &str, filter_dates: bool) -> String {
+    let api = MockServer::start().await;
+    let mut b = Behaviour::signed();
+    b.filter_dates = filter_dates;
+    mount_account(&api, account, b).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\ntax = \"{tax}\"\n[http]\nretries = 0\n{}",
+        section(&api, None)
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let mut env = SIGNED_ENV.to_vec();
+    env.push(("COST_EXPORTER_NOW", now));
+    let out = support::run_async(&["collect", "--config", &path, "--only", "ovh"], &env).await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{now}: {stderr}");
+    assert_requests_follow(&spec(), &api).await;
+    stdout
+}
+
+/// Σ of a metric's OVH samples in `collect`'s output, in cents (`None` without any).
+fn ovh_cents(stdout: &str, metric: &str) -> Option<i64> {
+    let values: Vec<f64> = stdout
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains("provider=\"ovh\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+        .collect();
+    (!values.is_empty()).then(|| cents(values.iter().sum()))
+}
+
+/// The issue's table: four servers billed on the 1st (4 × 62.50 € without tax, at 01:30 Paris
+/// time), renewing by themselves on 1 January at 00:00 Paris time, and a backup storage bought
+/// on 3 December
+/// (9.99 € + 2.00 € VAT) renewing on 3 January. December's invoices: the 1 December bill (250 €,
+/// 300 € with VAT) and the 3 December one (9.99 €, 11.99 €): 259.99 € (311.99 €). January's
+/// renewals are January's bill: the job said 509.99 € (611.99 €), counting a renewal at the
+/// next 1st's 00:00 as this month's (and cutting months in UTC, where 00:00 Paris time on
+/// 1 January is still 31 December).
+#[tokio::test]
+async fn a_renewal_at_midnight_paris_time_on_the_1st_is_next_month_s_bill() {
+    let bills = || {
+        vec![
+            servers_bill("FR0201", "2026-12-01T01:30:00+01:00"),
+            taxed_bill(
+                "FR0202",
+                "2026-12-03T10:00:00+01:00",
+                &[(BACKUP, 999_000_000)],
+                200_000_000,
+            ),
+        ]
+    };
+    // OVH writes the renewal in Paris time; the same moment in UTC, and 00:00 UTC (01:00 in
+    // Paris) must be January's as well.
+    for next in [
+        "2027-01-01T00:00:00+01:00",
+        "2026-12-31T23:00:00Z",
+        "2027-01-01T00:00:00Z",
+    ] {
+        let mut services = servers(next);
+        services.push(renewing(
+            205,
+            BACKUP,
+            "2027-01-03T10:00:00+01:00",
+            999_000_000,
+        ));
+        let account = paris_account(bills(), services);
+        // A December day, the last second of December in Paris time, and whether or not the
+        // server honours the date filter.
+        for now in ["2026-12-07T12:00:00+01:00", "2026-12-31T23:59:59+01:00"] {
+            for filter in [false, true] {
+                let out = collect_at(account.clone(), now, "excluded", filter).await;
+                let case = format!("renewal {next}, run {now}, filter {filter}");
+                assert_eq!(
+                    ovh_cents(&out, "cost_forecast"),
+                    Some(25_999),
+                    "{case}\n{out}"
+                );
+                assert_eq!(ovh_cents(&out, "cost_spend"), Some(25_999), "{case}\n{out}");
+            }
+        }
+        // With tax included: 300 € + 11.99 € billed; the renewals would have added 300 € more
+        // (62.50 € at the bills' rate, 311.99 / 259.99).
+        let out = collect_at(
+            account.clone(),
+            "2026-12-07T12:00:00+01:00",
+            "included",
+            false,
+        )
+        .await;
+        assert_eq!(
+            ovh_cents(&out, "cost_forecast"),
+            Some(31_199),
+            "{next}\n{out}"
+        );
+        assert_eq!(ovh_cents(&out, "cost_spend"), Some(31_199), "{next}\n{out}");
+        // The renewal is still exported, at its date.
+        let at = OffsetDateTime::parse(next, &Rfc3339)
+            .unwrap()
+            .unix_timestamp();
+        assert!(
+            out.contains(&format!(
+                "cost_renewal_timestamp_seconds{{name=\"{}\",provider=\"ovh\"}} {at}",
+                SERVERS[0]
+            )),
+            "{out}"
+        );
+        // On the first second of January in Paris time, before the renewal bill: January
+        // has no bill yet (December's are December's), and its forecast is the four renewals
+        // and the backup's, all due in January: 259.99 € again.
+        let out = collect_at(account, "2027-01-01T00:00:00+01:00", "excluded", true).await;
+        assert_eq!(ovh_cents(&out, "cost_spend"), Some(0), "{next}\n{out}");
+        assert_eq!(
+            ovh_cents(&out, "cost_forecast"),
+            Some(25_999),
+            "{next}\n{out}"
+        );
+    }
+}
+
+/// The same, as `report --output json` prints it: 311.99 with tax included.
+#[tokio::test]
+async fn the_report_prints_december_s_invoices() {
+    let mut services = servers("2027-01-01T00:00:00+01:00");
+    services.push(renewing(
+        205,
+        BACKUP,
+        "2027-01-03T10:00:00+01:00",
+        999_000_000,
+    ));
+    let account = paris_account(
+        vec![
+            servers_bill("FR0201", "2026-12-01T01:30:00+01:00"),
+            taxed_bill(
+                "FR0202",
+                "2026-12-03T10:00:00+01:00",
+                &[(BACKUP, 999_000_000)],
+                200_000_000,
+            ),
+        ],
+        services,
+    );
+    let api = MockServer::start().await;
+    mount_account(&api, account, Behaviour::signed()).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\ntax = \"included\"\n[http]\nretries = 0\n{}",
+        section(&api, None)
+    ));
+    let path = cfg.path().to_str().unwrap().to_owned();
+    let mut env = SIGNED_ENV.to_vec();
+    env.push(("COST_EXPORTER_NOW", "2026-12-15T09:00:00+01:00"));
+    let out = support::run_async(
+        &["report", "-o", "json", "--config", &path, "--only", "ovh"],
+        &env,
+    )
+    .await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let ovh = &doc["providers"][0];
+    assert_eq!(ovh["provider"], "ovh", "{stdout}");
+    assert_eq!(ovh["forecast"], "311.99", "{stdout}");
+    assert_eq!(ovh["month_to_date"], "311.99", "{stdout}");
+    assert_eq!(doc["month"], "2026-12", "{stdout}");
+    assert_requests_follow(&spec(), &api).await;
+}
+
+/// The issue's table: the renewal bill dated 00:30 on 1 December, Paris time (23:30 UTC on
+/// 30 November), is December's: 250 €. The job cut months in UTC: in the last minutes of
+/// UTC's November it counted two bills in November (the 1 November one and this one), and
+/// December had none.
+#[tokio::test]
+async fn a_bill_dated_00_30_on_the_1st_in_paris_time_is_that_month_s() {
+    let bills = || {
+        vec![
+            // 1 November, 01:30 Paris time (00:30 UTC).
+            servers_bill("FR0101", "2026-11-01T01:30:00+01:00"),
+            servers_bill("FR0201", "2026-12-01T00:30:00+01:00"),
+        ]
+    };
+    for filter in [false, true] {
+        // December in Paris, still November in UTC; then UTC's first second of December.
+        for now in ["2026-11-30T23:45:00Z", "2026-12-01T00:00:00Z"] {
+            let out = collect_at(
+                paris_account(bills(), servers("2027-01-01T00:00:00+01:00")),
+                now,
+                "excluded",
+                filter,
+            )
+            .await;
+            assert_eq!(ovh_cents(&out, "cost_spend"), Some(25_000), "{now}\n{out}");
+            assert_eq!(
+                ovh_cents(&out, "cost_forecast"),
+                Some(25_000),
+                "{now}\n{out}"
+            );
+        }
+        // November's last second in Paris time: November's bill; the renewal at 00:00 on
+        // 1 December, Paris time, is December's.
+        let out = collect_at(
+            paris_account(bills(), servers("2026-12-01T00:00:00+01:00")),
+            "2026-11-30T23:59:59+01:00",
+            "excluded",
+            filter,
+        )
+        .await;
+        assert_eq!(ovh_cents(&out, "cost_spend"), Some(25_000), "{out}");
+        assert_eq!(ovh_cents(&out, "cost_forecast"), Some(25_000), "{out}");
+    }
+}
+
+/// Paris midnight in summer time is 22:00 UTC; a leap February has 29 days in Paris time
+/// too.
+#[tokio::test]
+async fn ovh_s_month_is_cut_at_midnight_paris_time_in_summer_and_in_a_leap_february() {
+    // (bills, the servers' next renewal, the run's clock, spend, forecast), in cents.
+    let cases = [
+        // 30 June at 23:59:59 Paris time (21:59:59 UTC): June's bill, dated 00:30 on 1 June
+        // Paris time (22:30 UTC on 31 May); the renewal at 00:00 on 1 July is July's.
+        (
+            vec![
+                servers_bill("FR0601", "2026-06-01T00:30:00+02:00"),
+                servers_bill("FR0701", "2026-07-01T00:30:00+02:00"),
+            ],
+            "2026-07-01T00:00:00+02:00",
+            "2026-06-30T23:59:59+02:00",
+            25_000,
+            25_000,
+        ),
+        // 1 July at 02:00 Paris time (00:00 UTC): July's bill, dated 22:30 UTC on 30 June.
+        (
+            vec![
+                servers_bill("FR0601", "2026-06-01T00:30:00+02:00"),
+                servers_bill("FR0701", "2026-07-01T00:30:00+02:00"),
+            ],
+            "2026-08-01T00:00:00+02:00",
+            "2026-07-01T00:00:00Z",
+            25_000,
+            25_000,
+        ),
+        // 1 July at 00:10 Paris time, the renewal due at 00:00 not billed yet: due this
+        // month, not counted as billed.
+        (
+            vec![servers_bill("FR0601", "2026-06-01T00:30:00+02:00")],
+            "2026-07-01T00:00:00+02:00",
+            "2026-07-01T00:10:00+02:00",
+            0,
+            25_000,
+        ),
+        // The last second of February 2028 (a leap year) in Paris time: February's bill,
+        // dated 00:30 on 1 February (23:30 UTC on 31 January); March's renewal is March's.
+        (
+            vec![servers_bill("FR2802", "2028-02-01T00:30:00+01:00")],
+            "2028-03-01T00:00:00+01:00",
+            "2028-02-29T23:59:59+01:00",
+            25_000,
+            25_000,
+        ),
+    ];
+    for (bills, next, now, spend, forecast) in cases {
+        for filter in [false, true] {
+            let out = collect_at(
+                paris_account(bills.clone(), servers(next)),
+                now,
+                "excluded",
+                filter,
+            )
+            .await;
+            assert_eq!(ovh_cents(&out, "cost_spend"), Some(spend), "{now}\n{out}");
+            assert_eq!(
+                ovh_cents(&out, "cost_forecast"),
+                Some(forecast),
+                "{now}\n{out}"
+            );
+        }
+    }
+}
+
+/// `backfill` cuts OVH's days and months in Paris time too: each day is the month to date
+/// at its stamp (23:59:59 UTC) in Paris time's month. The bill dated 00:30 on 1 December,
+/// Paris time, is December's from its first day, never November's.
+#[tokio::test]
+async fn backfill_places_each_bill_in_its_month_in_paris_time() {
+    let api = MockServer::start().await;
+    let account = paris_account(
+        vec![
+            servers_bill("FR0101", "2026-11-01T01:30:00+01:00"),
+            servers_bill("FR0201", "2026-12-01T00:30:00+01:00"),
+            taxed_bill(
+                "FR0202",
+                "2026-12-03T10:00:00+01:00",
+                &[(BACKUP, 999_000_000)],
+                200_000_000,
+            ),
+        ],
+        servers("2027-01-01T00:00:00+01:00"),
+    );
+    mount_account(&api, account, Behaviour::signed()).await;
+    let cfg = support::toml(&format!(
+        "currency = \"EUR\"\n[http]\nretries = 0\n{}",
+        section(&api, None)
+    ));
+    let path = cfg.path().display().to_string();
+    let mut env = SIGNED_ENV.to_vec();
+    env.push(("COST_EXPORTER_NOW", "2026-12-10T12:00:00Z"));
+    let out = support::run_async(
+        &[
+            "backfill", "--config", &path, "--from", "2026-11", "--only", "ovh",
+        ],
+        &env,
+    )
+    .await;
+    let (stdout, stderr) = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let mut spend: BTreeMap<String, f64> = BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.starts_with("cost_spend{")) {
+        let mut parts = line.rsplitn(3, ' ');
+        let ts: i64 = parts.next().unwrap().parse().unwrap();
+        let v: f64 = parts.next().unwrap().parse().unwrap();
+        let day = OffsetDateTime::from_unix_timestamp(ts).unwrap().date();
+        *spend.entry(day.to_string()).or_default() += v;
+    }
+    let day = |d: &str| spend.get(d).map(|v| cents(*v));
+    // November: its own bill from the 1st, and on its last day still November's 250 €.
+    assert_eq!(day("2026-11-01"), Some(25_000));
+    assert_eq!(day("2026-11-30"), Some(25_000), "{spend:?}");
+    // December: the 1 December bill from the 1st, the backup from the 3rd.
+    assert_eq!(day("2026-12-01"), Some(25_000), "{spend:?}");
+    assert_eq!(day("2026-12-02"), Some(25_000));
+    assert_eq!(day("2026-12-03"), Some(25_999));
+    assert_eq!(day("2026-12-09"), Some(25_999));
+    assert_eq!(day("2026-12-10"), None, "history ends yesterday");
     assert_requests_follow(&spec(), &api).await;
 }

@@ -308,9 +308,12 @@ fn the_example_s_month_as_a_table_and_as_json() {
 
 /// A run with a provider failed (its API answers 500), one over its budget (a `[[fixed]]`
 /// server of 120 against a budget of 100), one near a limit (81,000 characters of 100,000,
-/// renewing in ten days), one small, and one not configured.
+/// renewing later this month, so its invoice is due this month), one small, and one not
+/// configured.
 async fn troubled() -> (MockServer, Counter, tempfile::NamedTempFile, i64) {
-    let renews = time::OffsetDateTime::now_utc().unix_timestamp() + 10 * 86_400;
+    let now = time::OffsetDateTime::now_utc();
+    let end = crate::ovh::month_end(support::month_start());
+    let renews = (now + (end - now) / 2_i32).unix_timestamp();
     let subscription = crate::elevenlabs::mock(renews).await;
     let failing = Counter::start(Some(
         "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 35\r\nConnection: close\r\n\r\n{\"message\":\"Internal server error\"}",

@@ -13,6 +13,7 @@
 //! allow: a `decode` error.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -20,6 +21,7 @@ use time::{Date, OffsetDateTime};
 
 use super::auth::Session;
 use super::{NAME, Ovh};
+use crate::calendar::{Calendar, Month};
 use crate::cost::Skipped;
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money, TaxBasis};
@@ -210,6 +212,18 @@ pub(super) fn parse_time(text: &str) -> Option<OffsetDateTime> {
     wire::date_time(text)
 }
 
+/// The day `t` falls on in Paris time, where OVH cuts its days and months.
+pub(super) fn paris_day(t: OffsetDateTime) -> Date {
+    Calendar::Paris.local(t.into()).date()
+}
+
+/// `t` as a `date.from`/`date.to` filter: RFC 3339 in Paris time, as OVH dates its bills
+/// (`2026-12-01T00:00:00+01:00`), so the filter covers OVH's month whether the server compares
+/// instants or the local times it stores.
+pub(super) fn query_time(t: SystemTime) -> String {
+    wire::rfc3339(Calendar::Paris.local(t))
+}
+
 const TOO_LARGE: &str = "the amounts are too large to add up (beyond 7.9e28)";
 
 /// `a + b`, or an error when no decimal can hold it.
@@ -261,12 +275,13 @@ impl MonthBills {
         with.checked_div(without)
     }
 
-    /// Whether a bill line for `name` covers a period starting on or after `at`'s day: the
-    /// renewal at `at` is billed already (an early renewal).
+    /// Whether a bill line for `name` covers a period starting on or after `at`'s day (in
+    /// Paris time): the renewal at `at` is billed already (early, or on its day).
     pub(super) fn billed(&self, name: &str, at: OffsetDateTime) -> bool {
+        let day = paris_day(at);
         self.billed
             .iter()
-            .any(|(n, start)| n == name && start.is_some_and(|s| s >= at.date()))
+            .any(|(n, start)| n == name && start.is_some_and(|s| s >= day))
     }
 
     /// Adds a bill or credit note and its lines. One the job cannot count is skipped (and
@@ -356,7 +371,7 @@ impl MonthBills {
                     .period_start
                     .as_deref()
                     .and_then(parse_time)
-                    .map(|t| t.date());
+                    .map(paris_day);
                 self.billed.push((name, start));
             }
         }
@@ -375,14 +390,16 @@ impl MonthBills {
 }
 
 impl Ovh {
-    /// The bills and credit notes dated this month (to now) with their details.
+    /// The bills and credit notes dated in OVH's `month` (Paris time) up to now, with their
+    /// details.
     pub(super) async fn bills(
         &self,
         cx: &Context,
         session: &Session,
+        month: &Month,
     ) -> Result<MonthBills, CollectError> {
-        let start = cx.month_start();
-        let now = OffsetDateTime::from(cx.now);
+        let start = OffsetDateTime::from(month.start);
+        let now = OffsetDateTime::from(cx.now.min(month.end - Duration::from_secs(1)));
         let mut month = MonthBills::default();
         for d in self
             .documents_between(cx, session, start, now, &mut month.skipped)
@@ -393,8 +410,9 @@ impl Ovh {
         Ok(month)
     }
 
-    /// The bills and credit notes dated from `start` to `end` (within one month), each with
-    /// its details, oldest first. One without a date is skipped into `skipped`.
+    /// The bills and credit notes dated from `start` to `end`, both included (within one
+    /// month), each with its details, oldest first. One without a date is skipped into
+    /// `skipped`.
     pub(super) async fn documents_between(
         &self,
         cx: &Context,
@@ -424,7 +442,7 @@ impl Ovh {
         skipped: &mut Skipped,
         out: &mut Vec<Dated>,
     ) -> Result<(), CollectError> {
-        let (from, to) = (wire::rfc3339(start), wire::rfc3339(end));
+        let (from, to) = (query_time(start.into()), query_time(end.into()));
         let list = self.url(kind.path(), &[("date.from", &from), ("date.to", &to)]);
         let ids: Vec<String> = self.get_json(cx, session, &list).await?;
         if ids.len() > MAX_BILLS {
@@ -508,20 +526,21 @@ impl Ovh {
         Ok(())
     }
 
-    /// The tax rate of the most recent bill of the last three months, for renewal prices
-    /// when this month has no bill yet. A rate no decimal can hold is a `decode` error.
+    /// The tax rate of the most recent bill of the three months before `month`, for renewal
+    /// prices when this month has no bill yet. A rate no decimal can hold is a `decode` error.
     pub(super) async fn recent_tax_ratio(
         &self,
         cx: &Context,
         session: &Session,
+        month: &Month,
     ) -> Result<Option<Decimal>, CollectError> {
-        let to = cx.month_start();
-        let from = to - time::Duration::days(92);
+        let to = month.start;
+        let from = to - Duration::from_secs(92 * 86_400);
         let list = self.url(
             "/me/bill",
             &[
-                ("date.from", &wire::rfc3339(from)),
-                ("date.to", &wire::rfc3339(to)),
+                ("date.from", &query_time(from)),
+                ("date.to", &query_time(to)),
             ],
         );
         let ids: Vec<String> = self.get_json(cx, session, &list).await?;

@@ -1,9 +1,15 @@
 //! OVHcloud: month-to-date spend from this month's bills less its credit notes, per service
 //! (the detail lines' `domain`), in the job's tax basis and exact (micro-cent integers where OVH
-//! gives them); every service's next renewal and its price; renewals due later this month and
-//! not yet billed go into the forecast, never counted twice with a bill. A document, line or
+//! gives them); every service's next renewal and its price; automatic renewals due this month
+//! and not yet billed go into the forecast, never counted twice with a bill. A document, line or
 //! renewal price the job cannot count (OVH's `points` and `N/A` currencies, a missing date or
 //! price) is skipped and counted, never failing the rest.
+//!
+//! OVH's month is Paris time's ([`Calendar::Paris`]): OVH dates its bills `+01:00`/`+02:00`
+//! and renews services on the 1st at 00:00 there, so a bill dated 00:30 on the 1st is that
+//! month's (though still last month in UTC) and a renewal at 00:00 on the next 1st opens next
+//! month's bill, not this one's. The forecast is cash: this month's bills, plus the renewals
+//! falling due before the next 1st that no bill covers yet.
 //!
 //! Two ways to authenticate, as OVH's own tools do: an application key, secret and consumer
 //! key signing every request (`$1$` SHA-1 over exactly the URL sent, with the server's clock
@@ -20,15 +26,16 @@ mod bills;
 mod services;
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use time::OffsetDateTime;
 use url::Url;
 
+use crate::calendar::Calendar;
 use crate::config::{EnvVar, Section, SectionSchema};
 use crate::cost::{Collection, Renewal, Spend, SpendKind};
-use crate::error::CollectError;
+use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money, TaxBasis};
 use crate::providers::pacer::Pacer;
 use crate::providers::wire::net_credits;
@@ -268,17 +275,6 @@ impl Ovh {
     }
 }
 
-/// The first of the month after `now`'s, 00:00 UTC.
-fn month_end(start: OffsetDateTime) -> OffsetDateTime {
-    let (y, m) = match start.month() {
-        time::Month::December => (start.year() + 1, time::Month::January),
-        m => (start.year(), m.next()),
-    };
-    time::Date::from_calendar_date(y, m, 1)
-        .map(|d| d.midnight().assume_utc())
-        .unwrap_or(start)
-}
-
 #[async_trait::async_trait]
 impl Collector for Ovh {
     fn provider(&self) -> &str {
@@ -291,7 +287,9 @@ impl Collector for Ovh {
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
         let session = self.session(cx).await?;
-        let mut month = self.bills(cx, &session).await?;
+        // OVH's month: from 00:00 on the 1st in Paris time to the next 1st, excluded.
+        let billing = cx.month(Calendar::Paris);
+        let mut month = self.bills(cx, &session, &billing).await?;
         let services = self.services(cx, &session, &mut month.skipped).await?;
 
         let spend = self.spend(&month);
@@ -301,7 +299,7 @@ impl Collector for Ovh {
             TaxBasis::Excluded => Decimal::ONE,
             TaxBasis::Included => match month.tax_ratio() {
                 Some(r) => r,
-                None => self.recent_tax_ratio(cx, &session).await?.unwrap_or_else(|| {
+                None => self.recent_tax_ratio(cx, &session, &billing).await?.unwrap_or_else(|| {
                     tracing::warn!(
                         provider = NAME,
                         "no bill in the last three months to read the tax rate from: renewal prices are shown without tax"
@@ -310,8 +308,6 @@ impl Collector for Ovh {
                 }),
             },
         };
-        let now = OffsetDateTime::from(cx.now);
-        let end = month_end(cx.month_start());
         let mut renewals = Vec::new();
         let mut due = Vec::new();
         let mut upcoming: Vec<services::ServiceInfo> = services
@@ -336,7 +332,13 @@ impl Collector for Ovh {
                     .round_dp(6),
                 currency: price.currency,
             };
-            if at > now && at <= end && s.automatic != Some(false) && !month.billed(&s.name, at) {
+            // Due this month: renewed on a day of OVH's month (strictly before the next 1st,
+            // 00:00 Paris time: a renewal then opens next month's bill), by itself, and no
+            // bill covers it yet (billed early, or billed already today).
+            if billing.contains(at.into())
+                && s.automatic != Some(false)
+                && !month.billed(&s.name, at)
+            {
                 due.push(Spend {
                     money: price,
                     kind: SpendKind::Billed,
@@ -358,25 +360,45 @@ impl Collector for Ovh {
             renewals,
             data_as_of: Some(cx.now),
             skipped: month.skipped,
+            month: Some(billing),
             ..Collection::default()
         })
     }
 
-    /// The bills to each day. Renewals then due are not part of it: a service's past
-    /// renewal dates are not kept, so a day's forecast is what was billed by then.
+    /// The bills to each day: each day's figures are the month to date at its stamp (23:59:59
+    /// UTC), in OVH's Paris month of those days. Renewals then due are not part of it: a
+    /// service's past renewal dates are not kept, so a day's forecast is what was billed by
+    /// then.
     async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
         let session = self.session(cx).await?;
-        let end = days.end() - time::Duration::SECOND;
+        let billing = Calendar::Paris
+            .month(days.first.year(), u8::from(days.first.month()))
+            .ok_or_else(|| {
+                CollectError::new(
+                    Reason::Internal,
+                    format!("{} is in no calendar month", days.first),
+                )
+            })?;
+        // The last day's stamp, or the month's last second in Paris time when the stamp is
+        // past it (23:59:59 UTC on the last day is already next month there).
+        let last = Days::end_of(days.last).min(billing.end - Duration::from_secs(1));
         let mut month = bills::MonthBills::default();
         let mut documents = self
-            .documents_between(cx, &session, days.start(), end, &mut month.skipped)
+            .documents_between(
+                cx,
+                &session,
+                billing.start.into(),
+                last.into(),
+                &mut month.skipped,
+            )
             .await?
             .into_iter()
             .peekable();
         let mut out = Vec::new();
         for day in days.iter() {
+            let stamp = Days::end_of(day);
             while let Some(d) = documents.peek()
-                && Days::day_of(d.date) <= day
+                && SystemTime::from(d.date) <= stamp
             {
                 if let Some(d) = documents.next() {
                     month.add(&d)?;
@@ -386,7 +408,8 @@ impl Collector for Ovh {
                 day,
                 Collection {
                     spend: self.spend(&month),
-                    data_as_of: Some(Days::end_of(day)),
+                    data_as_of: Some(stamp),
+                    month: Some(billing),
                     ..Collection::default()
                 },
             ));
@@ -396,7 +419,8 @@ impl Collector for Ovh {
 
     async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
         let session = self.session(cx).await?;
-        let (from, to) = cx.month_window();
+        let billing = cx.month(Calendar::Paris);
+        let (from, to) = (bills::query_time(billing.start), bills::query_time(cx.now));
         let query = [("date.from", from.as_str()), ("date.to", to.as_str())];
         let bills: Vec<String> = self
             .get_json(cx, &session, &self.url("/me/bill", &query))
@@ -411,28 +435,5 @@ impl Collector for Ovh {
             bills.len(),
             refunds.len()
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_month_ends_on_the_first_of_the_next() {
-        let at = |y, m, d| {
-            time::Date::from_calendar_date(y, m, d)
-                .unwrap()
-                .midnight()
-                .assume_utc()
-        };
-        assert_eq!(
-            month_end(at(2026, time::Month::November, 1)),
-            at(2026, time::Month::December, 1)
-        );
-        assert_eq!(
-            month_end(at(2026, time::Month::December, 1)),
-            at(2027, time::Month::January, 1)
-        );
     }
 }

@@ -702,6 +702,13 @@ pub async fn push(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) 
     (out.status.code(), text(&out).1)
 }
 
+/// The example configuration reads the ECB's daily rates at every run, its `[fx]` rates the
+/// fallback. Tests that run it set its source back to the configured rates with this variable:
+/// no network, and the figures of the fallback every day (what a run prints when the ECB
+/// cannot be read). `fx::the_example_reads_the_ecb_and_falls_back_to_its_rates` runs it with
+/// the ECB served on loopback.
+pub const EXAMPLE_OFFLINE: (&str, &str) = ("COST_EXPORTER_FX__SOURCE", "config");
+
 /// What `report --output json --config <config>` prints for `provider` with `env` (off the
 /// async runtime): its month-to-date spend and forecast, each as printed (`None`: absent), and
 /// the run's stderr. The run must succeed.

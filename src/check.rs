@@ -196,18 +196,14 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
     for f in &settings.fixed {
         fixed.entry(f.provider.as_str()).or_default().push(f);
     }
-    let wanted: Vec<(&String, &providers::Planned)> = plan
+    let wanted: Vec<(&providers::Target, &providers::Planned)> = plan
         .providers
         .iter()
-        .filter(|(name, _)| settings.wanted(name))
+        .filter(|(target, _)| settings.wanted(target))
         .collect();
     let collected = wanted
         .iter()
-        .filter(|(name, _)| {
-            plan.collectors
-                .iter()
-                .any(|c| c.provider() == name.as_str())
-        })
+        .filter(|(target, _)| plan.collectors.iter().any(|c| c.target() == **target))
         .count();
     let _ = writeln!(
         text,
@@ -221,22 +217,32 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
     );
     let width = wanted
         .iter()
-        .map(|(n, _)| n.len())
+        .map(|(n, _)| n.to_string().len())
         .max()
         .unwrap_or(0)
         .max(10);
-    for (name, p) in wanted {
+    for (target, p) in wanted {
         let sources: Vec<&str> = plan
             .collectors
             .iter()
-            .filter(|c| c.provider() == name)
+            .filter(|c| c.target() == *target)
             .map(|c| c.source())
             .collect();
+        let name = target.to_string();
+        let section = match &target.account {
+            None => format!("providers.{}.", target.provider),
+            Some(a) => format!("providers.{}.accounts.{a}.", target.provider),
+        };
         let api: Vec<&str> = sources.iter().copied().filter(|s| *s != "fixed").collect();
         let entries = if p.fixed_replaced {
             None
         } else {
-            fixed.get(name.as_str()).map(|e| fixed_text(e, settings))
+            target
+                .account
+                .is_none()
+                .then(|| fixed.get(target.provider.as_str()))
+                .flatten()
+                .map(|e| fixed_text(e, settings))
         };
         let mut what: Vec<String> = Vec::new();
         if !api.is_empty() {
@@ -253,7 +259,7 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
             (None, false) => format!("collected ({})", what.join("; ")),
             (None, true) => "not collected (budget only)".to_owned(),
         };
-        if let Some(from) = credentials(rows, &format!("providers.{name}.")) {
+        if let Some(from) = credentials(rows, &section) {
             more.push(format!("credentials: {from}"));
         }
         if p.fixed_replaced {
@@ -267,6 +273,12 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
         for m in more {
             let _ = writeln!(text, "  {:<width$}  {m}", "");
         }
+    }
+    for (provider, budget) in plan.totals() {
+        let _ = writeln!(
+            text,
+            "  {provider:<width$}  budget {budget} over its accounts"
+        );
     }
     text
 }

@@ -12,6 +12,60 @@ use rust_decimal::Decimal;
 use crate::calendar::Month;
 use crate::money::{Currency, Money};
 
+/// Whose figures: a provider, and which of its named accounts (none for a provider section
+/// without `accounts`, the single unnamed account, exactly as before accounts existed).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Target {
+    /// The provider (the `provider` label).
+    pub provider: String,
+    /// The named account (the `account` label), if any.
+    pub account: Option<String>,
+}
+
+impl Target {
+    /// A provider's unnamed account.
+    pub fn provider(name: &str) -> Target {
+        Target {
+            provider: name.to_owned(),
+            account: None,
+        }
+    }
+
+    /// Account `account` of `provider`.
+    pub fn account(provider: &str, account: &str) -> Target {
+        Target {
+            provider: provider.to_owned(),
+            account: Some(account.to_owned()),
+        }
+    }
+
+    /// The grouping labels: `provider`, and `account` when named.
+    pub fn labels(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![("provider", self.provider.as_str())];
+        if let Some(a) = &self.account {
+            out.push(("account", a.as_str()));
+        }
+        out
+    }
+}
+
+impl From<&str> for Target {
+    /// A provider's unnamed account.
+    fn from(provider: &str) -> Target {
+        Target::provider(provider)
+    }
+}
+
+impl std::fmt::Display for Target {
+    /// `acme`, or `acme/client-a`: as `--only` takes it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.account {
+            None => f.write_str(&self.provider),
+            Some(a) => write!(f, "{}/{a}", self.provider),
+        }
+    }
+}
+
 /// Extra labels on a series, beyond the ones its metric always has.
 pub type Labels = Vec<(&'static str, String)>;
 

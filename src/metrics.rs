@@ -13,6 +13,7 @@ use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricT
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
+use crate::cost::Target;
 use crate::error::Reason;
 use crate::money::{Fx, TaxBasis};
 use crate::outcome::{ProviderOutcome, State};
@@ -253,6 +254,13 @@ impl Families {
         out
     }
 
+    /// Adds the grouping labels to every sample, for printed output.
+    pub(crate) fn with_labels(self, labels: &[(&str, &str)]) -> Families {
+        labels
+            .iter()
+            .fold(self, |f, (name, value)| f.with_label(name, value))
+    }
+
     /// Adds `name="value"` to every sample (the grouping label, for printed output).
     pub(crate) fn with_label(mut self, name: &str, value: &str) -> Families {
         for fam in &mut self.fams {
@@ -335,10 +343,10 @@ pub(crate) fn unix(t: SystemTime) -> f64 {
 /// What the last run left in the Pushgateway that this run continues from.
 #[derive(Debug, Default)]
 pub(crate) struct PreviousErrors {
-    /// `cost_collector_errors_total`: (provider, reason) → value.
-    pub(crate) totals: BTreeMap<(String, String), f64>,
-    /// `cost_collector_consecutive_failures`: provider → value.
-    pub(crate) consecutive: BTreeMap<String, f64>,
+    /// `cost_collector_errors_total`: (provider and account, reason) → value.
+    pub(crate) totals: BTreeMap<(Target, String), f64>,
+    /// `cost_collector_consecutive_failures`: provider and account → value.
+    pub(crate) consecutive: BTreeMap<Target, f64>,
 }
 
 /// Whether a provider group is replaced (PUT) or only its status names are (POST).
@@ -382,7 +390,7 @@ pub(crate) fn provider_group(
     for r in Reason::ALL {
         let before = previous
             .totals
-            .get(&(o.provider.clone(), r.as_str().to_owned()))
+            .get(&(o.target.clone(), r.as_str().to_owned()))
             .copied()
             .unwrap_or(0.0);
         let now_count = this_run.get(&r).copied().unwrap_or(0.0);
@@ -390,14 +398,7 @@ pub(crate) fn provider_group(
     }
     f.add(&LAST_RUN_ERRORS, &[], failed_sources as f64);
     let in_a_row = match &o.state {
-        State::Failed(_) => {
-            previous
-                .consecutive
-                .get(&o.provider)
-                .copied()
-                .unwrap_or(0.0)
-                + 1.0
-        }
+        State::Failed(_) => previous.consecutive.get(&o.target).copied().unwrap_or(0.0) + 1.0,
         _ => 0.0,
     };
     f.add(&CONSECUTIVE_FAILURES, &[], in_a_row);
@@ -482,6 +483,18 @@ pub(crate) fn provider_group(
             (f, Method::Post)
         }
     }
+}
+
+/// The group of a provider with named accounts (`…/provider/<name>`, no `account`): its
+/// total budget over the accounts, which have groups of their own.
+pub(crate) fn total_group(budget: Decimal, fx: &Fx) -> Families {
+    let mut f = Families::default();
+    f.add(
+        &BUDGET,
+        &[("currency", &fx.reporting().to_string())],
+        money(budget),
+    );
+    f
 }
 
 /// The run-level group (`/metrics/job/cost-exporter`).

@@ -10,19 +10,19 @@ use std::time::{Duration, SystemTime};
 use rust_decimal::Decimal;
 
 use crate::calendar::{Calendar, Month};
-use crate::cost::{Collection, Labels, Skipped, Spend, SpendKind, Usage, UsageLimit};
+use crate::cost::{Collection, Labels, Skipped, Spend, SpendKind, Target, Usage, UsageLimit};
 use crate::error::{CollectError, Reason};
 use crate::money::Fx;
 
-/// One source's result: the provider it belongs to, the collection or its error, the time it
+/// One source's result: the provider (and account) it belongs to, the collection or its error, the time it
 /// took.
-pub(crate) type SourceResult = (String, Result<Collection, CollectError>, Duration);
+pub(crate) type SourceResult = (Target, Result<Collection, CollectError>, Duration);
 
 /// What happened to one provider this run.
 #[derive(Debug)]
 pub(crate) struct ProviderOutcome {
-    /// The provider (grouping label).
-    pub provider: String,
+    /// The provider and named account (the grouping labels).
+    pub target: Target,
     /// Collected, failed, or not configured.
     pub state: State,
     /// Its budget, in the reporting currency.
@@ -93,15 +93,15 @@ pub(crate) struct RenewalReport {
 /// Groups source results by provider, validates the figures, converts money and forecasts.
 pub(crate) fn assess(
     results: Vec<SourceResult>,
-    unconfigured: &BTreeSet<String>,
-    budget: impl Fn(&str) -> Option<Decimal>,
+    unconfigured: &BTreeSet<Target>,
+    budget: impl Fn(&Target) -> Option<Decimal>,
     fx: &Fx,
     now: SystemTime,
 ) -> Vec<ProviderOutcome> {
-    let mut by_provider: BTreeMap<String, (Vec<Collection>, Vec<CollectError>, Duration)> =
+    let mut by_provider: BTreeMap<Target, (Vec<Collection>, Vec<CollectError>, Duration)> =
         BTreeMap::new();
-    for (provider, result, took) in results {
-        let entry = by_provider.entry(provider).or_default();
+    for (target, result, took) in results {
+        let entry = by_provider.entry(target).or_default();
         entry.2 = entry.2.max(took);
         match result {
             Ok(c) => entry.0.push(c),
@@ -110,7 +110,7 @@ pub(crate) fn assess(
     }
     let mut out: Vec<ProviderOutcome> = by_provider
         .into_iter()
-        .map(|(provider, (collections, errors, duration))| {
+        .map(|(target, (collections, errors, duration))| {
             let state = if errors.is_empty() {
                 match report(collections, fx, now) {
                     Ok(r) => State::Collected(Box::new(r)),
@@ -120,8 +120,8 @@ pub(crate) fn assess(
                 State::Failed(errors)
             };
             ProviderOutcome {
-                budget: budget(&provider),
-                provider,
+                budget: budget(&target),
+                target,
                 state,
                 duration,
             }
@@ -129,13 +129,13 @@ pub(crate) fn assess(
         .collect();
     for p in unconfigured {
         out.push(ProviderOutcome {
-            provider: p.clone(),
+            target: p.clone(),
             state: State::Unconfigured,
             budget: budget(p),
             duration: Duration::ZERO,
         });
     }
-    out.sort_by(|a, b| a.provider.cmp(&b.provider));
+    out.sort_by(|a, b| a.target.cmp(&b.target));
     out
 }
 

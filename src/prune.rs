@@ -25,7 +25,7 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool, all: boo
             return exit::PUSH_FAILED;
         }
     };
-    let stale: Vec<(String, Option<f64>)> = groups
+    let stale: Vec<(crate::cost::Target, Option<f64>)> = groups
         .into_iter()
         .filter(|(p, _)| all || !plan.knows(p))
         .collect();
@@ -40,7 +40,14 @@ pub(crate) async fn run(settings: &Settings, plan: &Plan, delete: bool, all: boo
     let mut code = exit::OK;
     for (provider, pushed) in &stale {
         // A name from the Pushgateway, printed with its control characters escaped.
-        let shown = provider.escape_debug().to_string();
+        let shown = match &provider.account {
+            None => provider.provider.escape_debug().to_string(),
+            Some(a) => format!(
+                "{}  account={}",
+                provider.provider.escape_debug(),
+                a.escape_debug()
+            ),
+        };
         let age = pushed.map_or_else(
             || "push time unknown".to_owned(),
             |t| {

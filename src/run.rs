@@ -97,6 +97,7 @@ pub async fn execute(
             &plan.collectors,
             cx,
             settings.run.timeout,
+            settings.run.accounts_at_once,
             shutdown.clone(),
             &progress
         ),
@@ -122,14 +123,14 @@ pub async fn execute(
     for o in &outcomes {
         match &o.state {
             State::Collected(r) => tracing::info!(
-                provider = %o.provider,
+                provider = %o.target,
                 "collected: {} usage, {} spend series",
                 r.usage.len(),
                 r.spend.len()
             ),
             State::Failed(errs) => {
                 for e in errs {
-                    tracing::warn!(provider = %o.provider, reason = %e.reason, "collection failed: {}", e.message);
+                    tracing::warn!(provider = %o.target, reason = %e.reason, "collection failed: {}", e.message);
                 }
             }
             State::Unconfigured => {}
@@ -170,7 +171,12 @@ pub async fn execute(
             for o in &outcomes {
                 let (fams, _) =
                     metrics::provider_group(o, &fx, &PreviousErrors::default(), finished);
-                all.extend(fams.with_label("provider", &o.provider));
+                all.extend(fams.with_labels(&o.target.labels()));
+            }
+            for (provider, budget) in totals(&plan, &outcomes) {
+                all.extend(
+                    metrics::total_group(budget, &fx).with_labels(&[("provider", provider)]),
+                );
             }
             let mut out = std::io::stdout().lock();
             if let Err(e) = out
@@ -186,7 +192,7 @@ pub async fn execute(
             let deadline = settings.run.push_timeout;
             let pushed = match tokio::time::timeout(
                 deadline,
-                push_all(settings, &fx, &outcomes, finished, took, &progress),
+                push_all(settings, &plan, &fx, &outcomes, finished, took, &progress),
             )
             .await
             {
@@ -211,6 +217,7 @@ async fn collect_all(
     collectors: &[Arc<dyn Collector>],
     cx: Arc<Context>,
     timeout: Duration,
+    accounts_at_once: usize,
     shutdown: impl Future<Output = &'static str>,
     progress: &Progress,
 ) -> Vec<SourceResult> {
@@ -234,11 +241,23 @@ async fn collect_all(
     show(&running);
     let mut set = JoinSet::new();
     let mut index = HashMap::new();
+    // Named accounts of one provider take turns, `accounts_at_once` at a time.
+    let mut turns: HashMap<&str, Arc<tokio::sync::Semaphore>> = HashMap::new();
     for (i, c) in collectors.iter().enumerate() {
+        let turn = match c.target().account {
+            None => None,
+            Some(_) => Some(Arc::clone(turns.entry(c.provider()).or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(accounts_at_once))
+            }))),
+        };
         let (c, cx) = (Arc::clone(c), Arc::clone(&cx));
-        let span = tracing::info_span!("collect", provider = %c.provider(), source = c.source());
+        let span = tracing::info_span!("collect", provider = %c.target(), source = c.source());
         let handle = set.spawn(
             async move {
+                let _turn = match &turn {
+                    Some(t) => t.acquire().await.ok(),
+                    None => None,
+                };
                 let t0 = Instant::now();
                 let r = c.collect(&cx).await;
                 (r, t0.elapsed())
@@ -293,7 +312,7 @@ async fn collect_all(
                     .unwrap_or_else(|| CollectError::new(Reason::Internal, "no result"));
                 (Err(e), started.elapsed())
             });
-            (c.provider().to_owned(), result, took)
+            (c.target(), result, took)
         })
         .collect()
 }
@@ -380,9 +399,21 @@ fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
+/// The total budgets of providers with named accounts that this run collects an account of:
+/// each goes in the provider's own group.
+fn totals<'a>(
+    plan: &'a Plan,
+    outcomes: &[ProviderOutcome],
+) -> Vec<(&'a str, rust_decimal::Decimal)> {
+    plan.totals()
+        .filter(|(p, _)| outcomes.iter().any(|o| o.target.provider == *p))
+        .collect()
+}
+
 /// Pushes every provider group, then the run-level group. Returns whether all succeeded.
 async fn push_all(
     settings: &Settings,
+    plan: &Plan,
     fx: &Fx,
     outcomes: &[ProviderOutcome],
     finished: SystemTime,
@@ -416,19 +447,27 @@ async fn push_all(
         }
     };
     let mut ok = true;
+    let totals = totals(plan, outcomes);
     let groups = outcomes
         .iter()
         .map(|o| {
             let (fams, method) = metrics::provider_group(o, fx, &previous, finished);
-            (Some(o.provider.as_str()), method, fams)
+            (o.target.labels(), method, fams)
         })
+        .chain(totals.iter().map(|(provider, budget)| {
+            (
+                vec![("provider", *provider)],
+                Method::Put,
+                metrics::total_group(*budget, fx),
+            )
+        }))
         .chain(std::iter::once((
-            None,
+            Vec::new(),
             Method::Put,
             metrics::run_group(fx, settings.tax, finished, took),
         )));
-    let total = outcomes.len() + 1;
-    for (done, (provider, method, fams)) in groups.enumerate() {
+    let total = outcomes.len() + totals.len() + 1;
+    for (done, (labels, method, fams)) in groups.enumerate() {
         progress.update(|s| {
             s.what = "pushing".into();
             s.counts = vec![progress::Count {
@@ -438,7 +477,6 @@ async fn push_all(
             }];
             s.waiting.clear();
         });
-        let labels: Vec<(&str, &str)> = provider.map(|p| ("provider", p)).into_iter().collect();
         match pg.push(&labels, method, fams.encode()).await {
             Ok(()) => {
                 tracing::debug!(group = %pg.group_url(&labels).path(), ?method, "pushed");

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use url::Url;
 
 use crate::config::Settings;
+use crate::cost::Target;
 use crate::error::CollectError;
 use crate::exit;
 use crate::fx;
@@ -201,7 +202,7 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
         tracing::info!(provider = %p, "not configured (no credentials): nothing to backfill");
     }
     let months = req.months();
-    let providers: BTreeSet<&str> = plan.collectors.iter().map(|c| c.provider()).collect();
+    let providers: BTreeSet<Target> = plan.collectors.iter().map(|c| c.target()).collect();
     let progress = Progress::start(
         progress::Status {
             what: "backfilling".into(),
@@ -223,9 +224,9 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
         Duration::ZERO,
     );
     let cx = Arc::new(Context { http, now });
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    let mut without_history: BTreeSet<(String, &'static str)> = BTreeSet::new();
-    let mut written_days: BTreeMap<String, u32> = BTreeMap::new();
+    let mut failed: BTreeSet<Target> = BTreeSet::new();
+    let mut without_history: BTreeSet<(Target, &'static str)> = BTreeSet::new();
+    let mut written_days: BTreeMap<Target, u32> = BTreeMap::new();
     for (i, days) in months.iter().copied().enumerate() {
         tracing::info!("backfilling {} to {}", days.first, days.last);
         let done = Done {
@@ -233,11 +234,18 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
             of: months.len(),
             progress: &progress,
         };
-        let histories = month(&plan.collectors, &cx, days, done).await;
+        let histories = month(
+            &plan.collectors,
+            &cx,
+            days,
+            settings.run.accounts_at_once,
+            done,
+        )
+        .await;
         // Per provider: its sources' histories, or the month fails for it.
-        let mut by_provider: BTreeMap<String, Vec<HashMap<time::Date, crate::cost::Collection>>> =
+        let mut by_provider: BTreeMap<Target, Vec<HashMap<time::Date, crate::cost::Collection>>> =
             BTreeMap::new();
-        let mut failed_now: BTreeSet<String> = BTreeSet::new();
+        let mut failed_now: BTreeSet<Target> = BTreeSet::new();
         for (provider, source, result) in histories {
             match result {
                 Ok(Some(h)) => by_provider
@@ -288,17 +296,17 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
                     State::Collected(_) => {}
                     State::Failed(errs) => {
                         for e in errs {
-                            tracing::error!(provider = %o.provider, "{day}: {}", e.message);
+                            tracing::error!(provider = %o.target, "{day}: {}", e.message);
                         }
-                        failed.insert(o.provider.clone());
+                        failed.insert(o.target.clone());
                         continue;
                     }
                     State::Unconfigured => continue,
                 }
                 let (fams, _) = metrics::provider_group(&o, &fx, &PreviousErrors::default(), at);
                 for (def, labels, value) in fams.samples(FIGURES) {
-                    let mut all: Vec<(&str, &str)> =
-                        vec![("job", "cost-exporter"), ("provider", o.provider.as_str())];
+                    let mut all: Vec<(&str, &str)> = vec![("job", "cost-exporter")];
+                    all.extend(o.target.labels());
                     all.extend(labels);
                     all.sort();
                     if let Err(e) = sink.add(def, &all, value, ts).await {
@@ -306,7 +314,7 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
                         return exit::PUSH_FAILED;
                     }
                 }
-                *written_days.entry(o.provider.clone()).or_default() += 1;
+                *written_days.entry(o.target.clone()).or_default() += 1;
             }
         }
     }
@@ -330,7 +338,7 @@ pub async fn execute(settings: &Settings, plan: Plan, req: &Request) -> u8 {
         }
     };
     if !failed.is_empty() {
-        let list: Vec<&str> = failed.iter().map(String::as_str).collect();
+        let list: Vec<String> = failed.iter().map(Target::to_string).collect();
         tracing::warn!("not backfilled, or only in part: {}", list.join(", "));
     }
     code
@@ -370,7 +378,7 @@ struct Done<'a> {
 
 impl Done<'_> {
     /// Shows the month with `running` (sources still running per provider) of `providers`.
-    fn show(&self, running: &BTreeMap<String, usize>, providers: usize) {
+    fn show(&self, running: &BTreeMap<Target, usize>, providers: usize) {
         let finished = providers - running.len();
         self.progress.update(|s| {
             s.counts = vec![
@@ -398,17 +406,31 @@ async fn month(
     collectors: &[Arc<dyn Collector>],
     cx: &Arc<Context>,
     days: Days,
+    accounts_at_once: usize,
     done: Done<'_>,
-) -> Vec<(String, &'static str, Result<Option<History>, CollectError>)> {
+) -> Vec<(Target, &'static str, Result<Option<History>, CollectError>)> {
     let mut set = JoinSet::new();
     // Sources still running per provider: a provider is done with the month with its last.
-    let mut running: BTreeMap<String, usize> = BTreeMap::new();
+    let mut running: BTreeMap<Target, usize> = BTreeMap::new();
+    // Named accounts of one provider take turns, `accounts_at_once` at a time.
+    let mut turns: HashMap<String, Arc<tokio::sync::Semaphore>> = HashMap::new();
     for c in collectors {
-        *running.entry(c.provider().to_owned()).or_default() += 1;
+        *running.entry(c.target()).or_default() += 1;
+        let turn = c.target().account.map(|_| {
+            Arc::clone(
+                turns
+                    .entry(c.provider().to_owned())
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(accounts_at_once))),
+            )
+        });
         let (c, cx) = (Arc::clone(c), Arc::clone(cx));
         set.spawn(async move {
+            let _turn = match &turn {
+                Some(t) => t.acquire().await.ok(),
+                None => None,
+            };
             let r = c.history(&cx, days).await;
-            (c.provider().to_owned(), c.source(), r)
+            (c.target(), c.source(), r)
         });
     }
     let providers = running.len();

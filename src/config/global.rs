@@ -16,6 +16,7 @@ use super::{
     ConfigError, FixedEntry, FxSource, HttpSettings, Loaded, PushgatewaySettings, RunSettings,
     Settings,
 };
+use crate::cost::Target;
 use crate::money::{ConfigDecimal, Currency, Fx, Money, TaxBasis};
 use crate::secret::RawSecret;
 
@@ -42,6 +43,7 @@ impl Default for RawConfig {
             run: RawRun {
                 timeout: HumanDuration(Duration::from_secs(300)),
                 push_timeout: default_push_timeout(),
+                accounts_at_once: default_accounts_at_once(),
             },
             http: RawHttp {
                 timeout: HumanDuration(Duration::from_secs(30)),
@@ -101,6 +103,13 @@ struct RawRun {
     timeout: HumanDuration,
     #[serde(default = "default_push_timeout")]
     push_timeout: HumanDuration,
+    #[serde(default = "default_accounts_at_once")]
+    accounts_at_once: u32,
+}
+
+/// Accounts of one provider collected at once, by default.
+fn default_accounts_at_once() -> u32 {
+    8
 }
 
 /// The push phase's default deadline: within Kubernetes' default 30 s grace period after a
@@ -188,7 +197,7 @@ pub(crate) fn validate<T>(
     loaded: &Loaded,
     only: Option<&[String]>,
     mut configure: impl FnMut(&mut Section<'_>) -> Option<T>,
-) -> Result<(Settings, BTreeMap<String, T>), ConfigError> {
+) -> Result<(Settings, BTreeMap<Target, T>), ConfigError> {
     let raw: RawConfig = match loaded.figment.extract_lossy() {
         Ok(raw) => raw,
         Err(e) => return Err(ConfigError(every_problem(loaded, e))),
@@ -330,28 +339,67 @@ pub(crate) fn validate<T>(
         );
     }
 
-    // Provider sections: each validated by its module, so errors carry their key and origin.
+    // Provider sections: each validated by its module, so errors carry their key and origin;
+    // a section with named accounts, each account (with what it inherits) instead.
     let mut sections = BTreeMap::new();
+    let mut totals = BTreeMap::new();
     let mut currencies: Vec<(String, Vec<Currency>)> = Vec::new();
     for name in raw.providers.keys() {
         if !is_slug(name) {
             c.fail(&format!("providers.{name}"), "provider names are lowercase letters, digits, '_' or '-', at most 32, starting with a letter");
             continue;
         }
-        let mut section = Section::new(loaded, name, tax.unwrap_or_default());
-        let yielded = configure(&mut section);
-        let (problems, used) = section.finish();
-        match (problems.is_empty(), yielded) {
-            (true, Some(t)) => {
-                sections.insert(name.clone(), t);
+        let tax = tax.unwrap_or_default();
+        let named = loaded.accounts.get(name);
+        let targets: Vec<(Target, Section<'_>)> = match named {
+            None => vec![(Target::provider(name), Section::new(loaded, name, tax))],
+            Some(accounts) => {
+                // The section's own budget is the provider's total over its accounts.
+                let budget = raw.providers[name]
+                    .as_dict()
+                    .and_then(|d| d.get("budget"))
+                    .map(|v| v.deserialize::<ConfigDecimal>().map_err(|e| e.to_string()));
+                match budget {
+                    None => {}
+                    Some(Ok(b)) => {
+                        if let Some(b) = c.amount(&format!("providers.{name}.budget"), Some(b)) {
+                            totals.insert(name.clone(), b);
+                        }
+                    }
+                    Some(Err(e)) => c.fail(&format!("providers.{name}.budget"), e),
+                }
+                accounts
+                    .iter()
+                    .map(|a| {
+                        (
+                            Target::account(name, a),
+                            Section::account(loaded, name, a, tax),
+                        )
+                    })
+                    .collect()
             }
-            (true, None) => c.fail(
-                &format!("providers.{name}"),
-                "the section yielded nothing and no problem was recorded (a bug; please report it)",
-            ),
-            (false, _) => c.problems.extend(problems),
+        };
+        for (target, mut section) in targets {
+            let yielded = configure(&mut section);
+            let (problems, used) = section.finish();
+            match (problems.is_empty(), yielded) {
+                (true, Some(t)) => {
+                    sections.insert(target, t);
+                }
+                (true, None) => c.fail(
+                    &format!("providers.{name}"),
+                    "the section yielded nothing and no problem was recorded (a bug; please report it)",
+                ),
+                (false, _) => {
+                    for p in problems {
+                        if !c.problems.contains(&p) {
+                            c.problems.push(p);
+                        }
+                    }
+                }
+            }
+            currencies.push((name.clone(), used));
         }
-        currencies.push((name.clone(), used));
     }
 
     let fixed = fixed_entries(&mut c, &raw.fixed);
@@ -406,13 +454,20 @@ pub(crate) fn validate<T>(
         }
     }
 
-    // --only names known providers: a section or [[fixed]] entries.
+    // --only names known providers (a section or [[fixed]] entries) or accounts
+    // (`provider/account`).
     let only = only.map(|names| {
+        let accounts: Vec<String> = loaded
+            .accounts
+            .iter()
+            .flat_map(|(p, names)| names.iter().map(move |a| format!("{p}/{a}")))
+            .collect();
         let known: BTreeSet<&str> = raw
             .providers
             .keys()
             .map(String::as_str)
             .chain(fixed.iter().map(|f| f.provider.as_str()))
+            .chain(accounts.iter().map(String::as_str))
             .collect();
         let set: BTreeSet<String> = names.iter().map(|n| n.trim().to_owned()).collect();
         for n in &set {
@@ -430,6 +485,16 @@ pub(crate) fn validate<T>(
         }
         set
     });
+
+    if !(1..=256).contains(&raw.run.accounts_at_once) {
+        c.fail(
+            "run.accounts_at_once",
+            format!(
+                "{} is out of range: 1 to 256 accounts of one provider at once",
+                raw.run.accounts_at_once
+            ),
+        );
+    }
 
     let http = HttpSettings {
         timeout: raw.http.timeout.0,
@@ -453,10 +518,12 @@ pub(crate) fn validate<T>(
                 run: RunSettings {
                     timeout: raw.run.timeout.0,
                     push_timeout: raw.run.push_timeout.0,
+                    accounts_at_once: raw.run.accounts_at_once as usize,
                 },
                 http,
                 fixed,
                 only,
+                totals,
             },
             sections,
         )),

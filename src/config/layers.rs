@@ -108,6 +108,8 @@ pub(crate) struct Loaded {
     /// `fixed[i].amount` walks this copy instead of asking figment for (a clone of) the whole
     /// `fixed` array each time, which made validating many entries quadratic.
     tops: std::sync::Mutex<std::collections::HashMap<String, Option<Value>>>,
+    /// Each provider's named accounts, in order (providers without any are absent).
+    pub(crate) accounts: BTreeMap<String, Vec<String>>,
 }
 
 /// Chooses the file: the named one (which must exist), else `./cost-exporter.toml`, else
@@ -191,63 +193,61 @@ pub(crate) fn layer(
     // Conventional names, then their _FILE variants, one layer each so that errors and
     // `check` name the exact variable.
     for v in schema.variables() {
-        let var = v.var.name;
-        let file_var = format!("{var}_FILE");
-        // An empty value counts as unset (compose passes every listed variable, empty or not).
-        let direct = env.get(var).filter(|v| !v.trim().is_empty());
-        let from_file = env.get(&file_var).filter(|p| !p.trim().is_empty());
-        match (direct, from_file) {
-            (Some(_), Some(_)) => problems.push(format!(
-                "both {var} and {file_var} are set; set only one of them"
-            )),
-            (Some(value), None) => {
-                figment = figment.merge(Layer {
-                    inner: Pairs(vec![(v.key, Value::from(value.clone()))]),
-                    name: format!("environment variable {var}"),
-                    source: None,
-                    spell: |_| String::new(),
-                });
+        figment = conventional(figment, &mut problems, env, v.var.name, &v.key);
+    }
+
+    // Named accounts: each account's own variables (`<VARIABLE>__<ACCOUNT>`), then what it
+    // inherits from its provider's section.
+    let accounts = accounts(&figment, &mut problems);
+    for (provider, names) in &accounts {
+        let section = schema.providers.iter().find(|s| s.name == provider);
+        for v in section.map(|s| s.env).unwrap_or_default() {
+            for name in names {
+                let var = format!("{}__{}", v.name, account_env_name(name));
+                let key = format!("providers.{provider}.accounts.{name}.{}", v.key);
+                figment = conventional(figment, &mut problems, env, &var, &key);
             }
-            (None, Some(path)) => match read_secret_file(path.trim()) {
-                Ok(content) => {
-                    figment = figment.merge(Layer {
-                        inner: Pairs(vec![(v.key, Value::from(content))]),
-                        name: format!("file {} (from {file_var})", path.trim()),
-                        source: None,
-                        spell: |_| String::new(),
-                    });
-                }
-                Err(e) => problems.push(format!("{file_var} names {}, {e}", path.trim())),
-            },
-            (None, None) => {
-                // A directory of credential files, one per variable name: a Kubernetes Secret
-                // mounted as a volume, or systemd's LoadCredential= (CREDENTIALS_DIRECTORY).
-                if let Some(dir) = env
-                    .get(CREDENTIALS_DIRECTORY)
-                    .map(|d| d.trim())
-                    .filter(|d| !d.is_empty())
+            // A variable for an account the configuration does not declare.
+            let prefix = format!("{}__", v.name);
+            for k in env.keys() {
+                let Some(suffix) = k.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let suffix = suffix.strip_suffix("_FILE").unwrap_or(suffix);
+                if !suffix.is_empty()
+                    && !env.get(k).is_some_and(|v| v.trim().is_empty())
+                    && !names.iter().any(|n| account_env_name(n) == suffix)
                 {
-                    let path = Path::new(dir).join(var);
-                    if path.exists() {
-                        match read_secret_file(&path.to_string_lossy()) {
-                            Ok(content) => {
-                                figment = figment.merge(Layer {
-                                    inner: Pairs(vec![(v.key, Value::from(content))]),
-                                    name: format!(
-                                        "file {} (in {CREDENTIALS_DIRECTORY})",
-                                        path.display()
-                                    ),
-                                    source: None,
-                                    spell: |_| String::new(),
-                                });
-                            }
-                            Err(e) => problems.push(format!(
-                                "{CREDENTIALS_DIRECTORY} holds {}, {e}",
-                                path.display()
-                            )),
-                        }
-                    }
+                    problems.push(format!(
+                        "environment variable {k} names account {:?} of {provider}, which the configuration does not declare (declare it as [providers.{provider}.accounts.<name>]; declared: {})",
+                        suffix.to_ascii_lowercase(),
+                        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+                    ));
                 }
+            }
+        }
+        for name in names {
+            figment = inherit(figment, provider, name);
+        }
+    }
+    // Account variables of providers without a declared account.
+    for v in schema.variables() {
+        let Some(provider) = v
+            .key
+            .strip_prefix("providers.")
+            .and_then(|k| k.split('.').next())
+        else {
+            continue;
+        };
+        if accounts.contains_key(provider) {
+            continue;
+        }
+        let prefix = format!("{}__", v.var.name);
+        for k in env.keys() {
+            if k.starts_with(&prefix) && !env.get(k).is_some_and(|v| v.trim().is_empty()) {
+                problems.push(format!(
+                    "environment variable {k} names an account of {provider}, which declares none (declare it as [providers.{provider}.accounts.<name>])"
+                ));
             }
         }
     }
@@ -265,12 +265,243 @@ pub(crate) fn layer(
         Ok(Loaded {
             figment,
             file,
-            secrets: schema.secret_keys(),
+            secrets: with_accounts(schema.secret_keys(), &accounts),
             tops: Default::default(),
+            accounts,
         })
     } else {
         Err(ConfigError(problems))
     }
+}
+
+/// One conventional variable (or its `_FILE` variant, or a file named after it in the
+/// credentials directory) setting `key`, as its own named layer.
+fn conventional(
+    mut figment: Figment,
+    problems: &mut Vec<String>,
+    env: &BTreeMap<String, String>,
+    var: &str,
+    key: &str,
+) -> Figment {
+    let file_var = format!("{var}_FILE");
+    // An empty value counts as unset (compose passes every listed variable, empty or not).
+    let direct = env.get(var).filter(|v| !v.trim().is_empty());
+    let from_file = env.get(&file_var).filter(|p| !p.trim().is_empty());
+    let layer = |figment: Figment, value: String, name: String| {
+        figment.merge(Layer {
+            inner: Pairs(vec![(key.to_owned(), Value::from(value))]),
+            name,
+            source: None,
+            spell: |_| String::new(),
+        })
+    };
+    match (direct, from_file) {
+        (Some(_), Some(_)) => problems.push(format!(
+            "both {var} and {file_var} are set; set only one of them"
+        )),
+        (Some(value), None) => {
+            figment = layer(
+                figment,
+                value.clone(),
+                format!("environment variable {var}"),
+            );
+        }
+        (None, Some(path)) => match read_secret_file(path.trim()) {
+            Ok(content) => {
+                figment = layer(
+                    figment,
+                    content,
+                    format!("file {} (from {file_var})", path.trim()),
+                );
+            }
+            Err(e) => problems.push(format!("{file_var} names {}, {e}", path.trim())),
+        },
+        (None, None) => {
+            // A directory of credential files, one per variable name: a Kubernetes Secret
+            // mounted as a volume, or systemd's LoadCredential= (CREDENTIALS_DIRECTORY).
+            if let Some(dir) = env
+                .get(CREDENTIALS_DIRECTORY)
+                .map(|d| d.trim())
+                .filter(|d| !d.is_empty())
+            {
+                let path = Path::new(dir).join(var);
+                if path.exists() {
+                    match read_secret_file(&path.to_string_lossy()) {
+                        Ok(content) => {
+                            figment = layer(
+                                figment,
+                                content,
+                                format!("file {} (in {CREDENTIALS_DIRECTORY})", path.display()),
+                            );
+                        }
+                        Err(e) => problems.push(format!(
+                            "{CREDENTIALS_DIRECTORY} holds {}, {e}",
+                            path.display()
+                        )),
+                    }
+                }
+            }
+        }
+    }
+    figment
+}
+
+/// The longest account name.
+const MAX_ACCOUNT_NAME: usize = 32;
+
+/// Whether `name` is a valid account name: 1 to 32 lowercase letters, digits, `_` and `-`,
+/// starting with a letter or a digit.
+pub(crate) fn is_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_ACCOUNT_NAME
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// How an account is spelled in a variable's name: upper case, `-` as `_`
+/// (`client-a` → `ACME_API_TOKEN__CLIENT_A`).
+pub(crate) fn account_env_name(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
+}
+
+/// The named accounts each provider section declares (`[providers.<name>.accounts.<account>]`),
+/// in order; every invalid or colliding name recorded as a problem and left out.
+fn accounts(figment: &Figment, problems: &mut Vec<String>) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    let Ok(Value::Dict(_, providers)) = figment.find_value("providers") else {
+        return out;
+    };
+    for (provider, section) in &providers {
+        let Some(accounts) = section.as_dict().and_then(|d| d.get("accounts")) else {
+            continue;
+        };
+        let Some(accounts) = accounts.as_dict() else {
+            problems.push(format!(
+                "`providers.{provider}.accounts` must be a table of accounts, [providers.{provider}.accounts.<name>]"
+            ));
+            continue;
+        };
+        let mut names: Vec<String> = Vec::new();
+        for (name, value) in accounts {
+            if !is_account_name(name) {
+                problems.push(format!(
+                    "`providers.{provider}.accounts.{name}`: an account name is 1 to {MAX_ACCOUNT_NAME} lowercase letters, digits, '_' or '-', starting with a letter or a digit"
+                ));
+                continue;
+            }
+            if value.as_dict().is_none() {
+                problems.push(format!(
+                    "`providers.{provider}.accounts.{name}` must be a table ([providers.{provider}.accounts.{name}])"
+                ));
+                continue;
+            }
+            if let Some(other) = names
+                .iter()
+                .find(|n| account_env_name(n) == account_env_name(name))
+            {
+                problems.push(format!(
+                    "accounts {other:?} and {name:?} of {provider} are spelled alike in variable names ({}); rename one",
+                    account_env_name(name)
+                ));
+                continue;
+            }
+            names.push(name.clone());
+        }
+        if !names.is_empty() {
+            out.insert(provider.clone(), names);
+        }
+    }
+    out
+}
+
+/// Keys of a provider section an account does not inherit: its accounts, and its budget (the
+/// section's `budget` is the provider's total over its accounts; an account has its own).
+const NOT_INHERITED: &[&str] = &["accounts", "budget"];
+
+/// Gives account `name` of `provider` every setting of the provider's section it does not set
+/// itself, leaf by leaf (a table such as `limits` merges), each as a layer that says where the
+/// inherited value came from.
+fn inherit(mut figment: Figment, provider: &str, name: &str) -> Figment {
+    let Ok(Value::Dict(_, section)) = figment.find_value(&format!("providers.{provider}")) else {
+        return figment;
+    };
+    let own = figment
+        .find_value(&format!("providers.{provider}.accounts.{name}"))
+        .ok();
+    let mut leaves: Vec<(String, Value)> = Vec::new();
+    for (k, v) in &section {
+        if NOT_INHERITED.contains(&k.as_str()) {
+            continue;
+        }
+        walk_value(v, k, &mut |path, value| {
+            leaves.push((path.to_owned(), value.clone()))
+        });
+    }
+    for (path, value) in leaves {
+        let set = own.as_ref().is_some_and(|o| {
+            path.split('.')
+                .try_fold(o, |v, part| v.as_dict().and_then(|d| d.get(part)))
+                .is_some()
+        });
+        if set {
+            continue;
+        }
+        let from = match figment.get_metadata(value.tag()) {
+            Some(md) => {
+                let keys: Vec<String> = format!("providers.{provider}.{path}")
+                    .split('.')
+                    .map(str::to_owned)
+                    .collect();
+                let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                place(md, &md.interpolate(&Profile::Default, &keys))
+            }
+            None => format!("`providers.{provider}.{path}`"),
+        };
+        figment = figment.merge(Layer {
+            inner: Pairs(vec![(
+                format!("providers.{provider}.accounts.{name}.{path}"),
+                value,
+            )]),
+            name: format!("{from}, for account {name}"),
+            source: None,
+            spell: |_| String::new(),
+        });
+    }
+    figment
+}
+
+/// Every leaf under `value`, with its dotted path from `path`.
+fn walk_value(value: &Value, path: &str, f: &mut impl FnMut(&str, &Value)) {
+    match value {
+        Value::Dict(_, d) if !d.is_empty() => {
+            for (k, v) in d {
+                walk_value(v, &format!("{path}.{k}"), f);
+            }
+        }
+        leaf => f(path, leaf),
+    }
+}
+
+/// The secret keys, with each account's own copy of its provider's.
+fn with_accounts(
+    mut secrets: BTreeSet<String>,
+    accounts: &BTreeMap<String, Vec<String>>,
+) -> BTreeSet<String> {
+    let mut extra = Vec::new();
+    for (provider, names) in accounts {
+        let prefix = format!("providers.{provider}.");
+        for key in &secrets {
+            if let Some(k) = key.strip_prefix(&prefix) {
+                for name in names {
+                    extra.push(format!("{prefix}accounts.{name}.{k}"));
+                }
+            }
+        }
+    }
+    secrets.extend(extra);
+    secrets
 }
 
 impl Loaded {

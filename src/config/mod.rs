@@ -151,12 +151,19 @@ pub struct Settings {
     pub(crate) fixed: Vec<FixedEntry>,
     /// `--only`: the providers this run is restricted to.
     pub(crate) only: Option<BTreeSet<String>>,
+    /// Budgets of providers with named accounts: the provider's total over its accounts
+    /// (`[providers.<name>] budget`).
+    pub(crate) totals: BTreeMap<String, Decimal>,
 }
 
 impl Settings {
-    /// Whether `--only` (when given) names `provider`.
-    pub(crate) fn wanted(&self, provider: &str) -> bool {
-        self.only.as_ref().is_none_or(|o| o.contains(provider))
+    /// Whether `--only` (when given) names the target's provider, or the target itself
+    /// (`provider/account`).
+    pub(crate) fn wanted(&self, target: &crate::cost::Target) -> bool {
+        self.only.as_ref().is_none_or(|o| {
+            o.contains(&target.provider)
+                || (target.account.is_some() && o.contains(&target.to_string()))
+        })
     }
 }
 
@@ -191,6 +198,10 @@ pub(crate) struct RunSettings {
     /// Deadline for the push phase (reading counters back, every group): what is not pushed
     /// by then is a push failure (exit 1).
     pub(crate) push_timeout: Duration,
+    /// Named accounts of one provider collected at once (`run.accounts_at_once`): the
+    /// provider's own rate limits are per token or per account, but several accounts at once
+    /// still add up against per-IP limits.
+    pub(crate) accounts_at_once: usize,
 }
 
 /// `[http]`: the provider client.

@@ -86,6 +86,23 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// Account `account` of provider `name`: `[providers.<name>.accounts.<account>]`, with
+    /// what it inherits from the provider's section.
+    pub(super) fn account(
+        loaded: &'a Loaded,
+        name: &'a str,
+        account: &'a str,
+        tax: TaxBasis,
+    ) -> Section<'a> {
+        Section {
+            c: Checker::new(loaded),
+            name,
+            key: format!("providers.{name}.accounts.{account}"),
+            tax,
+            currencies: Vec::new(),
+        }
+    }
+
     /// The problems found and the currencies the provider's figures arrive in.
     pub(super) fn finish(self) -> (Vec<String>, Vec<Currency>) {
         (self.c.problems, self.currencies)

@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use rust_decimal::Decimal;
 
-use crate::cost::Collection;
+use crate::cost::{Collection, Target};
 use crate::error::{CollectError, Reason};
 use crate::http::{HttpError, HttpErrorKind, ProviderHttp};
 use crate::providers::wire;
@@ -23,6 +23,12 @@ pub trait Collector: Send + Sync {
 
     /// The kind of source, for logs and `check`: `fixed`, or the provider module's name.
     fn source(&self) -> &'static str;
+
+    /// Whose figures: the provider, and the named account when the source is one account of
+    /// several (the plan wraps such collectors in [`Accounted`]).
+    fn target(&self) -> Target {
+        Target::provider(self.provider())
+    }
 
     /// Fetches the current month-to-date figures.
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError>;
@@ -167,7 +173,51 @@ pub(crate) enum Api {
     Incomplete(String),
 }
 
-/// A provider of this run's configuration, whether or not `--only` selects it.
+/// A collector for one named account of its provider: the same source, its figures in the
+/// account's own group (`account` label).
+pub(crate) struct Accounted {
+    inner: Arc<dyn Collector>,
+    account: String,
+}
+
+impl Accounted {
+    pub(crate) fn new(inner: Arc<dyn Collector>, account: &str) -> Accounted {
+        Accounted {
+            inner,
+            account: account.to_owned(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Collector for Accounted {
+    fn provider(&self) -> &str {
+        self.inner.provider()
+    }
+
+    fn source(&self) -> &'static str {
+        self.inner.source()
+    }
+
+    fn target(&self) -> Target {
+        Target::account(self.inner.provider(), &self.account)
+    }
+
+    async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
+        self.inner.collect(cx).await
+    }
+
+    async fn probe(&self, cx: &Context) -> Result<String, CollectError> {
+        self.inner.probe(cx).await
+    }
+
+    async fn history(&self, cx: &Context, days: Days) -> Result<Option<History>, CollectError> {
+        self.inner.history(cx, days).await
+    }
+}
+
+/// A provider (or a named account of one) of this run's configuration, whether or not
+/// `--only` selects it.
 pub(crate) struct Planned {
     /// Its budget.
     pub(crate) budget: Option<Decimal>,
@@ -182,11 +232,13 @@ pub(crate) struct Planned {
 pub struct Plan {
     /// One entry per source; several may share a provider.
     pub collectors: Vec<Arc<dyn Collector>>,
-    /// Providers with an API module but no collector and no `[[fixed]]` entry: exported as
-    /// not configured.
-    pub unconfigured: BTreeSet<String>,
-    /// Every provider of the configuration, by name.
-    pub(crate) providers: BTreeMap<String, Planned>,
+    /// Providers (or accounts) with an API module but no collector and no `[[fixed]]` entry:
+    /// exported as not configured.
+    pub unconfigured: BTreeSet<Target>,
+    /// Every provider and named account of the configuration.
+    pub(crate) providers: BTreeMap<Target, Planned>,
+    /// Budgets of providers with named accounts, over all their accounts.
+    pub(crate) totals: BTreeMap<String, Decimal>,
 }
 
 impl std::fmt::Debug for Plan {
@@ -194,7 +246,7 @@ impl std::fmt::Debug for Plan {
         let sources: Vec<String> = self
             .collectors
             .iter()
-            .map(|c| format!("{}/{}", c.provider(), c.source()))
+            .map(|c| format!("{}/{}", c.target(), c.source()))
             .collect();
         f.debug_struct("Plan")
             .field("collectors", &sources)
@@ -211,27 +263,37 @@ impl Plan {
             collectors,
             unconfigured: BTreeSet::new(),
             providers: BTreeMap::new(),
+            totals: BTreeMap::new(),
         }
     }
 
-    /// Whether `provider` is in the configuration (a section or `[[fixed]]` entries): its
+    /// Whether the target is in the configuration (a section, an account or `[[fixed]]`
+    /// entries; a provider's own group when it has a total budget over its accounts): its
     /// group is refreshed by every run.
-    pub(crate) fn knows(&self, provider: &str) -> bool {
-        self.providers.contains_key(provider) || self.unconfigured.contains(provider)
+    pub(crate) fn knows(&self, target: &Target) -> bool {
+        self.providers.contains_key(target)
+            || self.unconfigured.contains(target)
+            || (target.account.is_none() && self.totals.contains_key(&target.provider))
     }
 
-    /// The budget of `provider`, if it has one.
-    pub(crate) fn budget(&self, provider: &str) -> Option<Decimal> {
-        self.providers.get(provider).and_then(|p| p.budget)
+    /// The budget of the target, if it has one.
+    pub(crate) fn budget(&self, target: &Target) -> Option<Decimal> {
+        self.providers.get(target).and_then(|p| p.budget)
     }
 
-    /// Why the API of `provider` is not collected (no credentials, or what else is missing),
-    /// for a provider with an API module that is not: not configured, or collected from its
+    /// Why the target's API is not collected (no credentials, or what else is missing), for a
+    /// provider with an API module that is not: not configured, or collected from its
     /// `[[fixed]]` entries only.
-    pub(crate) fn why_not_collected(&self, provider: &str) -> Option<&str> {
+    pub(crate) fn why_not_collected(&self, target: &Target) -> Option<&str> {
         self.providers
-            .get(provider)
+            .get(target)
             .and_then(|p| p.unconfigured.as_deref())
+    }
+
+    /// Providers with named accounts and a total budget over them, selected by `--only`'s
+    /// choice of collectors (any account of the provider in the run).
+    pub(crate) fn totals(&self) -> impl Iterator<Item = (&str, Decimal)> {
+        self.totals.iter().map(|(p, b)| (p.as_str(), *b))
     }
 }
 

@@ -34,6 +34,7 @@ use crate::config::{
 };
 use crate::money::ConfigDecimal;
 
+pub use crate::cost::Target;
 pub(crate) use collector::{Api, Configured, Planned};
 pub use collector::{Collector, Context, Days, History, Plan};
 
@@ -139,57 +140,68 @@ fn plain(section: &mut Section<'_>) -> Option<Configured> {
 /// Logs why a provider's API is not collected and, without `[[fixed]]` entries to report,
 /// marks it not configured.
 fn unconfigured_api(
-    name: &str,
+    target: &Target,
     why: &str,
     wanted: bool,
     fixed: &BTreeMap<String, Vec<config::FixedEntry>>,
-    unconfigured: &mut BTreeSet<String>,
+    unconfigured: &mut BTreeSet<Target>,
 ) {
     if !wanted {
         return;
     }
-    if fixed.contains_key(name) {
-        tracing::info!(provider = %name, "{why}; only its [[fixed]] entries are reported");
+    if target.account.is_none() && fixed.contains_key(&target.provider) {
+        tracing::info!(provider = %target.provider, "{why}; only its [[fixed]] entries are reported");
     } else {
-        tracing::info!(provider = %name, "{why}; exporting it as not configured");
-        unconfigured.insert(name.to_owned());
+        tracing::info!(provider = %target.provider, account = target.account.as_deref().unwrap_or(""), "{why}; exporting it as not configured");
+        unconfigured.insert(target.clone());
     }
 }
 
 /// The run: API collectors and `[[fixed]]` collectors, restricted to `--only`. A provider
 /// whose API is collected has its `[[fixed]]` entries left out: the API's figures replace them,
 /// so the two never both count.
-fn plan(settings: &Settings, sections: BTreeMap<String, Configured>) -> Plan {
+fn plan(settings: &Settings, sections: BTreeMap<Target, Configured>) -> Plan {
     let mut collectors: Vec<Arc<dyn Collector>> = Vec::new();
     let mut providers = BTreeMap::new();
     let fixed = fixed::by_provider(&settings.fixed);
     let mut unconfigured = BTreeSet::new();
+    // Providers some of whose accounts' APIs are collected: their [[fixed]] entries are left
+    // out (the APIs' figures replace them).
     let mut replaced = BTreeSet::new();
-    for (name, c) in sections {
-        let wanted = settings.wanted(&name);
+    for (target, c) in &sections {
+        if matches!(c.api, Api::Collector(_)) {
+            replaced.insert(target.provider.clone());
+        }
+    }
+    for (target, c) in sections {
+        let name = target.provider.clone();
+        let wanted = settings.wanted(&target);
         let why = match c.api {
             Api::None => None,
             Api::Collector(collector) => {
-                if let Some(entries) = fixed.get(&name) {
-                    if wanted {
-                        tracing::warn!(
-                            provider = %name,
-                            "its API is collected, so its {} [[fixed]] entr{} ({}) are not reported: the API's figures replace them",
-                            entries.len(),
-                            if entries.len() == 1 { "y" } else { "ies" },
-                            entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
-                        );
-                    }
-                    replaced.insert(name.clone());
+                if let Some(entries) = fixed.get(&name)
+                    && wanted
+                    && target.account.is_none()
+                {
+                    tracing::warn!(
+                        provider = %name,
+                        "its API is collected, so its {} [[fixed]] entr{} ({}) are not reported: the API's figures replace them",
+                        entries.len(),
+                        if entries.len() == 1 { "y" } else { "ies" },
+                        entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                    );
                 }
                 if wanted {
-                    collectors.push(collector);
+                    collectors.push(match &target.account {
+                        None => collector,
+                        Some(account) => Arc::new(collector::Accounted::new(collector, account)),
+                    });
                 }
                 None
             }
             Api::NoCredentials => {
                 unconfigured_api(
-                    &name,
+                    &target,
                     "no API credentials set",
                     wanted,
                     &fixed,
@@ -198,36 +210,38 @@ fn plan(settings: &Settings, sections: BTreeMap<String, Configured>) -> Plan {
                 Some("no credentials".to_owned())
             }
             Api::Incomplete(why) => {
-                unconfigured_api(&name, &why, wanted, &fixed, &mut unconfigured);
+                unconfigured_api(&target, &why, wanted, &fixed, &mut unconfigured);
                 Some(why)
             }
         };
         providers.insert(
-            name.clone(),
+            target.clone(),
             Planned {
                 budget: c.budget,
                 unconfigured: why,
-                fixed_replaced: replaced.contains(&name),
+                fixed_replaced: target.account.is_none() && replaced.contains(&name),
             },
         );
     }
     for (provider, entries) in &fixed {
-        if settings.wanted(provider) && !replaced.contains(provider) {
+        let target = Target::provider(provider);
+        if settings.wanted(&target) && !replaced.contains(provider) {
             collectors.push(Arc::new(fixed::Fixed::new(
                 provider.clone(),
                 entries.clone(),
             )));
         }
-        providers.entry(provider.clone()).or_insert(Planned {
+        providers.entry(target).or_insert(Planned {
             budget: None,
             unconfigured: None,
-            fixed_replaced: false,
+            fixed_replaced: replaced.contains(provider),
         });
     }
     Plan {
         collectors,
         unconfigured,
         providers,
+        totals: settings.totals.clone(),
     }
 }
 
@@ -294,7 +308,7 @@ mod tests {
             ],
         )
         .unwrap();
-        assert_eq!(plan.budget("vercel"), Some(Decimal::from(7)));
+        assert_eq!(plan.budget(&"vercel".into()), Some(Decimal::from(7)));
         assert_eq!(plan.collectors.len(), 1, "the token builds the collector");
     }
 

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::config::PushgatewaySettings;
+use crate::cost::Target;
 use crate::http::{USER_AGENT, error_chain, install_crypto_provider, join, scrub};
 use crate::metrics::{Method, PreviousErrors};
 use crate::secret::Secret;
@@ -219,14 +220,14 @@ impl Pushgateway {
         Ok(counters(self.job_groups().await?))
     }
 
-    /// The `provider` of every group of this job (`/api/v1/metrics`), with the Unix time it
-    /// was last pushed (`push_time_seconds`), where known.
-    pub(crate) async fn provider_groups(&self) -> Result<Vec<(String, Option<f64>)>, PushError> {
-        let mut out: Vec<(String, Option<f64>)> = self
+    /// The provider (and account) of every provider group of this job (`/api/v1/metrics`),
+    /// with the Unix time it was last pushed (`push_time_seconds`), where known.
+    pub(crate) async fn provider_groups(&self) -> Result<Vec<(Target, Option<f64>)>, PushError> {
+        let mut out: Vec<(Target, Option<f64>)> = self
             .job_groups()
             .await?
             .into_iter()
-            .filter_map(|g| Some((provider_of(&g)?.to_owned(), g.push_time)))
+            .filter_map(|g| Some((target_of(&g)?, g.push_time)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
@@ -240,9 +241,9 @@ impl Pushgateway {
         self.judge(&what, result).await.map(|_| ())
     }
 
-    /// Deletes the group of `provider` (every metric in it).
-    pub(crate) async fn delete_provider(&self, provider: &str) -> Result<(), PushError> {
-        let url = self.group_url(&[("provider", provider)]);
+    /// Deletes the group of `target` (every metric in it).
+    pub(crate) async fn delete_provider(&self, target: &Target) -> Result<(), PushError> {
+        let url = self.group_url(&target.labels());
         let what = format!("DELETE {}", url.path());
         let result = self.request(reqwest::Method::DELETE, url).send().await;
         self.judge(&what, result).await.map(|_| ())
@@ -358,12 +359,15 @@ pub(crate) fn group_url(base: &Url, labels: &[(&str, &str)]) -> Url {
     url
 }
 
-/// The provider of a provider group of this job (labels `job` and `provider` only).
-fn provider_of(g: &api::JobGroup) -> Option<&str> {
-    if g.labels.len() != 2 {
-        return None;
+/// The target of a provider group of this job: labels `job` and `provider`, and `account`
+/// for a named account's group; `None` for the run-level group and anything else.
+fn target_of(g: &api::JobGroup) -> Option<Target> {
+    let provider = g.labels.get("provider")?;
+    match (g.labels.len(), g.labels.get("account")) {
+        (2, None) => Some(Target::provider(provider)),
+        (3, Some(account)) => Some(Target::account(provider, account)),
+        _ => None,
     }
-    g.labels.get("provider").map(String::as_str)
 }
 
 /// The error counters and consecutive failures of this job's provider groups, keeping only
@@ -372,7 +376,7 @@ fn counters(groups: Vec<api::JobGroup>) -> PreviousErrors {
     let metric = crate::metrics::ERRORS.name;
     let mut out = PreviousErrors::default();
     for g in groups {
-        let Some(provider) = provider_of(&g).map(str::to_owned) else {
+        let Some(provider) = target_of(&g) else {
             continue;
         };
         if let Some(v) = g
@@ -443,8 +447,11 @@ mod tests {
            "cost_collector_errors_total":{"metrics":[{"labels":{"reason":"timeout"},"value":"9"}]}}]}"#;
         let c = counters(api::parse(text.as_bytes()).unwrap());
         assert_eq!(c.totals.len(), 1);
-        assert_eq!(c.totals[&("ionos".to_owned(), "timeout".to_owned())], 2.0);
+        assert_eq!(
+            c.totals[&(Target::provider("ionos"), "timeout".to_owned())],
+            2.0
+        );
         assert_eq!(c.consecutive.len(), 1);
-        assert_eq!(c.consecutive["ionos"], 3.0);
+        assert_eq!(c.consecutive[&Target::provider("ionos")], 3.0);
     }
 }

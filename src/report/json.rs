@@ -25,6 +25,7 @@ struct Document<'a> {
 #[derive(Serialize)]
 struct Provider<'a> {
     provider: &'a str,
+    account: Option<&'a str>,
     status: &'static str,
     errors: Vec<Error<'a>>,
     not_configured: Option<&'a str>,
@@ -107,6 +108,7 @@ fn provider(l: &Line) -> Provider<'_> {
     };
     Provider {
         provider: &l.provider,
+        account: l.account.as_deref(),
         status,
         errors,
         not_configured,

@@ -19,6 +19,7 @@ use std::time::SystemTime;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::cost::Target;
 use crate::cost::Unit;
 use crate::outcome::{ProviderOutcome, State};
 
@@ -51,6 +52,8 @@ pub(crate) struct Month {
 pub(crate) struct Line {
     /// Its name.
     pub provider: String,
+    /// The named account, for a provider with several.
+    pub account: Option<String>,
     /// Collected, failed or not configured.
     pub status: Status,
     /// Month-to-date spend, rounded.
@@ -138,6 +141,14 @@ pub(crate) struct Total {
 }
 
 impl Line {
+    /// As a person reads it: `acme`, or `acme/client-a`.
+    pub(crate) fn name(&self) -> String {
+        match &self.account {
+            None => self.provider.clone(),
+            Some(a) => format!("{}/{a}", self.provider),
+        }
+    }
+
     /// Forecast ÷ budget, for a budget above 0.
     pub(crate) fn share(&self) -> Option<f64> {
         share(self.forecast?, self.budget?)
@@ -195,7 +206,7 @@ fn cents(d: Decimal) -> Decimal {
 /// one not configured, or collected from its `[[fixed]]` entries only).
 pub(crate) fn month(
     outcomes: &[ProviderOutcome],
-    why: impl Fn(&str) -> Option<String>,
+    why: impl Fn(&Target) -> Option<String>,
     currency: &str,
     now: SystemTime,
 ) -> Month {
@@ -205,7 +216,7 @@ pub(crate) fn month(
         .assume_utc();
     let mut lines: Vec<Line> = outcomes
         .iter()
-        .map(|o| line(o, why(&o.provider), today.into()))
+        .map(|o| line(o, why(&o.target), today.into()))
         .collect();
     lines.sort_by(|a, b| {
         let rank = |l: &Line| match l.status {
@@ -217,6 +228,7 @@ pub(crate) fn month(
             .cmp(&rank(b))
             .then(b.forecast.cmp(&a.forecast))
             .then(a.provider.cmp(&b.provider))
+            .then(a.account.cmp(&b.account))
     });
     let mut total = Total {
         spent: Decimal::ZERO,
@@ -238,7 +250,7 @@ pub(crate) fn month(
                     total.budget = Some(add(total.budget.unwrap_or_default(), Some(b)));
                 }
             }
-            Status::Failed(_) => total.failed.push(l.provider.clone()),
+            Status::Failed(_) => total.failed.push(l.name()),
             Status::NotConfigured(_) => {}
         }
     }
@@ -253,7 +265,8 @@ pub(crate) fn month(
 /// One provider's line: the only reader of the outcome model's fields.
 fn line(o: &ProviderOutcome, why: Option<String>, today: SystemTime) -> Line {
     let mut l = Line {
-        provider: o.provider.clone(),
+        provider: o.target.provider.clone(),
+        account: o.target.account.clone(),
         status: Status::Ok,
         spent: None,
         forecast: None,
@@ -396,7 +409,7 @@ mod tests {
 
     pub(crate) fn outcome(name: &str, state: State, budget: Option<&str>) -> ProviderOutcome {
         ProviderOutcome {
-            provider: name.into(),
+            target: name.into(),
             state,
             budget: budget.map(dec),
             duration: Duration::ZERO,

@@ -306,7 +306,7 @@ fn rows(
 ) -> Vec<(Row, Option<LimitParts>)> {
     let mut rows = Vec::new();
     for (l, parts) in m.lines.iter().zip(limits) {
-        let name = Cell::left(l.provider.clone());
+        let name = Cell::left(l.name());
         match &l.status {
             Status::Failed(errors) => {
                 let what: Vec<String> = errors
@@ -394,12 +394,12 @@ fn notes(m: &Month) -> Vec<String> {
             m.total.failed.join(", ")
         ));
     }
-    let mut by_note: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut by_note: Vec<(&str, Vec<String>)> = Vec::new();
     for l in &m.lines {
         if let Some(n) = &l.note {
             match by_note.iter_mut().find(|(k, _)| *k == n.as_str()) {
-                Some((_, names)) => names.push(&l.provider),
-                None => by_note.push((n, vec![&l.provider])),
+                Some((_, names)) => names.push(l.name()),
+                None => by_note.push((n, vec![l.name()])),
             }
         }
     }
@@ -533,6 +533,7 @@ not in the total (failed): broken
         let lines = (0..3)
             .map(|i| Line {
                 provider: format!("a-provider-with-a-very-long-name-{i}"),
+                account: None,
                 status: Status::Ok,
                 spent: Some(big),
                 forecast: Some(big),
@@ -553,6 +554,7 @@ not in the total (failed): broken
             })
             .chain(std::iter::once(Line {
                 provider: "failing".into(),
+                account: None,
                 status: Status::Failed(vec![Failure {
                     reason: "decode",
                     message: "x".repeat(300),

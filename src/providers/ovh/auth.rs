@@ -35,6 +35,18 @@ pub(super) enum Credentials {
 
 impl Credentials {
     /// What authenticates, for messages.
+    /// The secrets the rate limit counts against.
+    pub(super) fn secrets(&self) -> Vec<&Secret> {
+        match self {
+            Credentials::Signed {
+                application_key,
+                consumer_key,
+                ..
+            } => vec![application_key, consumer_key],
+            Credentials::OAuth2 { client_id, .. } => vec![client_id],
+        }
+    }
+
     pub(super) fn describe(&self) -> &'static str {
         match self {
             Credentials::Signed { .. } => "consumer key",

@@ -201,12 +201,19 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
         Some(credentials) => {
             let currency = currency?;
             s.bills_in(currency);
+            // About 60 requests a minute per consumer key (or service account): paced per
+            // credential, so accounts sharing one take turns.
+            let pacer = Pacer::shared(
+                Pacer::scope(NAME, &credentials.secrets()),
+                10.0,
+                per_minute as f64 / 60.0,
+            );
             Api::Collector(Arc::new(Ovh {
                 base: base?,
                 token_url: token_url?,
                 credentials,
                 tax: s.tax(),
-                pacer: Pacer::new(10.0, per_minute as f64 / 60.0),
+                pacer,
             }))
         }
     };
@@ -219,7 +226,7 @@ struct Ovh {
     token_url: Url,
     credentials: Credentials,
     tax: TaxBasis,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
 }
 
 impl Ovh {

@@ -222,6 +222,8 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
         }
         Some(token) => {
             s.bills_in(Currency::USD);
+            // 60 requests a minute per user, across all their tokens: paced per token.
+            let pacer = Pacer::shared(Pacer::scope(NAME, &[&token]), 10.0, 0.8);
             Api::Collector(Arc::new(Supabase {
                 base: base?,
                 token,
@@ -232,7 +234,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
                 top_functions,
                 service_role_key,
                 metrics_url: metrics_url.unwrap_or_else(|| DEFAULT_METRICS_URL.to_owned()),
-                pacer: Pacer::new(10.0, 0.8),
+                pacer,
             }))
         }
     };
@@ -259,7 +261,7 @@ struct Supabase {
     top_functions: usize,
     service_role_key: Option<Secret>,
     metrics_url: String,
-    pacer: Pacer,
+    pacer: Arc<Pacer>,
 }
 
 impl Supabase {

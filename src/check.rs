@@ -284,19 +284,60 @@ fn summary(loaded: &Loaded, rows: &[Row], settings: &Settings, plan: &Plan) -> S
 }
 
 /// `[[fixed]] name, 6.00 EUR a month` or `4 [[fixed]] entries, 250.00 EUR a month`, in the
-/// reporting currency.
+/// reporting currency; a yearly entry due in its month as `18.00 EUR a year in March`, one
+/// without `since` said to be spread.
 fn fixed_text(entries: &[&config::FixedEntry], settings: &Settings) -> String {
-    let sum = entries.iter().try_fold(Decimal::ZERO, |sum, e| {
-        settings
-            .fx
-            .convert(e.monthly)
-            .ok()
-            .and_then(|v| sum.checked_add(v))
-    });
-    let amount = match sum {
-        Some(s) => format!("{:.2} {} a month", s.round_dp(2), settings.fx.reporting()),
+    let money = |s: Option<Decimal>, per: &str| match s {
+        Some(s) => format!("{:.2} {} {per}", s.round_dp(2), settings.fx.reporting()),
         None => "an amount beyond conversion".to_owned(),
     };
+    let mut parts = Vec::new();
+    // Monthly entries, and yearly ones spread over the months.
+    let monthly: Vec<&&config::FixedEntry> =
+        entries.iter().filter(|e| !e.yearly || e.spread()).collect();
+    if !monthly.is_empty() {
+        let sum = monthly.iter().try_fold(Decimal::ZERO, |sum, e| {
+            settings
+                .fx
+                .convert(e.monthly_share())
+                .ok()
+                .and_then(|v| sum.checked_add(v))
+        });
+        parts.push(money(sum, "a month"));
+    }
+    let named = |e: &config::FixedEntry| {
+        if entries.len() > 1 {
+            format!(" ({})", e.name)
+        } else {
+            String::new()
+        }
+    };
+    for e in entries.iter().filter(|e| e.yearly) {
+        if let Some(s) = e.since {
+            parts.push(format!(
+                "{} in {}{}",
+                money(settings.fx.convert(e.amount).ok(), "a year"),
+                s.month(),
+                named(e)
+            ));
+        }
+    }
+    let spread: Vec<&str> = entries
+        .iter()
+        .filter(|e| e.spread())
+        .map(|e| e.name.as_str())
+        .collect();
+    if !spread.is_empty() {
+        parts.push(format!(
+            "yearly spread over the months{} (no `since`: the month it falls due is unknown)",
+            if entries.len() > 1 {
+                format!(": {}", spread.join(", "))
+            } else {
+                String::new()
+            }
+        ));
+    }
+    let amount = parts.join(", ");
     match entries {
         [one] => format!("[[fixed]] {}, {amount}", one.name),
         many => format!("{} [[fixed]] entries, {amount}", many.len()),

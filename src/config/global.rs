@@ -408,15 +408,15 @@ pub(crate) fn validate<T>(
     let mut sums: BTreeMap<(&str, Currency), Decimal> = BTreeMap::new();
     for (i, f) in fixed.iter().enumerate() {
         let sum = sums
-            .entry((f.provider.as_str(), f.monthly.currency))
+            .entry((f.provider.as_str(), f.amount.currency))
             .or_default();
-        match sum.checked_add(f.monthly.amount) {
+        match sum.checked_add(f.amount.amount) {
             Some(v) => *sum = v,
             None => c.fail(
                 &format!("fixed[{i}].amount"),
                 format!(
                     "the {} entries of provider {:?} add up to more than a decimal can hold (7.9e28)",
-                    f.monthly.currency, f.provider
+                    f.amount.currency, f.provider
                 ),
             ),
         }
@@ -435,10 +435,10 @@ pub(crate) fn validate<T>(
         }
         let fx = Fx::new(reporting, known);
         for (i, f) in fixed.iter().enumerate() {
-            if !fx.has(f.monthly.currency) {
+            if !fx.has(f.amount.currency) {
                 c.fail(
                     &format!("fixed[{i}].currency"),
-                    format!("no [fx] rate converts {} into the reporting currency {reporting}; add `{} = <rate>` under [fx]", f.monthly.currency, f.monthly.currency),
+                    format!("no [fx] rate converts {} into the reporting currency {reporting}; add `{} = <rate>` under [fx]", f.amount.currency, f.amount.currency),
                 );
             }
         }
@@ -531,7 +531,7 @@ pub(crate) fn validate<T>(
     }
 }
 
-/// `[[fixed]]` entries, normalised to monthly amounts; each entry's problems recorded.
+/// `[[fixed]]` entries, normalised; each entry's problems recorded.
 fn fixed_entries(c: &mut Checker<'_>, raw: &[RawFixed]) -> Vec<FixedEntry> {
     let mut fixed = Vec::new();
     let mut seen = BTreeSet::new();
@@ -583,17 +583,11 @@ fn fixed_entries(c: &mut Checker<'_>, raw: &[RawFixed]) -> Vec<FixedEntry> {
             },
         };
         if let (true, Some(amount), Some(currency)) = (ok, amount, currency) {
-            let monthly = match f.period {
-                Period::Monthly => amount,
-                Period::Yearly => amount / Decimal::from(12),
-            };
             fixed.push(FixedEntry {
                 provider: f.provider.clone(),
                 name: name.to_owned(),
-                monthly: Money {
-                    amount: monthly,
-                    currency,
-                },
+                amount: Money { amount, currency },
+                yearly: f.period == Period::Yearly,
                 since,
             });
         }

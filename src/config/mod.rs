@@ -224,10 +224,52 @@ pub(crate) struct FixedEntry {
     pub(crate) provider: String,
     /// Tells the provider's entries apart (`name` label).
     pub(crate) name: String,
-    /// The amount per month in its own currency (a yearly amount divided by 12).
-    pub(crate) monthly: Money,
-    /// The 1st of the first month it is paid, when configured (`since`).
+    /// The amount per period (a month, or a year), in its own currency.
+    pub(crate) amount: Money,
+    /// Paid once a year rather than every month.
+    pub(crate) yearly: bool,
+    /// The 1st of the first month it is paid, when configured (`since`); for a yearly entry,
+    /// the month it falls due every year.
     pub(crate) since: Option<time::Date>,
+}
+
+impl FixedEntry {
+    /// What the entry charges in the month starting `first`, on the job's cash basis: a
+    /// monthly amount every month; a yearly amount in full in the month it falls due (the month
+    /// of `since`, every twelve months) and nothing in the eleven others; a yearly amount
+    /// without `since`, whose month is unknown, spread as a twelfth every month. `None` before
+    /// `since`.
+    pub(crate) fn charge(&self, first: time::Date) -> Option<Money> {
+        if self.since.is_some_and(|s| first < s) {
+            return None;
+        }
+        Some(match (self.yearly, self.since) {
+            (false, _) => self.amount,
+            (true, Some(s)) if first.month() == s.month() => self.amount,
+            (true, Some(_)) => Money {
+                amount: rust_decimal::Decimal::ZERO,
+                currency: self.amount.currency,
+            },
+            (true, None) => self.monthly_share(),
+        })
+    }
+
+    /// A yearly amount whose month is unknown (no `since`), counted as a twelfth every month.
+    pub(crate) fn spread(&self) -> bool {
+        self.yearly && self.since.is_none()
+    }
+
+    /// The amount a month on average: the amount, or a yearly amount ÷ 12.
+    pub(crate) fn monthly_share(&self) -> Money {
+        if self.yearly {
+            Money {
+                amount: self.amount.amount / rust_decimal::Decimal::from(12),
+                currency: self.amount.currency,
+            }
+        } else {
+            self.amount
+        }
+    }
 }
 
 /// Configuration problems, each already phrased for the user (where, then what).

@@ -313,14 +313,20 @@ mod tests {
     }
 
     #[test]
-    fn yearly_amounts_become_monthly_and_bare_numbers_are_refused_as_secrets() {
+    fn yearly_amounts_without_a_month_are_spread_and_bare_numbers_are_refused_as_secrets() {
         let (s, plan) = load_text(
             "[[fixed]]\nprovider = \"ovh\"\nname = \"domain\"\namount = 18\ncurrency = \"EUR\"\nperiod = \"yearly\"\n\
              [fx]\nEUR = 1.1\n[providers.anthropic]\nadmin_key = \"0012345\"\n",
             &[],
         )
         .unwrap();
-        assert_eq!(s.fixed[0].monthly.amount, Decimal::new(15, 1));
+        // Without `since` its month is unknown: a twelfth a month, said to be spread.
+        let d = |m| time::Date::from_calendar_date(2026, m, 1).unwrap();
+        assert!(s.fixed[0].spread());
+        assert_eq!(
+            s.fixed[0].charge(d(time::Month::March)).unwrap().amount,
+            Decimal::new(15, 1)
+        );
         assert!(
             plan.collectors.iter().any(|c| c.provider() == "anthropic"),
             "a quoted numeric admin_key is a key"

@@ -15,7 +15,10 @@ fn example() -> String {
 #[test]
 fn collect_prints_exposition_that_promtool_accepts() {
     let promtool = support::require("promtool", "prometheus");
-    let out = support::run(&["collect", "--config", &example()], &[]);
+    let out = support::run(
+        &["collect", "--config", &example()],
+        &[support::EXAMPLE_OFFLINE],
+    );
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -58,7 +61,7 @@ fn push_dry_run_is_collect_and_global_flags_go_after_the_subcommand() {
             "--config",
             &example(),
         ],
-        &[],
+        &[support::EXAMPLE_OFFLINE],
     );
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -73,7 +76,7 @@ fn push_dry_run_is_collect_and_global_flags_go_after_the_subcommand() {
 fn json_logs_are_one_object_per_line() {
     let out = support::run(
         &["--log-format", "json", "collect", "--config", &example()],
-        &[],
+        &[support::EXAMPLE_OFFLINE],
     );
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -258,7 +261,10 @@ fn cost_exporter_now_sets_the_run_s_clock() {
     // The last second of a leap February: the report says so, and so does the run's time.
     let out = support::run(
         &["report", "--config", path],
-        &[("COST_EXPORTER_NOW", "2028-02-29T23:59:59Z")],
+        &[
+            ("COST_EXPORTER_NOW", "2028-02-29T23:59:59Z"),
+            support::EXAMPLE_OFFLINE,
+        ],
     );
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -268,7 +274,10 @@ fn cost_exporter_now_sets_the_run_s_clock() {
     );
     let out = support::run(
         &["collect", "--config", path],
-        &[("COST_EXPORTER_NOW", "2028-03-01T00:00:00+01:00")],
+        &[
+            ("COST_EXPORTER_NOW", "2028-03-01T00:00:00+01:00"),
+            support::EXAMPLE_OFFLINE,
+        ],
     );
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

@@ -53,6 +53,59 @@ pub struct CloudflareApi {
     pub history: Arc<Mutex<AccountHistory>>,
     /// Every day of the month so far, with the Workers requests of that day.
     days: Vec<(time::Date, u64)>,
+    account: Account,
+}
+
+/// What the account holds, and the run's clock the mock answers for.
+#[derive(Clone)]
+pub struct Account {
+    /// The run's time (`COST_EXPORTER_NOW`, or the system clock).
+    pub now: OffsetDateTime,
+    /// Operations per bucket and action, this month.
+    pub operations: Vec<(&'static str, &'static str, u64)>,
+    /// Storage per bucket, the same every day, in bytes.
+    pub storage: Vec<(&'static str, f64)>,
+    /// Workers CPU time per day, in microseconds (answered where the query asks for it).
+    pub cpu_us_per_day: u64,
+    /// Workers requests on each day but the first and the last (the first has 40,000, today
+    /// 85,000).
+    pub requests_per_day: u64,
+    /// The subscriptions (the `result`); the fixture's when `None`.
+    pub subscriptions: Option<Value>,
+    /// The billing history items; the fixture's, after filler payments, when `None`.
+    pub history: Option<Vec<Value>>,
+}
+
+impl Default for Account {
+    fn default() -> Account {
+        Account {
+            now: OffsetDateTime::now_utc().replace_nanosecond(0).unwrap(),
+            operations: OPERATIONS.to_vec(),
+            storage: STORAGE.to_vec(),
+            cpu_us_per_day: 0,
+            requests_per_day: 1_000,
+            subscriptions: None,
+            history: None,
+        }
+    }
+}
+
+/// The first of `now`'s month, 00:00 UTC.
+fn month_start(now: OffsetDateTime) -> OffsetDateTime {
+    now.date().replace_day(1).unwrap().midnight().assume_utc()
+}
+
+/// The fixtures' dates for a run at `now` ([`Dates::now`] for another clock).
+fn dates_at(now: OffsetDateTime) -> Dates {
+    let start = month_start(now);
+    let end = crate::ovh::month_end(start);
+    Dates {
+        day1: start + (now - start) / 4,
+        day2: start + (now - start) / 2,
+        last_month: start - time::Duration::days(3),
+        later: now + (end - now) / 2,
+        next: end + time::Duration::days(3),
+    }
 }
 
 fn rfc(t: OffsetDateTime) -> String {
@@ -69,10 +122,11 @@ fn filled(name: &str, d: &Dates) -> String {
         .replace("{{NEXT}}", &rfc(d.next))
 }
 
-/// The month's days so far; the last (today) has 85,000 Workers requests, the first 40,000.
-fn days() -> Vec<(time::Date, u64)> {
-    let start = support::month_start().date();
-    let today = OffsetDateTime::now_utc().date();
+/// The month's days so far at `now`; the last (today) has 85,000 Workers requests, the
+/// first 40,000, the others `others`.
+fn days(now: OffsetDateTime, others: u64) -> Vec<(time::Date, u64)> {
+    let start = month_start(now).date();
+    let today = now.date();
     let mut out = Vec::new();
     let mut d = start;
     while d <= today {
@@ -81,7 +135,7 @@ fn days() -> Vec<(time::Date, u64)> {
         } else if d == start {
             40_000
         } else {
-            1_000
+            others
         };
         out.push((d, n));
         d = d.next_day().unwrap();
@@ -128,24 +182,32 @@ fn paged(items: &[Value], page: u64, per_page: u64) -> Value {
 }
 
 impl CloudflareApi {
-    fn graphql_answer(&self) -> Value {
+    fn graphql_answer(&self, cpu: bool) -> Value {
         let workers: Vec<Value> = self
             .days
             .iter()
-            .map(|(d, n)| json!({"sum": {"requests": n - n / 16}, "dimensions": {"date": d.to_string()}}))
+            .map(|(d, n)| {
+                let mut sum = json!({"requests": n - n / 16});
+                if cpu {
+                    sum["cpuTimeUs"] = json!(self.account.cpu_us_per_day);
+                }
+                json!({"sum": sum, "dimensions": {"date": d.to_string()}})
+            })
             .collect();
         let pages: Vec<Value> = self
             .days
             .iter()
             .map(|(d, n)| json!({"sum": {"requests": n / 16}, "dimensions": {"date": d.to_string()}}))
             .collect();
-        let operations: Vec<Value> = OPERATIONS
+        let operations: Vec<Value> = self
+            .account
+            .operations
             .iter()
             .map(|(b, a, n)| json!({"sum": {"requests": n}, "dimensions": {"bucketName": b, "actionType": a}}))
             .collect();
         let mut storage = Vec::new();
         for (d, _) in &self.days {
-            for (b, bytes) in STORAGE {
+            for &(b, bytes) in &self.account.storage {
                 // Two readings a day: the peak counts.
                 for reading in [bytes / 2.0, bytes] {
                     storage.push(json!({
@@ -170,7 +232,7 @@ impl CloudflareApi {
             return ResponseTemplate::new(400);
         };
         let vars = &body["variables"];
-        let start = support::month_start();
+        let start = month_start(self.account.now);
         let query = body["query"].as_str().unwrap_or_default();
         let good = ct == "application/json"
             && vars["account"] == ACCOUNT
@@ -194,9 +256,12 @@ impl CloudflareApi {
         }
         let mut mode = self.graphql.lock().unwrap();
         match *mode {
-            GraphQl::Ok => self
-                .spec
-                .answer("post", "/graphql", 200, self.graphql_answer()),
+            GraphQl::Ok => self.spec.answer(
+                "post",
+                "/graphql",
+                200,
+                self.graphql_answer(query.contains("cpuTimeUs")),
+            ),
             GraphQl::Errors => self.spec.answer("post", "/graphql", 200, json!({
                 "data": null,
                 "errors": [{"message": "quota exceeded for dataset r2StorageAdaptiveGroups", "path": ["viewer"], "extensions": {"code": "budget"}}]
@@ -214,6 +279,9 @@ impl CloudflareApi {
 impl CloudflareApi {
     /// The account's billing history: filler payments, then the fixture's items.
     fn history_items(&self) -> Vec<Value> {
+        if let Some(items) = &self.account.history {
+            return items.clone();
+        }
         let mut items: Vec<Value> = (0..FILLER_PAYMENTS)
             .map(|i| {
                 json!({
@@ -299,7 +367,12 @@ impl Respond for CloudflareApi {
         match rest {
             "/subscriptions" => answer(
                 "/accounts/{account_id}/subscriptions",
-                serde_json::from_str(&filled("subscriptions.json", d)).unwrap(),
+                match &self.account.subscriptions {
+                    Some(result) => json!({
+                        "success": true, "errors": [], "messages": [], "result": result
+                    }),
+                    None => serde_json::from_str(&filled("subscriptions.json", d)).unwrap(),
+                },
             ),
             "/billing/history" => {
                 if *self.history.lock().unwrap() == AccountHistory::Absent {
@@ -356,15 +429,25 @@ pub async fn mount_with(
     server: &MockServer,
     history: AccountHistory,
 ) -> (Arc<Mutex<GraphQl>>, Arc<Mutex<AccountHistory>>) {
+    mount_account(server, history, Account::default()).await
+}
+
+/// Mounts the API answering for `account` at its clock.
+pub async fn mount_account(
+    server: &MockServer,
+    history: AccountHistory,
+    account: Account,
+) -> (Arc<Mutex<GraphQl>>, Arc<Mutex<AccountHistory>>) {
     let graphql = Arc::new(Mutex::new(GraphQl::Ok));
     let history = Arc::new(Mutex::new(history));
     Mock::given(wiremock::matchers::any())
         .respond_with(CloudflareApi {
-            dates: Dates::now(),
+            dates: dates_at(account.now),
             spec: Arc::new(spec()),
             graphql: Arc::clone(&graphql),
             history: Arc::clone(&history),
-            days: days(),
+            days: days(account.now, account.requests_per_day),
+            account,
         })
         .mount(server)
         .await;
@@ -404,7 +487,7 @@ async fn free_tier_usage_is_reported_against_the_allowances_and_fires_the_daily_
     assert_eq!(code, Some(0), "{stderr}");
 
     // Workers (Pages Functions included): today's 85,000, the peak day, the month.
-    let days = days();
+    let days = days(OffsetDateTime::now_utc(), 1_000);
     assert_eq!(usage(&pg, "workers_requests_today", &[]), Some(85_000.0));
     assert_eq!(usage(&pg, "workers_requests_peak_day", &[]), Some(85_000.0));
     let month: u64 = days.iter().map(|(_, n)| n).sum();
@@ -447,9 +530,10 @@ async fn free_tier_usage_is_reported_against_the_allowances_and_fires_the_daily_
         Some(4.0 + EXTRA_BUILDS as f64)
     );
 
-    // Money: this month's charge less its refund; the R2 overage estimate at list prices
-    // (Class A 1,101,000 → 1 million billed, Class B 11 million → 1 million billed, storage
-    // beyond 10 GB-month in whole GB-months); the Pro plan renewing later this month.
+    // Money: this month's charge less its refund; the R2 overage estimate at list prices,
+    // one series per allowance (Class A 1,101,000 → 1 million billed, Class B 11 million → 1
+    // million billed, storage beyond 10 GB-month in whole GB-months); the Pro plan renewing
+    // later this month.
     let spend = |labels: &[(&str, &str)]| pg.value(Some("cloudflare"), "cost_spend", labels);
     // The items that count are past the first page: the listing reads on without total_pages.
     assert_eq!(spend(&[("service", "billing")]), Some(4.0));
@@ -470,10 +554,27 @@ async fn free_tier_usage_is_reported_against_the_allowances_and_fires_the_daily_
             && stderr.contains("no amount"),
         "{stderr}"
     );
-    let storage_over = (15.0 * n / 30.0 - 10.0).max(0.0).ceil();
-    let overage = storage_over * 0.015 + 4.50 + 0.36;
-    let estimate = spend(&[("service", "r2"), ("basis", "estimated")]).unwrap();
-    assert!((estimate - overage).abs() < 1e-9, "{estimate} vs {overage}");
+    let r2 = |resource: &str| {
+        spend(&[
+            ("service", "r2"),
+            ("resource", resource),
+            ("basis", "estimated"),
+        ])
+        .unwrap()
+    };
+    assert_eq!(r2("r2_class_a_operations"), 4.50);
+    assert_eq!(r2("r2_class_b_operations"), 0.36);
+    // Storage up to the run: today counts for the part of it elapsed, so between n - 1 and n
+    // days of 15 GB.
+    let storage = r2("r2_storage");
+    let over = |days: f64| (15.0 * days / 30.0 - 10.0).max(0.0).ceil() * 0.015;
+    assert!(
+        storage >= over(n - 1.0) - 1e-9 && storage <= over(n) + 1e-9,
+        "{storage}"
+    );
+    // On the Free plan Workers requests are never charged (beyond the daily allowance they
+    // are refused).
+    assert_eq!(spend(&[("service", "workers")]), None);
     assert_eq!(
         pg.value(
             Some("cloudflare"),
@@ -704,4 +805,187 @@ async fn a_token_without_an_account_id_is_reported_not_silently_skipped() {
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("CLOUDFLARE_ACCOUNT_ID"), "{stderr}");
+}
+
+/// A time given in RFC 3339.
+fn at(text: &str) -> OffsetDateTime {
+    OffsetDateTime::parse(text, &Rfc3339).unwrap()
+}
+
+/// What `report` prints for Cloudflare (month to date, forecast) on `account`'s clock, with
+/// the Workers `plan`, in `currency` (EUR at 0.92 a dollar).
+async fn printed(account: Account, plan: &str, currency: &str) -> (String, String) {
+    let now = rfc(account.now);
+    let api = MockServer::start().await;
+    mount_account(&api, AccountHistory::Available, account).await;
+    let cfg = support::toml(&format!(
+        "currency = \"{currency}\"\n[fx]\nUSD = 0.92\n\
+         [providers.cloudflare]\nbase_url = \"{}/client/v4\"\nplan = \"{plan}\"\n",
+        api.uri()
+    ));
+    let mut env = ENV.to_vec();
+    env.push(("COST_EXPORTER_NOW", &now));
+    let (spent, forecast, stderr) = support::printed(cfg.path(), &env, "cloudflare").await;
+    assert!(!stderr.contains(TOKEN), "{stderr}");
+    assert_requests_follow(&spec(), &api).await;
+    (spent.unwrap(), forecast.unwrap())
+}
+
+/// An account with no subscription and no charge yet: only R2 and Workers usage.
+fn usage_only(now: &str) -> Account {
+    Account {
+        now: at(now),
+        operations: vec![],
+        storage: vec![],
+        subscriptions: Some(json!([])),
+        history: Some(vec![]),
+        ..Account::default()
+    }
+}
+
+/// Issue 23, row "Cloudflare R2, day 7": the free tiers come off the usage projected to the
+/// month's end, not off the usage so far.
+///
+/// The run: 7 December 2026 at 03:14 UTC, 6 days 3 h 14 min (530,040 s) into a 31-day month
+/// (2,678,400 s): f = 2,678,400 ÷ 530,040 = 5.0532; the dollar at 0.92 €. The bucket: 12 GB
+/// stored every day, 3 million Class B operations so far, and 1.2 million (then 0.9 million)
+/// Class A.
+///
+/// What the invoice will say, the usage going on at the same rate:
+/// - Class A: 1.2 M × f = 6.06 M, 5.06 M beyond the free million, billed as 6 millions ×
+///   $4.50 = $27.00 (0.9 M: 4.55 M, 3.55 M beyond, 4 millions = $18.00);
+/// - Class B: 3 M × f = 15.16 M, 5.16 M beyond the free 10 M, 6 millions × $0.36 = $2.16;
+/// - storage: 12 GB all month is 12 × 31 ÷ 30 = 12.4 GB-months, 2.4 beyond the free 10,
+///   billed as 3 × $0.015 = $0.045;
+/// - in all $29.205 × 0.92 = 26.8686 → **26.87 €** (0.9 M: $20.205 → 18.5886 → **18.59 €**).
+///
+/// What the job printed (the table's left column): only what was already beyond a free tier,
+/// the $4.50 of the first million Class A, extrapolated: 4.50 × f × 0.92 = **20.92 €**; with
+/// 0.9 M nothing was beyond yet: **0**. Class B and storage, under their free tiers so far,
+/// were never seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r2_free_tiers_come_off_the_usage_projected_to_the_month_s_end() {
+    for (class_a, spent, invoice) in [(1_200_000, "4.14", "26.87"), (900_000, "0.00", "18.59")] {
+        let account = Account {
+            operations: vec![
+                ("media", "PutObject", class_a),
+                ("media", "GetObject", 3_000_000),
+                ("media", "DeleteObject", 40_000),
+            ],
+            storage: vec![("media", 12e9)],
+            ..usage_only("2026-12-07T03:14:00Z")
+        };
+        let (mtd, forecast) = printed(account, "free", "EUR").await;
+        // Month to date: what is already beyond a free tier (the first million Class A,
+        // $4.50 × 0.92), never the projection.
+        assert_eq!(mtd, spent, "{class_a} Class A so far");
+        assert_eq!(forecast, invoice, "{class_a} Class A so far");
+    }
+}
+
+/// Renewals at the month's boundary, the run's clock faked: a subscription renewing at 00:00
+/// UTC on the 1st is next month's bill (it was counted in this month's forecast: `at <= 1st
+/// of next month`); Cloudflare's calendar is UTC, so a renewal at midnight in Paris (23:00
+/// UTC in winter, 22:00 in summer) is the month before's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_renewing_at_the_next_month_s_start_is_next_month_s() {
+    let subscription = |end: &str, price: u32, frequency: &str| {
+        json!({
+            "id": format!("sub-{end}"), "currency": "USD", "current_period_end": end,
+            "frequency": frequency, "price": price,
+            "rate_plan": {"id": "pro", "public_name": "Pro Plan", "scope": "zone"},
+            "state": "Paid"
+        })
+    };
+    let charge = |when: &str, amount: u32| {
+        json!({
+            "id": format!("c-{when}"), "action": "subscription", "amount": amount,
+            "currency": "USD", "description": "Pro Plan", "occurred_at": when,
+            "type": "charge"
+        })
+    };
+    // The last second of December: the Pro plan renews at 00:00 on 1 January, and a yearly
+    // plan in June; December owes neither (was 20 × 0.92 = 18.40).
+    let account = Account {
+        subscriptions: Some(json!([
+            subscription("2027-01-01T00:00:00Z", 20, "monthly"),
+            subscription("2027-06-01T00:00:00Z", 240, "yearly"),
+        ])),
+        ..usage_only("2026-12-31T23:59:59Z")
+    };
+    assert_eq!(
+        printed(account, "free", "EUR").await,
+        ("0.00".into(), "0.00".into())
+    );
+    // The first second of January: the renewal is billed (in the history at 00:00) and
+    // counted once, in January.
+    let account = Account {
+        subscriptions: Some(json!([
+            subscription("2027-02-01T00:00:00Z", 20, "monthly"),
+            subscription("2027-06-01T00:00:00Z", 240, "yearly"),
+        ])),
+        history: Some(vec![charge("2027-01-01T00:00:00Z", 20)]),
+        ..usage_only("2027-01-01T00:00:00Z")
+    };
+    assert_eq!(
+        printed(account, "free", "EUR").await,
+        ("18.40".into(), "18.40".into())
+    );
+    // Midnight in Paris is still the month before in UTC: in winter (1 December 00:00 +01:00,
+    // 23:00 UTC on 30 November) and in summer (1 July 00:00 +02:00, 22:00 UTC on 30 June), a
+    // run an hour before it counts the renewal in the month that ends.
+    for (now, renews) in [
+        ("2026-11-30T22:00:00Z", "2026-12-01T00:00:00+01:00"),
+        ("2026-06-30T21:00:00Z", "2026-07-01T00:00:00+02:00"),
+    ] {
+        let account = Account {
+            subscriptions: Some(json!([subscription(renews, 20, "monthly")])),
+            ..usage_only(now)
+        };
+        assert_eq!(
+            printed(account, "free", "EUR").await,
+            ("0.00".into(), "18.40".into()),
+            "{renews}"
+        );
+    }
+    // A weekly subscription renews again within the month: on the 22nd and the 29th.
+    let account = Account {
+        subscriptions: Some(json!([subscription("2026-12-22T00:00:00Z", 1, "weekly")])),
+        ..usage_only("2026-12-20T00:00:00Z")
+    };
+    assert_eq!(
+        printed(account, "free", "USD").await,
+        ("0.00".into(), "2.00".into())
+    );
+}
+
+/// Workers Paid: requests and CPU time beyond the monthly allowances, projected over the
+/// month, in a leap February (29 days) and a common one (28). The run: the 15th at 00:00 UTC,
+/// 14 days in; 15 days of data (the 1st has 40,000 requests, the 15th 85,000, each other day
+/// 456,789): 6,063,257 requests; CPU 2,050 s a day, 30,750,000 ms.
+///
+/// - 2028 (29 days, × 29/14): requests 12,559,603.9, 2,559,604 beyond 10 million × $0.30 a
+///   million = $0.7678812; CPU 63,696,428.6 ms, 33,696,429 beyond 30 million × $0.02 a
+///   million = $0.67392858; **$1.44**.
+/// - 2027 (28 days, × 2): 12,126,514 requests, $0.6379542; 61,500,000 ms, $0.63; **$1.27**.
+///
+/// The job priced no Workers usage before: it printed 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_paid_usage_is_projected_to_the_month_s_end_in_a_leap_february() {
+    for (now, forecast) in [
+        ("2028-02-15T00:00:00Z", "1.44"),
+        ("2027-02-15T00:00:00Z", "1.27"),
+    ] {
+        let account = Account {
+            requests_per_day: 456_789,
+            cpu_us_per_day: 2_050_000_000,
+            ..usage_only(now)
+        };
+        // So far: 750,000 ms of CPU beyond the allowance, $0.015; requests under it.
+        assert_eq!(
+            printed(account, "paid", "USD").await,
+            ("0.02".into(), forecast.into()),
+            "{now}"
+        );
+    }
 }

@@ -91,6 +91,12 @@ fn runs_unprivileged_from_a_read_only_directory_without_home_and_writes_no_file(
         .arg(setpriv)
         .args(["--reuid=65532", "--regid=65532", "--clear-groups", "--no-new-privs"])
         .args(["/usr/bin/env", "-i", "PATH=/usr/bin:/bin"])
+        // The example reads the ECB's rates: offline here, its configured ones.
+        .arg(format!(
+            "{}={}",
+            support::EXAMPLE_OFFLINE.0,
+            support::EXAMPLE_OFFLINE.1
+        ))
         .arg(&bin)
         .args(["collect", "--config", "config.toml"])
         .current_dir(&app)

@@ -286,3 +286,33 @@ async fn a_tiny_cross_rate_keeps_its_digits_instead_of_reporting_zero() {
         .unwrap();
     assert!((v - 1e-8).abs() < 1e-20, "{v}");
 }
+
+/// Issue 23, row "`examples/cost-exporter.toml`": the owner's example reads the day's ECB
+/// rate, its `[fx]` rates the fallback. Its one dollar amount, Supabase's $25 plan: at the
+/// snapshot's 1 EUR = 1.0163 USD, 25 ÷ 1.0163 = **24.60 €** (it was 25 × 0.92 = 23.00 € every
+/// day, whatever the ECB said); with the ECB answering something that is not its file, the
+/// example's 0.92: 23.00 €, and a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_reads_the_ecb_and_falls_back_to_its_rates() {
+    let example = support::repo("examples/cost-exporter.toml");
+    let ecb = ecb().await;
+    let url = format!("{}/stats/eurofxref/eurofxref-daily.xml", ecb.uri());
+    let (spent, forecast, stderr) =
+        support::printed(&example, &[("COST_EXPORTER_FX__URL", &url)], "supabase").await;
+    assert_eq!(
+        (spent.as_deref(), forecast.as_deref()),
+        (Some("24.60"), Some("24.60")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("could not be used"), "{stderr}");
+    // No such file there (404): the fallback, said.
+    let elsewhere = MockServer::start().await;
+    let url = format!("{}/stats/eurofxref/eurofxref-daily.xml", elsewhere.uri());
+    let (spent, _, stderr) =
+        support::printed(&example, &[("COST_EXPORTER_FX__URL", &url)], "supabase").await;
+    assert_eq!(spent.as_deref(), Some("23.00"), "{stderr}");
+    assert!(
+        stderr.contains("the ECB's reference rates could not be used"),
+        "{stderr}"
+    );
+}

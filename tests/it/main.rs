@@ -16,6 +16,7 @@ mod deploy;
 mod docs;
 mod e2e;
 mod elevenlabs;
+mod fixed;
 mod fx;
 mod google;
 mod hardening;

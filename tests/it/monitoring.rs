@@ -286,14 +286,20 @@ async fn the_example_pushed_fills_the_dashboard_and_fires_no_budget_alert_on_pla
     let example = support::repo("examples/cost-exporter.toml");
     let (code, stderr) = support::push(
         &example,
-        &[("COST_EXPORTER_PUSHGATEWAY__URL", pg.url.as_str())],
+        &[
+            ("COST_EXPORTER_PUSHGATEWAY__URL", pg.url.as_str()),
+            support::EXAMPLE_OFFLINE,
+        ],
     )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
 
     // What the budget total should be, from the job's own output: the budgets of providers
     // that are collected (cost_collector_configured 1).
-    let out = support::run(&["collect", "--config", example.to_str().unwrap()], &[]);
+    let out = support::run(
+        &["collect", "--config", example.to_str().unwrap()],
+        &[support::EXAMPLE_OFFLINE],
+    );
     let (text, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let value = |line: &str| line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();

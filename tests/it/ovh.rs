@@ -786,8 +786,9 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
         "the test points the example at the mock"
     );
     let path = cfg.path().to_str().unwrap().to_owned();
-    let out =
-        support::run_async(&["collect", "--config", &path, "--only", "ovh"], SIGNED_ENV).await;
+    let mut env = SIGNED_ENV.to_vec();
+    env.push(support::EXAMPLE_OFFLINE);
+    let out = support::run_async(&["collect", "--config", &path, "--only", "ovh"], &env).await;
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -818,7 +819,7 @@ async fn with_credentials_the_api_replaces_the_fixed_entries_and_check_says_so()
             "--only",
             "ovh",
         ],
-        &[],
+        &[support::EXAMPLE_OFFLINE],
     );
     let (stdout, _) = support::text(&out);
     assert!(stdout.contains("name=\"bms-1\""), "{stdout}");

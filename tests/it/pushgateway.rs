@@ -140,7 +140,9 @@ fn push_example(url: &str, args: &[&str], env: &[(&str, &str)]) -> std::process:
         url,
     ];
     all.extend_from_slice(args);
-    support::run(&all, env)
+    let mut env = env.to_vec();
+    env.push(support::EXAMPLE_OFFLINE);
+    support::run(&all, &env)
 }
 
 #[tokio::test]

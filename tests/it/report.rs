@@ -209,7 +209,10 @@ fn assert_follows_the_schema(doc: &Value) {
 fn the_validator_catches_what_the_schema_forbids() {
     // The check is only worth something if it fails: a document off the schema in each way
     // the schema describes.
-    let out = support::run(&["report", "-o", "json", "--config", &example()], &[]);
+    let out = support::run(
+        &["report", "-o", "json", "--config", &example()],
+        &[support::EXAMPLE_OFFLINE],
+    );
     let good: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_follows_the_schema(&good);
     let schema = schema();
@@ -260,7 +263,10 @@ fn the_validator_catches_what_the_schema_forbids() {
 
 #[test]
 fn the_example_s_month_as_a_table_and_as_json() {
-    let out = support::run(&["report", "--config", &example()], &[]);
+    let out = support::run(
+        &["report", "--config", &example()],
+        &[support::EXAMPLE_OFFLINE],
+    );
     let (table, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -272,7 +278,10 @@ fn the_example_s_month_as_a_table_and_as_json() {
     assert!(!stderr.contains("INFO"), "{stderr}");
     golden("example.txt", &table);
 
-    let out = support::run(&["report", "--output", "json", "--config", &example()], &[]);
+    let out = support::run(
+        &["report", "--output", "json", "--config", &example()],
+        &[support::EXAMPLE_OFFLINE],
+    );
     let (json, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let doc: Value = serde_json::from_str(&json).expect("JSON on stdout");
@@ -447,7 +456,7 @@ fn piped(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
 #[test]
 fn colour_on_a_terminal_plain_text_when_piped_or_with_no_color() {
     let args = ["report", "--config", &example()];
-    let (code, screen) = under_terminal(&args, &[]);
+    let (code, screen) = under_terminal(&args, &[support::EXAMPLE_OFFLINE]);
     assert_eq!(code, Some(0), "{screen}");
     // Bold headers, the providers near their budget in yellow, the unconfigured dimmed.
     assert!(screen.contains("\x1b[1mPROVIDER\x1b[0m"), "{screen:?}");
@@ -458,13 +467,13 @@ fn colour_on_a_terminal_plain_text_when_piped_or_with_no_color() {
     );
 
     // NO_COLOR on the same terminal: the same table, plain.
-    let (code, plain) = under_terminal(&args, &[("NO_COLOR", "1")]);
+    let (code, plain) = under_terminal(&args, &[("NO_COLOR", "1"), support::EXAMPLE_OFFLINE]);
     assert_eq!(code, Some(0), "{plain}");
     assert!(!plain.contains('\x1b'), "{plain:?}");
     assert!(plain.contains("PROVIDER  "), "{plain}");
 
     // Piped, without NO_COLOR: plain.
-    let out = piped(&args, &[]);
+    let out = piped(&args, &[support::EXAMPLE_OFFLINE]);
     let (stdout, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -553,7 +562,7 @@ fn backfill_shows_months_and_providers_done_on_a_terminal_only() {
         "--output",
         output,
     ];
-    let (code, screen) = under_terminal(&args, &[]);
+    let (code, screen) = under_terminal(&args, &[support::EXAMPLE_OFFLINE]);
     assert_eq!(code, Some(0), "{screen}");
     let progress =
         regex::Regex::new(r"backfilling: \d+/\d+ months · \d+/7 providers · 0 requests · \d+\.\ds")
@@ -564,7 +573,7 @@ fn backfill_shows_months_and_providers_done_on_a_terminal_only() {
     assert!(screen[last..].contains("\r\x1b[K"), "{screen:?}");
     assert!(Path::new(output).is_file());
 
-    let out = piped(&args, &[]);
+    let out = piped(&args, &[support::EXAMPLE_OFFLINE]);
     let (_, stderr) = support::text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -596,7 +605,10 @@ fn the_readme_shows_report_and_check_as_they_print() {
             .unwrap_or_else(|| panic!("no README block with {needle:?}"))
     };
     // The quick start ends with the example's table: the binary's, day and all aside.
-    let out = support::run(&["report", "--config", &example()], &[]);
+    let out = support::run(
+        &["report", "--config", &example()],
+        &[support::EXAMPLE_OFFLINE],
+    );
     assert_eq!(out.status.code(), Some(0));
     let example_block = find("wasabi      not configured: no credentials\ntotal");
     assert_eq!(

@@ -202,7 +202,9 @@ fn a_sentinel_secret_never_leaks() {
     let config = example();
     for (what, mut args, env) in paths {
         args.extend(["--config", &config]);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        env.push(support::EXAMPLE_OFFLINE);
         let out = support::run(&args, &env);
         let (stdout, stderr) = support::text(&out);
         assert!(
@@ -266,8 +268,13 @@ fn a_secret_echoed_in_a_2xx_answer_never_leaks_through_a_decode_error() {
     let echo = Counter::start(Some(response));
     let pg = Pushgateway::start();
     let token_url = format!("{}/auth/oauth2/token", echo.url);
-    let mut env: Vec<(&str, &str)> =
-        vec![("RUST_LOG", "trace"), ("COST_EXPORTER_HTTP__RETRIES", "0")];
+    // The example's ECB source goes to the echo too: not the ECB's file, so the fallback.
+    let ecb_url = format!("{}/eurofxref-daily.xml", echo.url);
+    let mut env: Vec<(&str, &str)> = vec![
+        ("RUST_LOG", "trace"),
+        ("COST_EXPORTER_HTTP__RETRIES", "0"),
+        ("COST_EXPORTER_FX__URL", ecb_url.as_str()),
+    ];
     for p in [
         "VERCEL",
         "SUPABASE",

@@ -546,6 +546,41 @@ async fn overage_above_the_quotas_is_priced_at_the_published_rates() {
     );
 }
 
+/// The quotas are monthly allowances: the usage so far is projected to the month's end before
+/// the quota comes off. The run's clock: 11 November 2026, 00:00 UTC, 10 days (240 hours) of
+/// a 30-day month (720 hours), f = 3; the quotas lowered to 300 MAU, 2,000 invocations and
+/// 1 GB of storage; the project has 321 MAU, 105 invocations a day (1,050 in 10 windows) and
+/// 1.5 GB stored.
+///
+/// - MAU: 321 × 3 = 963, 663 beyond 300 × $0.00325 = $2.15475 (21 beyond so far, $0.06825,
+///   extrapolated: $0.20475);
+/// - invocations: 1,050 × 3 = 3,150, 1,150 beyond 2,000 × $2 a million = $0.0023 (none beyond
+///   so far: $0);
+/// - storage: 1.5 GB × 720 h = 1,080 GB-hours, 336 beyond the quota's 1 GB × 744 = 744 ×
+///   $0.00002919 = $0.00980784;
+/// - the plan's $25, and a Micro instance the compute credit covers: **$27.17** (it printed
+///   $25.22). Month to date: $25 + $0.06825 = **$25.07**.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_overage_is_charged_on_the_usage_projected_to_the_month_s_end() {
+    let mock = MockServer::start().await;
+    mount_api(&mock).await;
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[providers.supabase]\nbase_url = \"{}\"\nplan = \"pro\"\n\
+         [providers.supabase.limits]\nmonthly_active_users = 300\n\
+         edge_function_invocations = 2000\nstorage_size = 1_000_000_000\n",
+        mock.uri()
+    ));
+    let env = [
+        ("SUPABASE_ACCESS_TOKEN", TOKEN),
+        ("SUPABASE_PROJECT_REF", REF),
+        ("COST_EXPORTER_NOW", "2026-11-11T00:00:00Z"),
+    ];
+    let (spent, forecast, stderr) = support::printed(cfg.path(), &env, "supabase").await;
+    assert_eq!(log_windows(&mock).await.len(), 10, "{stderr}");
+    assert_eq!(spent.as_deref(), Some("25.07"));
+    assert_eq!(forecast.as_deref(), Some("27.17"));
+}
+
 #[tokio::test]
 async fn the_metrics_endpoint_replaces_sql_for_sizes_and_users() {
     let pg = Pushgateway::start();

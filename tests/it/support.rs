@@ -702,6 +702,36 @@ pub async fn push(config: &Path, env: &[(&str, &str)]) -> (Option<i32>, String) 
     (out.status.code(), text(&out).1)
 }
 
+/// The example configuration reads the ECB's daily rates at every run, its `[fx]` rates the
+/// fallback. Tests that run it set its source back to the configured rates with this variable:
+/// no network, and the figures of the fallback every day (what a run prints when the ECB
+/// cannot be read). `fx::the_example_reads_the_ecb_and_falls_back_to_its_rates` runs it with
+/// the ECB served on loopback.
+pub const EXAMPLE_OFFLINE: (&str, &str) = ("COST_EXPORTER_FX__SOURCE", "config");
+
+/// What `report --output json --config <config>` prints for `provider` with `env` (off the
+/// async runtime): its month-to-date spend and forecast, each as printed (`None`: absent), and
+/// the run's stderr. The run must succeed.
+pub async fn printed(
+    config: &Path,
+    env: &[(&str, &str)],
+    provider: &str,
+) -> (Option<String>, Option<String>, String) {
+    let path = config.to_str().expect("UTF-8 path");
+    let out = run_async(&["report", "--output", "json", "--config", path], env).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_json::from_str(&stdout).expect("report's JSON");
+    let p = doc["providers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["provider"] == provider)
+        .unwrap_or_else(|| panic!("no {provider} in {doc:#}"));
+    let amount = |key: &str| p[key].as_str().map(str::to_owned);
+    (amount("month_to_date"), amount("forecast"), stderr)
+}
+
 /// The first of the current month, 00:00 UTC, computed without the code under test.
 pub fn month_start() -> time::OffsetDateTime {
     let now = time::OffsetDateTime::now_utc();

@@ -123,7 +123,8 @@ async fn charges_server(response: ResponseTemplate) -> MockServer {
 /// Expected sums from `charges.jsonl`, computed independently of the collector: usage per
 /// (resource, unit, project), billed per (project, category) and effective per project, with the
 /// projects outside the top 3 by usage (web, api, docs) summed as `other` and records without a
-/// project as `unattributed`. The one credit (web's) comes off web's usage.
+/// project as `unattributed`. The one credit (web's) comes off web's usage. The tax record is
+/// left out: taxes are excluded, the job's default basis.
 struct Expected {
     usage: BTreeMap<(String, String, String), f64>,
     billed: BTreeMap<(String, String), Decimal>,
@@ -142,6 +143,9 @@ fn expected() -> Expected {
     };
     for line in text.lines() {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        if r["ChargeCategory"] == "Tax" {
+            continue;
+        }
         let project = match r["Tags"]["ProjectName"].as_str() {
             Some(p @ ("web" | "api" | "docs")) => p.to_owned(),
             None => "unattributed".to_owned(),
@@ -266,8 +270,8 @@ async fn gzip_charges_are_summed_exactly_and_pushed() {
             .is_none(),
         "credits are netted, never a series"
     );
-    // The forecast: purchase, tax and adjustment as billed; usage extrapolated, the credit
-    // deducted once.
+    // The forecast: purchase and adjustment as billed; usage extrapolated, the credit deducted
+    // once.
     let forecast = pg.value(Some("vercel"), "cost_forecast", &[]).unwrap();
     assert!(
         (forecast - expected_forecast(&want)).abs() < 1e-6,
@@ -516,6 +520,43 @@ async fn plain_jsonl_gives_the_same_figures() {
             ),
             Some(money(*amount))
         );
+    }
+}
+
+/// Vercel gives its taxes as records of their own (`ChargeCategory` `Tax`): they follow the
+/// job's tax basis. Excluded (the default): no tax series, and the month's spend is the rest.
+/// Included: the fixture's $1.60 of sales tax is its own series, billed once.
+#[tokio::test]
+async fn taxes_follow_the_job_s_tax_basis() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/charges"))
+        .and(well_formed)
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(fixture("charges.jsonl")))
+        .mount(&mock)
+        .await;
+    for (tax, series) in [("excluded", None), ("included", Some(1.6))] {
+        let pg = Pushgateway::start();
+        let cfg = support::toml(&format!(
+            "currency = \"USD\"\ntax = \"{tax}\"\n[pushgateway]\nurl = \"{}\"\n\
+             [providers.vercel]\nbase_url = \"{}\"\nplan = \"pro\"\n",
+            pg.url,
+            mock.uri()
+        ));
+        let (code, stderr) = push(&cfg, &[]).await;
+        assert_eq!(code, Some(0), "{stderr}");
+        let spend = pg.series(Some("vercel"), "cost_spend");
+        let taxes: Vec<f64> = spend
+            .iter()
+            .filter(|(l, _)| l.get("category").map(String::as_str) == Some("tax"))
+            .map(|(_, v)| *v)
+            .collect();
+        assert_eq!(taxes.first().copied(), series, "{tax}: {spend:?}");
+        let purchase = spend
+            .iter()
+            .find(|(l, _)| l.get("category").map(String::as_str) == Some("purchase"))
+            .map(|(_, v)| *v);
+        assert_eq!(purchase, Some(20.0), "{tax}");
     }
 }
 

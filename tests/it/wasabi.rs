@@ -832,3 +832,83 @@ fn a_bucket_name_s3_would_refuse_is_a_configuration_error() {
         assert!(stderr.contains("not a bucket name"), "{stderr}");
     }
 }
+
+/// A bucket of 100 GB (Wasabi's GB: 2^30 bytes) in one sparse object: listed at its size,
+/// stored in no disk space.
+fn hundred_gb(root: &Path, bucket: &str) {
+    let dir = root.join(bucket).join("db");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = std::fs::File::create(dir.join("dump.tar")).unwrap();
+    f.set_len(100 << 30).unwrap();
+}
+
+/// Issue 23, row "Wasabi, an account without the 1 TB minimum": the owner's example states
+/// `minimum_tb` (0: this account's older pricing has none), so 100 GB stored all December is
+/// what the invoice says, not a terabyte.
+///
+/// The run: 7 December 2026 at 03:14 UTC (6.1347 days of 31); the dollar at the example's
+/// 0.92 € (its fallback, the ECB not read here). 100 GB × 31 days × $6.99 ÷ 30 ÷ 1024 a
+/// GB-day = $0.7054 → **0.65 €** (so far: 100 × 6.1347 GB-days, $0.1396 → 0.13 €). With the
+/// minimum the example left unset (1 TB by default), the job printed the minimum's month:
+/// 1024 GB × 31 days at the same price, $7.2230 → **6.65 €**.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_states_its_minimum_and_an_account_without_one_pays_what_it_stores() {
+    let root = tempfile::tempdir().unwrap();
+    hundred_gb(root.path(), "ecotrans-backups");
+    std::fs::create_dir_all(root.path().join("ecotrans-monitoring")).unwrap();
+    let s3 = S3Server::start(root.path());
+    let example = support::repo("examples/cost-exporter.toml");
+    let mut env = S3_KEY.to_vec();
+    env.extend([
+        ("COST_EXPORTER_PROVIDERS__WASABI__ENDPOINT", s3.url.as_str()),
+        ("COST_EXPORTER_NOW", "2026-12-07T03:14:00Z"),
+        support::EXAMPLE_OFFLINE,
+    ]);
+    let (spent, forecast, stderr) = support::printed(&example, &env, "wasabi").await;
+    assert_eq!(
+        (spent.as_deref(), forecast.as_deref()),
+        (Some("0.13"), Some("0.65")),
+        "{stderr}"
+    );
+    // The example says which pricing applies, and why.
+    let text = std::fs::read_to_string(&example).unwrap();
+    assert!(
+        text.contains("minimum_tb = 0  ") && text.contains("1, the default"),
+        "{text}"
+    );
+}
+
+/// The minimum is the month's, in the month it is used (UTC): 1 TB × the days of the month
+/// at $6.99 ÷ 30 a TB-day, whatever the day of the run once two days of data are in; 100 GB
+/// stored, well under it.
+///
+/// - the last second of December: 31 days, $7.2230 → **7.22**;
+/// - a leap February on the 15th at 00:00 (14 days in): 29 days, $6.7570 → **6.76** (so far
+///   14 days, $3.2620 → 3.26); a common one: 28 days, $6.5240 → **6.52**;
+/// - midnight in Paris on 1 December (23:00 UTC on 30 November) is still November: 30
+///   days, **6.99** (so far 29 days 23 hours, $6.9803 → 6.98).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_minimum_is_the_month_s_in_utc_months_of_their_own_length() {
+    let root = tempfile::tempdir().unwrap();
+    hundred_gb(root.path(), "archive");
+    let s3 = S3Server::start(root.path());
+    let cfg = support::toml(&format!(
+        "currency = \"USD\"\n[providers.wasabi]\nendpoint = \"{}\"\nbuckets = [\"archive\"]\nminimum_tb = 1\n",
+        s3.url
+    ));
+    for (now, spent, forecast) in [
+        ("2026-12-31T23:59:59Z", "7.22", "7.22"),
+        ("2028-02-15T00:00:00Z", "3.26", "6.76"),
+        ("2027-02-15T00:00:00Z", "3.26", "6.52"),
+        ("2026-12-01T00:00:00+01:00", "6.98", "6.99"),
+    ] {
+        let mut env = S3_KEY.to_vec();
+        env.push(("COST_EXPORTER_NOW", now));
+        let (s, f, stderr) = support::printed(cfg.path(), &env, "wasabi").await;
+        assert_eq!(
+            (s.as_deref(), f.as_deref()),
+            (Some(spent), Some(forecast)),
+            "{now}: {stderr}"
+        );
+    }
+}

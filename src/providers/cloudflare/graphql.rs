@@ -27,7 +27,7 @@ const QUERY: &str = "query CostExporter($account: string!, $start: Date!, $end: 
   viewer {
     accounts(filter: {accountTag: $account}) {
       workers: workersInvocationsAdaptive(limit: 10000, filter: {date_geq: $start, date_leq: $end}) {
-        sum { requests }
+        sum { requests WORKERS_CPU}
         dimensions { date }
       }
       pages: pagesFunctionsInvocationsAdaptiveGroups(limit: 10000, filter: {date_geq: $start, date_leq: $end}) {
@@ -45,6 +45,12 @@ const QUERY: &str = "query CostExporter($account: string!, $start: Date!, $end: 
     }
   }
 }";
+
+/// The query: Workers CPU time (`cpuTimeUs`, microseconds) is asked for only where it is
+/// billed (Workers Paid), so that a Free account's query stays what it was.
+fn query(cpu: bool) -> String {
+    QUERY.replace("WORKERS_CPU", if cpu { "cpuTimeUs " } else { "" })
+}
 
 /// What R2 bills an operation as (<https://developers.cloudflare.com/r2/pricing/>).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +146,8 @@ struct Row {
 pub(super) struct Analytics {
     /// Workers and Pages Functions requests per day.
     pub(super) workers: BTreeMap<Date, f64>,
+    /// Workers CPU time this month, in microseconds, where it was asked for.
+    pub(super) workers_cpu_us: Option<f64>,
     /// Per bucket: operations by class.
     operations: BTreeMap<String, (f64, f64)>,
     /// Per bucket and day: the day's peak stored bytes and objects.
@@ -150,8 +158,12 @@ pub(super) struct Analytics {
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(super) struct Bucket {
     pub(super) bucket: String,
-    /// Σ over the days so far of the day's peak GB, ÷ 30.
+    /// Σ over the days so far of the day's peak GB, ÷ 30 (today's peak counted whole).
     pub(super) gb_months: f64,
+    /// The same with today counted for the part of it elapsed: the GB-months accrued up to
+    /// the run, which a projection over the time elapsed carries to the month's end (12 GB
+    /// kept all December is 12 × 31 ÷ 30 = 12.4 GB-months, whatever the hour of the run).
+    pub(super) gb_months_elapsed: f64,
     /// The latest day's peak bytes.
     pub(super) bytes_now: f64,
     /// The latest day's object count.
@@ -189,7 +201,15 @@ fn date(row: &Row, what: &str) -> Result<Date, CollectError> {
 }
 
 impl Analytics {
-    fn add(&mut self, a: Account) -> Result<(), CollectError> {
+    /// Adds the account's datasets; `cpu`: the Workers rows carry `cpuTimeUs`.
+    fn add(&mut self, a: Account, cpu: bool) -> Result<(), CollectError> {
+        if cpu {
+            let mut total = 0.0;
+            for r in &a.workers {
+                total += number(r.sum.as_ref(), "cpuTimeUs", "workers")?;
+            }
+            self.workers_cpu_us = Some(total);
+        }
         for (rows, what) in [(a.workers, "workers"), (a.pages, "pages")] {
             if rows.len() >= ROWS {
                 return Err(cut(what));
@@ -233,8 +253,8 @@ impl Analytics {
     }
 
     /// Every bucket's figures, the `max` biggest by storage with their name, the rest summed
-    /// as `other`.
-    pub(super) fn r2(&self, max: usize) -> Vec<Bucket> {
+    /// as `other`; `today` and the part of it elapsed (0 to 1) weigh today's storage.
+    pub(super) fn r2(&self, max: usize, today: Date, elapsed_today: f64) -> Vec<Bucket> {
         let mut names: Vec<&String> = self.storage.keys().chain(self.operations.keys()).collect();
         names.sort();
         names.dedup();
@@ -244,10 +264,19 @@ impl Analytics {
                 let days = self.storage.get(name);
                 let (a, b) = self.operations.get(name).copied().unwrap_or_default();
                 let latest = days.and_then(|d| d.values().next_back()).copied();
+                let weighted = |w: &dyn Fn(&Date) -> f64| {
+                    days.map_or(0.0, |d| {
+                        d.iter().map(|(day, (b, _))| b / GB * w(day)).sum::<f64>()
+                    }) / PERIOD_DAYS
+                };
                 Bucket {
                     bucket: name.clone(),
-                    gb_months: days.map_or(0.0, |d| d.values().map(|(b, _)| b / GB).sum::<f64>())
-                        / PERIOD_DAYS,
+                    gb_months: weighted(&|_| 1.0),
+                    gb_months_elapsed: weighted(&|day| match day.cmp(&today) {
+                        std::cmp::Ordering::Less => 1.0,
+                        std::cmp::Ordering::Equal => elapsed_today,
+                        std::cmp::Ordering::Greater => 0.0,
+                    }),
                     bytes_now: latest.map_or(0.0, |l| l.0),
                     objects_now: latest.map_or(0.0, |l| l.1),
                     class_a: a,
@@ -268,6 +297,7 @@ impl Analytics {
             };
             for b in rest {
                 other.gb_months += b.gb_months;
+                other.gb_months_elapsed += b.gb_months_elapsed;
                 other.bytes_now += b.bytes_now;
                 other.objects_now += b.objects_now;
                 other.class_a += b.class_a;
@@ -297,14 +327,18 @@ fn bucket_label(name: &str) -> String {
 }
 
 impl Cloudflare {
-    /// The month's analytics: one GraphQL POST.
-    pub(super) async fn analytics(&self, cx: &Context) -> Result<Analytics, CollectError> {
+    /// The month's analytics: one GraphQL POST; `cpu`: Workers CPU time too.
+    pub(super) async fn analytics(
+        &self,
+        cx: &Context,
+        cpu: bool,
+    ) -> Result<Analytics, CollectError> {
         let url = join(&self.base, GRAPHQL_PATH);
         let what = format!("POST {}", describe(&url));
         let start = cx.month_start();
         let now = OffsetDateTime::from(cx.now);
         let body = json!({
-            "query": QUERY,
+            "query": query(cpu),
             "variables": {
                 "account": self.account,
                 "start": start.date().to_string(),
@@ -373,7 +407,7 @@ impl Cloudflare {
             )
         })?;
         let mut analytics = Analytics::default();
-        analytics.add(account).map_err(|e| e.context(&what))?;
+        analytics.add(account, cpu).map_err(|e| e.context(&what))?;
         Ok(analytics)
     }
 }
@@ -409,20 +443,30 @@ mod tests {
                 ("date".into(), json!(day)),
             ]),
         };
-        a.add(Account {
-            workers: vec![],
-            pages: vec![],
-            operations: vec![],
-            storage: vec![
-                row("b", "2026-11-01", 30e9),
-                row("b", "2026-11-01", 15e9),
-                row("b", "2026-11-02", 60e9),
-            ],
-        })
+        a.add(
+            Account {
+                workers: vec![],
+                pages: vec![],
+                operations: vec![],
+                storage: vec![
+                    row("b", "2026-11-01", 30e9),
+                    row("b", "2026-11-01", 15e9),
+                    row("b", "2026-11-02", 60e9),
+                ],
+            },
+            false,
+        )
         .unwrap();
-        let b = &a.r2(20)[0];
+        let today = Date::from_calendar_date(2026, time::Month::November, 2).unwrap();
+        let b = &a.r2(20, today, 0.25)[0];
         // (30 + 60) GB peaks over 30 days.
         assert!((b.gb_months - 3.0).abs() < 1e-9, "{}", b.gb_months);
+        // Up to 06:00 on the 2nd: the 1st whole, a quarter of the 2nd: (30 + 15) ÷ 30.
+        assert!(
+            (b.gb_months_elapsed - 1.5).abs() < 1e-9,
+            "{}",
+            b.gb_months_elapsed
+        );
         assert_eq!(b.bytes_now, 60e9);
     }
 }

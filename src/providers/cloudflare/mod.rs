@@ -22,8 +22,11 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::calendar::{Calendar, Month};
 use crate::config::{EnvVar, Section, SectionSchema};
-use crate::cost::{Collection, Renewal, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{
+    Allowance, Collection, Renewal, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit,
+};
 use crate::error::{CollectError, Reason};
 use crate::money::{ConfigDecimal, Currency, Money};
 use crate::providers::wire;
@@ -86,6 +89,7 @@ const RESOURCES: &[(&str, Unit)] = &[
     ("workers_requests_today", Unit::Requests),
     ("workers_requests_peak_day", Unit::Requests),
     ("workers_requests", Unit::Requests),
+    ("workers_cpu_time", Unit::Seconds),
     ("r2_storage", Unit::GigabyteMonths),
     ("r2_class_a_operations", Unit::Requests),
     ("r2_class_b_operations", Unit::Requests),
@@ -107,6 +111,7 @@ fn plan_quotas(plan: Plan) -> &'static [(&'static str, f64)] {
         ],
         Plan::Paid => &[
             ("workers_requests", 10_000_000.0),
+            ("workers_cpu_time", 30_000.0),
             ("r2_storage", 10.0),
             ("r2_class_a_operations", 1_000_000.0),
             ("r2_class_b_operations", 10_000_000.0),
@@ -115,12 +120,38 @@ fn plan_quotas(plan: Plan) -> &'static [(&'static str, f64)] {
     }
 }
 
-/// R2 Standard storage prices beyond the free tier, USD: per GB-month, per million Class A,
-/// per million Class B operations; the free tier (GB-month, Class A, Class B).
-const R2_GB_MONTH: Decimal = Decimal::from_parts(15, 0, 0, false, 3);
-const R2_CLASS_A_PER_MILLION: Decimal = Decimal::from_parts(450, 0, 0, false, 2);
-const R2_CLASS_B_PER_MILLION: Decimal = Decimal::from_parts(36, 0, 0, false, 2);
-const R2_FREE: (u64, u64, u64) = (10, 1_000_000, 10_000_000);
+/// Monthly allowances and the prices beyond them, USD, as (included, billing unit, price per
+/// unit): R2 Standard storage (10 GB-months free, $0.015 a GB-month), Class A operations (1
+/// million free, $4.50 a million) and Class B (10 million free, $0.36 a million), rounded up
+/// to whole units as Cloudflare bills R2 (<https://developers.cloudflare.com/r2/pricing/>);
+/// Workers Paid requests (10 million included, $0.30 a million) and CPU time (30 million
+/// milliseconds included, $0.02 a million), by the request and the millisecond
+/// (<https://developers.cloudflare.com/workers/platform/pricing/>).
+const R2_STORAGE: (Decimal, Decimal, Decimal) = (
+    Decimal::from_parts(10, 0, 0, false, 0),
+    Decimal::ONE,
+    Decimal::from_parts(15, 0, 0, false, 3),
+);
+const R2_CLASS_A: (Decimal, Decimal, Decimal) = (
+    Decimal::from_parts(1_000_000, 0, 0, false, 0),
+    Decimal::from_parts(1_000_000, 0, 0, false, 0),
+    Decimal::from_parts(450, 0, 0, false, 2),
+);
+const R2_CLASS_B: (Decimal, Decimal, Decimal) = (
+    Decimal::from_parts(10_000_000, 0, 0, false, 0),
+    Decimal::from_parts(1_000_000, 0, 0, false, 0),
+    Decimal::from_parts(36, 0, 0, false, 2),
+);
+const WORKERS_REQUESTS: (Decimal, Decimal, Decimal) = (
+    Decimal::from_parts(10_000_000, 0, 0, false, 0),
+    Decimal::ONE,
+    Decimal::from_parts(3, 0, 0, false, 7),
+);
+const WORKERS_CPU_MS: (Decimal, Decimal, Decimal) = (
+    Decimal::from_parts(30_000_000, 0, 0, false, 0),
+    Decimal::ONE,
+    Decimal::from_parts(2, 0, 0, false, 8),
+);
 
 fn configure(s: &mut Section<'_>) -> Option<Configured> {
     let raw: Config = s.extract()?;
@@ -162,6 +193,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
                 base: base?,
                 token,
                 account: account.to_owned(),
+                plan,
                 limits,
             }))
         }
@@ -174,6 +206,9 @@ struct Cloudflare {
     base: Url,
     token: Secret,
     account: String,
+    /// The Workers plan: on Paid, requests and CPU time beyond the monthly allowance are
+    /// charged; on Free, requests beyond the daily allowance are refused, never charged.
+    plan: Plan,
     limits: Vec<UsageLimit>,
 }
 
@@ -188,24 +223,54 @@ impl Cloudflare {
     }
 }
 
-/// Billable units beyond a free allowance, rounded up to whole units as Cloudflare bills: in
-/// units of `unit`. Checked: an amount no decimal can hold is a `decode` error, never a panic.
-fn billable(
+/// Usage beyond a monthly allowance as a spend record in USD, labelled `service`,
+/// `resource` and `basis="estimated"`: charged in whole `unit`s at `price` beyond `included`
+/// ([`Allowance`]), and projected to the month's end by the forecast. Checked: an amount no
+/// decimal can hold is a `decode` error, never a panic.
+fn overage(
+    service: &str,
+    resource: &str,
     used: Decimal,
-    free: Decimal,
-    unit: Decimal,
-    what: &str,
-) -> Result<Decimal, CollectError> {
-    let over = used.checked_sub(free).unwrap_or(Decimal::ZERO);
-    if over <= Decimal::ZERO {
-        return Ok(Decimal::ZERO);
+    (included, unit, price): (Decimal, Decimal, Decimal),
+) -> Result<Spend, CollectError> {
+    Allowance {
+        used,
+        included,
+        unit,
+        price,
     }
-    over.checked_div(unit).map(|u| u.ceil()).ok_or_else(|| {
+    .spend(
+        Currency::USD,
+        vec![
+            ("service", service.to_owned()),
+            ("resource", resource.to_owned()),
+            ("basis", "estimated".to_owned()),
+        ],
+    )
+    .ok_or_else(|| {
         CollectError::new(
-            crate::error::Reason::Decode,
-            format!("{what}: {over} cannot be counted in units of {unit}"),
+            Reason::Decode,
+            format!("{resource}: {used} beyond {included} cannot be charged in units of {unit}"),
         )
     })
+}
+
+/// How many times a subscription renewing at `at` is billed after `now` and before `month`
+/// ends: each renewal strictly after the run and strictly before the next month's start (a
+/// renewal at 00:00 on the 1st opens next month's bill); a weekly one every 7 days from `at`.
+fn renewals_due(at: OffsetDateTime, weekly: bool, now: OffsetDateTime, month: &Month) -> u32 {
+    let mut n = 0;
+    let mut next = at;
+    while month.due_by_end(next.into()) {
+        if next > now {
+            n += 1;
+        }
+        if !weekly {
+            break;
+        }
+        next += time::Duration::WEEK;
+    }
+    n
 }
 
 #[async_trait::async_trait]
@@ -219,7 +284,7 @@ impl Collector for Cloudflare {
     }
 
     async fn collect(&self, cx: &Context) -> Result<Collection, CollectError> {
-        let analytics = self.analytics(cx).await?;
+        let analytics = self.analytics(cx, self.plan == Plan::Paid).await?;
         let builds = self.pages_builds(cx).await?;
         let mut skipped = Skipped::default();
         let charges = self.charges(cx, &mut skipped).await?;
@@ -245,7 +310,10 @@ impl Collector for Cloudflare {
             "workers_requests",
             analytics.workers.values().sum(),
         ));
-        let r2 = analytics.r2(MAX_BUCKETS);
+        let today_start = today.midnight().assume_utc();
+        let elapsed_today =
+            (OffsetDateTime::from(cx.now) - today_start).as_seconds_f64() / 86_400.0;
+        let r2 = analytics.r2(MAX_BUCKETS, today, elapsed_today.clamp(0.0, 1.0));
         for b in &r2 {
             let labels = vec![("bucket", b.bucket.clone())];
             usage.push(Usage {
@@ -286,7 +354,9 @@ impl Collector for Cloudflare {
             labels: vec![],
         });
 
-        // Money: this month's charges, and the R2 overage at the published prices.
+        // Money: this month's charges; the R2 overage and, on Workers Paid, the Workers
+        // overage at the published prices, each against its monthly allowance (the forecast
+        // projects the usage to the month's end before taking the allowance off).
         let mut spend = Vec::new();
         for (currency, amount) in charges {
             spend.push(Spend {
@@ -296,63 +366,44 @@ impl Collector for Cloudflare {
             });
         }
         let total = |f: fn(&graphql::Bucket) -> f64| r2.iter().map(f).sum::<f64>();
-        let storage = wire::decimal(total(|b| b.gb_months), "R2 GB-months")?;
+        let storage = wire::decimal(total(|b| b.gb_months_elapsed), "R2 GB-months")?;
         let class_a = wire::decimal(total(|b| b.class_a), "R2 Class A operations")?;
         let class_b = wire::decimal(total(|b| b.class_b), "R2 Class B operations")?;
-        let million = Decimal::from(1_000_000);
-        let mut overage = Decimal::ZERO;
-        for (used, free, unit, price, what) in [
-            (storage, R2_FREE.0, Decimal::ONE, R2_GB_MONTH, "R2 storage"),
-            (
-                class_a,
-                R2_FREE.1,
-                million,
-                R2_CLASS_A_PER_MILLION,
-                "R2 Class A operations",
-            ),
-            (
-                class_b,
-                R2_FREE.2,
-                million,
-                R2_CLASS_B_PER_MILLION,
-                "R2 Class B operations",
-            ),
-        ] {
-            let units = billable(used, Decimal::from(free), unit, what)?;
-            wire::add(&mut overage, wire::mul(units, price, what)?, what)?;
+        spend.push(overage("r2", "r2_storage", storage, R2_STORAGE)?);
+        spend.push(overage("r2", "r2_class_a_operations", class_a, R2_CLASS_A)?);
+        spend.push(overage("r2", "r2_class_b_operations", class_b, R2_CLASS_B)?);
+        if self.plan == Plan::Paid {
+            let requests = analytics.workers.values().sum::<f64>();
+            let requests = wire::decimal(requests, "Workers requests")?;
+            spend.push(overage(
+                "workers",
+                "workers_requests",
+                requests,
+                WORKERS_REQUESTS,
+            )?);
+            if let Some(us) = analytics.workers_cpu_us {
+                usage.push(Usage {
+                    resource: "workers_cpu_time".into(),
+                    unit: Unit::Seconds,
+                    value: us / 1e6,
+                    labels: vec![],
+                });
+                let ms = wire::decimal(us / 1e3, "Workers CPU time")?;
+                spend.push(overage("workers", "workers_cpu_time", ms, WORKERS_CPU_MS)?);
+            }
         }
-        spend.push(Spend {
-            money: Money {
-                amount: overage,
-                currency: Currency::USD,
-            },
-            kind: SpendKind::Metered,
-            labels: vec![
-                ("service", "r2".to_owned()),
-                ("basis", "estimated".to_owned()),
-            ],
-        });
 
-        // Subscriptions: renewals, and those renewing later this month in the forecast.
+        // Subscriptions: renewals, and those renewing later this month (strictly before the
+        // next month's start, UTC) in the forecast, each at its price for its period.
         let now = OffsetDateTime::from(cx.now);
-        let end = {
-            let start = cx.month_start();
-            let (y, m) = if start.month() == time::Month::December {
-                (start.year() + 1, time::Month::January)
-            } else {
-                (start.year(), start.month().next())
-            };
-            time::Date::from_calendar_date(y, m, 1)
-                .map(|d| d.midnight().assume_utc())
-                .map_err(|e| CollectError::new(Reason::Internal, e.to_string()))?
-        };
+        let month = cx.month(Calendar::Utc);
         let mut renewals = Vec::new();
         let mut due = Vec::new();
         for s in subscriptions {
             if s.price.amount.is_zero() {
                 continue;
             }
-            if s.at > now && s.at <= end {
+            for _ in 0..renewals_due(s.at, s.weekly, now, &month) {
                 due.push(Spend {
                     money: s.price,
                     kind: SpendKind::Billed,
@@ -392,18 +443,60 @@ impl Collector for Cloudflare {
 mod tests {
     use super::*;
 
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn overage_is_billed_in_whole_units_beyond_the_free_tier() {
-        let d = |s: &str| s.parse::<Decimal>().unwrap();
-        let b = |used, free, unit| billable(used, free, unit, "test").unwrap();
-        assert_eq!(b(d("9.5"), d("10"), d("1")), Decimal::ZERO);
-        assert_eq!(b(d("11.1"), d("10"), d("1")), d("2"));
-        let m = Decimal::from(1_000_000);
+        let charged =
+            |used: &str, allowance| overage("r2", "r", d(used), allowance).unwrap().money.amount;
+        assert_eq!(charged("9.5", R2_STORAGE), Decimal::ZERO);
+        // 1.1 GB-months beyond: 2 billed.
+        assert_eq!(charged("11.1", R2_STORAGE), d("0.030"));
         // Units of a million operations.
-        assert_eq!(b(d("1000001"), m, m), Decimal::ONE);
-        assert_eq!(b(d("2000000"), m, m), Decimal::ONE);
-        // The largest count a decimal holds: rounding it up to whole millions no longer
-        // overflows (it panicked, contained as `internal`).
-        assert_eq!(b(Decimal::MAX, m, m), d("79228162514264337593543"));
+        assert_eq!(charged("1000001", R2_CLASS_A), d("4.50"));
+        assert_eq!(charged("2000000", R2_CLASS_A), d("4.50"));
+        assert_eq!(charged("12000000", R2_CLASS_B), d("0.72"));
+        // Workers Paid, by the request and the millisecond: 2.5 million requests and 1.5
+        // million CPU milliseconds beyond the allowances.
+        assert_eq!(charged("12500000", WORKERS_REQUESTS), d("0.75"));
+        assert_eq!(charged("31500000", WORKERS_CPU_MS), d("0.03"));
+        // The largest count a decimal holds: rounding it up to whole millions and pricing it
+        // never overflows (it panicked, contained as `internal`).
+        assert_eq!(
+            charged(&Decimal::MAX.to_string(), R2_CLASS_A),
+            d("79228162514264337593543") * d("4.50")
+        );
+        // The record carries its allowance, so that the forecast projects the usage.
+        let s = overage("r2", "r2_class_a_operations", d("1200000"), R2_CLASS_A).unwrap();
+        assert!(matches!(s.kind, SpendKind::Overage(a) if a.used == d("1200000")));
+        assert!(s.labels.contains(&("basis", "estimated".to_owned())));
+    }
+
+    #[test]
+    fn subscriptions_are_due_strictly_before_the_next_month_starts() {
+        let at = |t: &str| {
+            OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+        };
+        let month = Calendar::Utc.month_of(at("2026-12-20T00:00:00Z").into());
+        let due =
+            |renews: &str, weekly, now: &str| renewals_due(at(renews), weekly, at(now), &month);
+        let now = "2026-12-20T00:00:00Z";
+        // At 00:00 on 1 January: January's bill, not December's.
+        assert_eq!(due("2027-01-01T00:00:00Z", false, now), 0);
+        // The last second of December: December's.
+        assert_eq!(due("2026-12-31T23:59:59Z", false, now), 1);
+        // Already renewed (and in the billing history): not due again.
+        assert_eq!(due("2026-12-10T00:00:00Z", false, now), 0);
+        // On the last second of the month a renewal at the next month's start is not due.
+        assert_eq!(
+            due("2027-01-01T00:00:00Z", false, "2026-12-31T23:59:59Z"),
+            0
+        );
+        // Weekly: the 22nd and the 29th; the 5th of January is next month's.
+        assert_eq!(due("2026-12-22T00:00:00Z", true, now), 2);
+        // A yearly or monthly period renews once, whatever is left of the month.
+        assert_eq!(due("2026-12-21T00:00:00Z", false, now), 1);
     }
 }

@@ -70,6 +70,9 @@ pub(super) struct Subscription {
     pub(super) id: Option<String>,
     pub(super) at: OffsetDateTime,
     pub(super) price: Money,
+    /// Whether it renews every week (the description's `frequency = "weekly"`): the only
+    /// period short enough to renew again within the month.
+    pub(super) weekly: bool,
 }
 
 /// A subscription (`Subscription` in the SDK's `shared.ts`): every field optional.
@@ -81,6 +84,8 @@ struct RawSubscription {
     currency: Option<String>,
     #[serde(default)]
     current_period_end: Option<String>,
+    #[serde(default)]
+    frequency: Option<String>,
     #[serde(default)]
     price: Option<ConfigDecimal>,
     #[serde(default)]
@@ -266,7 +271,8 @@ impl Cloudflare {
         }
     }
 
-    /// This month's charges less refunds and credits, per currency, from the billing history;
+    /// This month's charges less refunds and credits, per currency, from the billing history
+    /// (items from the month's start, 00:00 UTC, up to the run);
     /// items that cannot be placed are skipped (`type` is a free string: only `charge`,
     /// `refund`, `credit` and `payment` are known, and payments settle charges, so they are
     /// not counted again).
@@ -450,6 +456,23 @@ impl Cloudflare {
                     }
                 },
             };
+            // The period the price is for; a frequency beyond the description's list is skipped
+            // (its renewals cannot be placed), one absent is taken as a single renewal.
+            let weekly = match s.frequency.as_deref() {
+                Some("weekly") => true,
+                None | Some("monthly" | "quarterly" | "yearly") => false,
+                Some(other) => {
+                    self.skip(
+                        skipped,
+                        "unknown_enum",
+                        format!(
+                            "subscription {id} renews {}, which the description does not list",
+                            shown(other)
+                        ),
+                    );
+                    continue;
+                }
+            };
             let name = s
                 .rate_plan
                 .as_ref()
@@ -464,6 +487,7 @@ impl Cloudflare {
                     amount: price.0.max(Decimal::ZERO),
                     currency,
                 },
+                weekly,
             });
         }
         Ok(out)

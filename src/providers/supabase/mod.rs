@@ -28,7 +28,9 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::config::{EnvVar, Section, SectionSchema, StringList};
-use crate::cost::{Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit};
+use crate::cost::{
+    Allowance, Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage, UsageLimit,
+};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, PostBody, ProviderHttp, describe, join, scrub};
 use crate::money::{ConfigDecimal, Currency, Money};
@@ -137,11 +139,16 @@ fn plan_fee(plan: Plan) -> Decimal {
     }
 }
 
-/// Published Pro/Team overage prices, USD: per GB-month of storage, per MAU, per million edge
-/// function invocations. (Disk is billed on the provisioned size: `billing`.)
-const STORAGE_GB_MONTH: Decimal = Decimal::from_parts(21, 0, 0, false, 3);
+/// Published Pro/Team overage prices, USD, each beyond the organisation's monthly quota
+/// (<https://supabase.com/docs/guides/platform/manage-your-usage>): storage size per GB-hour
+/// ($0.00002919, $0.021 a GB-month), the quota in GB-hours being the quota in GB × 744
+/// (74,400 GB-Hrs on Pro, as Supabase's table gives it); per MAU ($0.00325); per edge function
+/// invocation ($2 a million). (Disk is billed on the provisioned size, by the hour beyond what
+/// each hour includes: `billing`.)
+const STORAGE_GB_HOUR: Decimal = Decimal::from_parts(2919, 0, 0, false, 8);
+const STORAGE_QUOTA_HOURS: Decimal = Decimal::from_parts(744, 0, 0, false, 0);
 const PER_MAU: Decimal = Decimal::from_parts(325, 0, 0, false, 5);
-const PER_MILLION_INVOCATIONS: Decimal = Decimal::from_parts(2, 0, 0, false, 0);
+const PER_INVOCATION: Decimal = Decimal::from_parts(2, 0, 0, false, 6);
 
 /// The longest window the logs endpoints accept.
 const LOG_WINDOW: time::Duration = time::Duration::DAY;
@@ -802,33 +809,70 @@ impl Collector for Supabase {
                     vec![("service", s.to_owned()), ("project", project)],
                 ));
             }
+            // The organisation's quotas are monthly allowances: the usage so far is charged
+            // beyond them, and the forecast projects the usage to the month's end before
+            // taking them off (`Overage`). A resource without a known figure or quota has
+            // no line (unknown, not 0).
             let quota = |name: &str| {
                 self.limits
                     .iter()
                     .find(|l| l.resource == name)
-                    .map(|l| l.value)
+                    .map(|l| wire::decimal(l.value, name))
+                    .transpose()
             };
-            let excess = |name: &str| match (totals.get(name), quota(name)) {
-                (Some(used), Some(q)) => wire::decimal((used - q).max(0.0), name),
-                _ => Ok(Decimal::ZERO),
+            let used = |name: &str| {
+                totals
+                    .get(name)
+                    .map(|v| wire::decimal(*v, name))
+                    .transpose()
             };
-            spend.push(usd(
-                excess("storage_size")? / Decimal::from(1_000_000_000) * STORAGE_GB_MONTH * hours
-                    / month_hours,
-                SpendKind::Metered,
-                service("storage_size"),
-            ));
-            spend.push(usd(
-                excess("monthly_active_users")? * PER_MAU,
-                SpendKind::Metered,
-                service("monthly_active_users"),
-            ));
-            spend.push(usd(
-                excess("edge_function_invocations")? / Decimal::from(1_000_000)
-                    * PER_MILLION_INVOCATIONS,
-                SpendKind::Metered,
-                service("edge_function_invocations"),
-            ));
+            let gb = Decimal::from(1_000_000_000);
+            let allowances = [
+                // Storage in GB-hours: the size now, held since the 1st.
+                (
+                    "storage_size",
+                    used("storage_size")?
+                        .map(|b| wire::mul(b / gb, hours, "storage GB-hours"))
+                        .transpose()?,
+                    quota("storage_size")?
+                        .map(|q| wire::mul(q / gb, STORAGE_QUOTA_HOURS, "storage quota"))
+                        .transpose()?,
+                    STORAGE_GB_HOUR,
+                ),
+                (
+                    "monthly_active_users",
+                    used("monthly_active_users")?,
+                    quota("monthly_active_users")?,
+                    PER_MAU,
+                ),
+                (
+                    "edge_function_invocations",
+                    used("edge_function_invocations")?,
+                    quota("edge_function_invocations")?,
+                    PER_INVOCATION,
+                ),
+            ];
+            for (name, used, included, price) in allowances {
+                let (Some(used), Some(included)) = (used, included) else {
+                    continue;
+                };
+                let allowance = Allowance {
+                    used,
+                    included,
+                    unit: Decimal::ONE,
+                    price,
+                };
+                spend.push(
+                    allowance
+                        .spend(Currency::USD, service(name))
+                        .ok_or_else(|| {
+                            CollectError::new(
+                                Reason::Decode,
+                                format!("{name}: {used} beyond {included} cannot be charged"),
+                            )
+                        })?,
+                );
+            }
         }
         Ok(Collection {
             usage,

@@ -15,7 +15,7 @@ use super::{RESOURCES, Vercel};
 use crate::cost::{Collection, Credit, Skipped, Spend, SpendKind, Unit, Usage};
 use crate::error::{CollectError, Reason};
 use crate::http::{Auth, describe};
-use crate::money::{ConfigDecimal, Currency, Money};
+use crate::money::{ConfigDecimal, Currency, Money, TaxBasis};
 use crate::providers::wire::{self, LineSplitter, Num, net_credits};
 use crate::providers::{Context, Days, History};
 use crate::secret::Secret;
@@ -70,7 +70,8 @@ impl Vercel {
         to: &str,
     ) -> Result<Collection, CollectError> {
         let (resp, what) = self.get_charges(cx, from, to).await?;
-        let totals = read_with(resp, &what, ChargesParser::scrubbing(self.token.clone())).await?;
+        let parser = ChargesParser::scrubbing(self.token.clone(), self.tax);
+        let totals = read_with(resp, &what, parser).await?;
         tracing::debug!(records = totals.records, "read the billing charges");
         let mut c = totals
             .into_collection(self.top_n, cx.now)
@@ -87,7 +88,7 @@ impl Vercel {
     ) -> Result<History, CollectError> {
         let (from, to) = (wire::rfc3339(days.start()), wire::rfc3339(days.end()));
         let (resp, what) = self.get_charges(cx, &from, &to).await?;
-        let mut parser = DailyChargesParser::new(days, Some(self.token.clone()));
+        let mut parser = DailyChargesParser::new(days, Some(self.token.clone()), self.tax);
         crate::http::pipelined(resp, &what, |chunk| {
             parser.feed(chunk).map_err(|e| e.context(&what))
         })
@@ -164,10 +165,11 @@ pub struct ChargesParser {
 }
 
 impl ChargesParser {
-    /// A parser whose warnings are scrubbed of `secret`.
-    pub(crate) fn scrubbing(secret: Secret) -> ChargesParser {
+    /// A parser whose warnings are scrubbed of `secret`, its money in the job's `tax` basis.
+    pub(crate) fn scrubbing(secret: Secret, tax: TaxBasis) -> ChargesParser {
         let mut p = ChargesParser::default();
         p.totals.secret = Some(secret);
+        p.totals.tax = tax;
         p
     }
 
@@ -194,14 +196,16 @@ pub(crate) struct DailyChargesParser {
 }
 
 impl DailyChargesParser {
-    /// A parser for the days of `days`, its warnings scrubbed of `secret`.
-    pub(crate) fn new(days: Days, secret: Option<Secret>) -> DailyChargesParser {
+    /// A parser for the days of `days`, its warnings scrubbed of `secret`, its money in the
+    /// job's `tax` basis.
+    pub(crate) fn new(days: Days, secret: Option<Secret>, tax: TaxBasis) -> DailyChargesParser {
         DailyChargesParser {
             lines: LineSplitter::default(),
             totals: days
                 .iter()
                 .map(|_| Totals {
                     secret: secret.clone(),
+                    tax,
                     ..Totals::default()
                 })
                 .collect(),
@@ -287,6 +291,8 @@ pub struct Totals {
     skipped: Skipped,
     /// The token, scrubbed from the warnings that name a skipped record (an answer may echo it).
     secret: Option<Secret>,
+    /// The job's tax basis: with taxes excluded (the default), `Tax` records are left out.
+    tax: TaxBasis,
 }
 
 /// `*acc += v`, remembering in `overflow` a sum no decimal can hold.
@@ -335,6 +341,10 @@ impl Totals {
             );
             return Ok(());
         };
+        if category == TAX && self.tax == TaxBasis::Excluded {
+            // FOCUS gives taxes as records of their own: the job's tax basis leaves them out.
+            return Ok(());
+        }
         let currency = match c.billing_currency.as_deref() {
             None | Some("") => Currency::USD,
             Some(code) => match code.parse::<Currency>() {
@@ -649,6 +659,8 @@ impl Totals {
 
 /// The `category` of usage charges, the only ones the forecast extrapolates.
 const USAGE: &str = "usage";
+/// The `category` of taxes, counted only with `tax = "included"`.
+const TAX: &str = "tax";
 
 /// FOCUS `ChargeCategory` → the `category` label: `Usage` (or none, as in records before
 /// FOCUS 1.0) is `usage`; `Purchase` (plan fees, add-ons), `Tax`, `Adjustment` and `Credit`
@@ -659,7 +671,7 @@ fn category(raw: Option<&str>) -> Option<&'static str> {
         match raw.map(|c| c.trim().to_ascii_lowercase()).as_deref() {
             None | Some("") | Some("usage") => USAGE,
             Some("purchase") => "purchase",
-            Some("tax") => "tax",
+            Some("tax") => TAX,
             Some("adjustment") => "adjustment",
             Some("credit") => "credit",
             Some(_) => return None,
@@ -1007,7 +1019,11 @@ mod tests {
             line("Adjustment", "0.4", Some("web")),
         ]
         .concat();
-        let c = parse(&text)
+        let mut p = ChargesParser::default();
+        p.totals.tax = TaxBasis::Included;
+        p.feed(text.as_bytes()).unwrap();
+        let c = p
+            .finish()
             .unwrap()
             .into_collection(10, SystemTime::now())
             .unwrap();
@@ -1023,6 +1039,16 @@ mod tests {
         assert_eq!(
             amount(&c, "unattributed", "tax"),
             Some((d("1.6"), SpendKind::Billed))
+        );
+        // With taxes excluded (the job's default), the tax record is left out, nothing else.
+        let c = parse(&text)
+            .unwrap()
+            .into_collection(10, SystemTime::now())
+            .unwrap();
+        assert_eq!(amount(&c, "unattributed", "tax"), None);
+        assert_eq!(
+            amount(&c, "unattributed", "purchase"),
+            Some((d("20"), SpendKind::Billed))
         );
         assert_eq!(
             amount(&c, "web", "adjustment"),

@@ -19,7 +19,7 @@ use crate::config::{EnvVar, Section, SectionSchema};
 use crate::cost::{Collection, Unit, UsageLimit};
 use crate::error::CollectError;
 use crate::http::{Auth, join};
-use crate::money::{ConfigDecimal, Currency};
+use crate::money::{ConfigDecimal, Currency, TaxBasis};
 use crate::providers::wire;
 use crate::providers::{Api, Collector, Configured, Context, Days, History, Provider};
 use crate::secret::{RawSecret, Secret};
@@ -153,6 +153,7 @@ fn configure(s: &mut Section<'_>) -> Option<Configured> {
                 source,
                 top_n,
                 limits,
+                tax: s.tax(),
             }))
         }
     };
@@ -167,6 +168,8 @@ struct Vercel {
     source: Source,
     top_n: usize,
     limits: Vec<UsageLimit>,
+    /// The job's tax basis: Vercel's `Tax` records count only with taxes included.
+    tax: TaxBasis,
 }
 
 impl Vercel {
